@@ -1,0 +1,1 @@
+"""videogw provider plugin: hfrelay (being written)."""

@@ -1,0 +1,1 @@
+"""videogw provider plugin: higgsfield (being written)."""

@@ -1,0 +1,1 @@
+"""videogw provider plugin: pixazo (being written)."""

@@ -1,0 +1,159 @@
+"""Configuration: a TOML file (path given, or ``VIDEOGW_CONFIG``) plus the environment.
+
+```toml
+[providers.pixazo]
+api_key_env = "PIXAZO_API_KEY"      # secrets come from the environment, never this file
+default_motion_id = "..."
+
+[providers.hf-market]               # a second instance of a plugin, under another name
+plugin = "higgsfield"
+mode = "marketplace"
+
+[routes.dop-lite]
+candidates = ["pixazo", "higgsfield"]
+strategy = "cheapest"
+
+[ledger]
+path = "~/.local/share/videogw/ledger.sqlite3"
+```
+
+Provider tables are validated by each plugin's own `Settings` model when the gateway is
+built; unknown keys anywhere are errors that name the key and its line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+
+from .errors import ConfigurationError
+
+__all__ = [
+    "CONFIG_ENV",
+    "Config",
+    "LedgerConfig",
+    "PollConfig",
+    "RouteConfig",
+    "load_config",
+]
+
+CONFIG_ENV = "VIDEOGW_CONFIG"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RouteConfig(_Strict):
+    """Which providers may serve a neutral model, and how to pick among them."""
+
+    candidates: list[str] = Field(min_length=1)
+    strategy: Literal["priority", "cheapest", "fastest", "weighted"] = "priority"
+    weights: dict[str, float] = Field(default_factory=dict)
+    retry_failed: bool = False  # resubmit a refunded failure to the next candidate
+    content_failover: bool = False  # may a content refusal move on to the next provider?
+    queued_deadline_s: float | None = Field(default=None, gt=0)
+    max_cost_usd: Decimal | None = Field(default=None, gt=0)
+
+
+class LedgerConfig(_Strict):
+    backend: Literal["sqlite", "memory"] = "sqlite"
+    path: Path | None = None  # default: the platform data directory
+    max_daily_spend_usd: Decimal | None = Field(default=None, gt=0)
+
+
+class PollConfig(_Strict):
+    floor_s: float = Field(default=1.0, gt=0)
+    cap_s: float = Field(default=30.0, gt=0)
+
+
+class BreakerConfig(_Strict):
+    failures: int = Field(default=3, ge=1)
+    window_s: float = Field(default=60.0, gt=0)
+    cooldown_s: float = Field(default=30.0, gt=0)
+
+
+class Config(_Strict):
+    providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    routes: dict[str, RouteConfig] = Field(default_factory=dict)
+    ledger: LedgerConfig = Field(default_factory=LedgerConfig)
+    poll: PollConfig = Field(default_factory=PollConfig)
+    breaker: BreakerConfig = Field(default_factory=BreakerConfig)
+    public_url: str | None = None  # where the webhook receiver is reachable
+
+    _source: str | None = PrivateAttr(default=None)
+    _text: str = PrivateAttr(default="")
+
+    def locate(self, dotted: str) -> str:
+        """'file, line N' for a dotted key, as well as can be found; '' when unknown."""
+        if not self._source:
+            return ""
+        line = _find_line(self._text, dotted)
+        return f"{self._source}, line {line}" if line else self._source
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read the config file at `path`, or ``$VIDEOGW_CONFIG``; an empty config if neither."""
+    chosen = path if path is not None else os.environ.get(CONFIG_ENV)
+    if not chosen:
+        return Config()
+    file = Path(chosen).expanduser()
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read config file {file}: {exc.strerror}") from None
+    return parse_config(text, source=str(file))
+
+
+def parse_config(text: str, *, source: str = "<config>") -> Config:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"{source}: not valid TOML: {exc}") from None
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise config_error(exc, text=text, source=source) from None
+    config._source, config._text = source, text
+    return config
+
+
+def config_error(
+    exc: ValidationError, *, text: str, source: str, prefix: tuple[str, ...] = ()
+) -> ConfigurationError:
+    first = exc.errors()[0]
+    loc = ".".join(str(p) for p in (*prefix, *first["loc"]))
+    line = _find_line(text, loc)
+    where = f"{source}, line {line}" if line else source
+    if first["type"] == "extra_forbidden":
+        return ConfigurationError(f"{where}: unknown key {loc!r}")
+    return ConfigurationError(f"{where}: {loc}: {first['msg']}")
+
+
+def _find_line(text: str, dotted: str) -> int | None:
+    """The line of the last key of `dotted`, looked for inside its table when possible."""
+    parts = dotted.split(".")
+    key = re.escape(parts[-1])
+    lines = text.splitlines()
+    start = 0
+    for depth in range(len(parts) - 1, 0, -1):
+        table = r"\.".join(re.escape(p) for p in parts[:depth])
+        header = re.compile(rf"^\s*\[\s*{table}\s*\]")
+        for number, line in enumerate(lines):
+            if header.match(line):
+                start = number
+                break
+        else:
+            continue
+        break
+    pattern = re.compile(rf"^\s*[\"']?{key}[\"']?\s*=")
+    for number in range(start, len(lines)):
+        if pattern.match(lines[number]):
+            return number + 1
+    return start + 1 if start else None

@@ -1,0 +1,324 @@
+"""The only module that does I/O.
+
+Gateway operations are generators that yield *effects*: a `Call` (send this request) or a
+`Sleep`. `SyncEngine.run` and `AsyncEngine.run` are the two drivers that carry them out;
+all logic above them is shared. `send` applies the one retry policy (tenacity, honouring
+``Retry-After``) and the submit rules: a submit is retried only where the provider honours
+idempotency keys, and then with the very same request (so the same key).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import httpx
+import tenacity
+from tenacity import RetryCallState
+
+from .errors import (
+    OutcomeUnknownError,
+    RequestNotSentError,
+    ServerError,
+    TransportError,
+    VideoGWError,
+)
+from .provider import Call, Flow, Provider, Purpose
+
+__all__ = [
+    "AsyncEngine",
+    "Clock",
+    "Op",
+    "RetryPolicy",
+    "Sleep",
+    "SyncEngine",
+    "drive",
+    "send",
+]
+
+log = logging.getLogger("videogw.engine")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Sleep:
+    seconds: float
+
+
+Effect = Call | Sleep
+Op = Generator[Effect, Any, T]
+
+
+class Clock:
+    """Wall time, monotonic time and sleeping, injectable for tests."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    async def asleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded exponential backoff with jitter for reads, cancels and uploads."""
+
+    max_attempts: int = 4
+    max_total_s: float = 60.0
+    initial_s: float = 0.5
+    max_backoff_s: float = 10.0
+    jitter_s: float = 0.5
+    max_retry_after_s: float = 30.0  # a longer Retry-After is better spent failing over
+
+    def tenacity(self) -> tenacity.Retrying:
+        backoff = tenacity.wait_exponential(
+            multiplier=self.initial_s, max=self.max_backoff_s
+        ) + tenacity.wait_random(0, self.jitter_s)
+        return tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.max_attempts)
+            | tenacity.stop_after_delay(self.max_total_s),
+            wait=_WaitRetryAfter(backoff),
+            retry=tenacity.retry_if_exception(self._retryable),
+            reraise=True,
+        )
+
+    def _retryable(self, exc: BaseException) -> bool:
+        if not getattr(exc, "retryable", False):
+            return False
+        after = getattr(exc, "retry_after", None)
+        return after is None or after <= self.max_retry_after_s
+
+
+class _WaitRetryAfter(tenacity.wait.wait_base):
+    """Wait what the provider asked for (Retry-After), else the backoff."""
+
+    def __init__(self, fallback: tenacity.wait.wait_base) -> None:
+        self.fallback = fallback
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome is not None and outcome.failed else None
+        after = getattr(exc, "retry_after", None)
+        if after is not None:
+            return float(after)
+        return float(self.fallback(retry_state))
+
+
+def _transport_error(provider: Provider, call: Call, exc: httpx.HTTPError) -> TransportError:
+    name = type(exc).__name__
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+        return RequestNotSentError(f"request not sent ({name}: {exc})", provider=provider.instance)
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+        return RequestNotSentError(f"request not sent ({name}: {exc})", provider=provider.instance)
+    return OutcomeUnknownError(
+        f"{call.purpose.value} sent but no answer came back ({name}: {exc})",
+        provider=provider.instance,
+    )
+
+
+def _may_retry(provider: Provider, call: Call, error: VideoGWError) -> bool:
+    if call.purpose is not Purpose.submit:
+        return True
+    # Only an idempotent submit may be replayed, and only when its outcome is unknown:
+    # a clear refusal is for the router to act on (fail over), not for us to repeat.
+    return provider.capabilities.idempotency and isinstance(
+        error, OutcomeUnknownError | ServerError
+    )
+
+
+def _submit_outcome(provider: Provider, error: VideoGWError) -> VideoGWError:
+    """A 500 to a non-idempotent submit may hide a created job: call it unknown."""
+    if isinstance(error, ServerError) and not provider.capabilities.idempotency:
+        unknown = OutcomeUnknownError(
+            f"submit answered HTTP {error.status_code} ({error.message}); the job may exist",
+            provider=provider.instance,
+        )
+        unknown.__cause__ = error
+        return unknown
+    return error
+
+
+def send(provider: Provider, call: Call, policy: RetryPolicy) -> Op[httpx.Response]:
+    """Send one call with the retry rules of its purpose; return a response `parse_*` can read."""
+    try:
+        response: httpx.Response = yield call
+    except httpx.HTTPError as exc:
+        error: VideoGWError = _transport_error(provider, call, exc)
+    else:
+        maybe = provider.classify(response, call.purpose)
+        if maybe is None:
+            return response
+        error = maybe
+    if not _may_retry(provider, call, error):
+        raise _submit_outcome(provider, error) if call.purpose is Purpose.submit else error
+
+    # The first attempt ran without tenacity (cheap on the hot path); from here tenacity
+    # decides, driven step by step so this stays a generator (sans-I/O).
+    retrying = policy.tenacity()
+    retrying.begin()
+    state = RetryCallState(retrying, fn=None, args=(), kwargs={})
+    state.set_exception((type(error), error, error.__traceback__))
+    while True:
+        action = retrying.iter(state)
+        if isinstance(action, tenacity.DoAttempt):
+            try:
+                response = yield call
+            except httpx.HTTPError as exc:
+                failure: VideoGWError = _transport_error(provider, call, exc)
+            else:
+                found = provider.classify(response, call.purpose)
+                if found is None:
+                    return response
+                failure = found
+            if not _may_retry(provider, call, failure):
+                raise (
+                    _submit_outcome(provider, failure)
+                    if call.purpose is Purpose.submit
+                    else (failure)
+                )
+            state.set_exception((type(failure), failure, failure.__traceback__))
+        elif isinstance(action, tenacity.DoSleep):
+            state.prepare_for_next_attempt()
+            log.debug("%s: retrying %s in %.2f s", provider.instance, call.purpose, action)
+            yield Sleep(float(action))
+        else:  # pragma: no cover - reraise=True means tenacity raises instead
+            raise error
+
+
+def drive(provider: Provider, flow: Flow[T], policy: RetryPolicy) -> Op[T]:
+    """Run a provider's flow: each `Call` it yields goes through `send`; errors are thrown
+    back into the flow so a provider may handle an optional step failing."""
+    value: httpx.Response | None = None
+    error: BaseException | None = None
+    while True:
+        try:
+            call = flow.throw(error) if error is not None else flow.send(value)  # type: ignore[arg-type]
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        value, error = None, None
+        try:
+            value = yield from send(provider, call, policy)
+        except VideoGWError as exc:
+            error = exc
+
+
+class _EngineBase:
+    def __init__(
+        self,
+        *,
+        transports: Mapping[str, Any] | None = None,
+        transport: Any | None = None,
+        clock: Clock | None = None,
+        timeouts: Mapping[str, float] | None = None,
+        limits: Mapping[str, int] | None = None,
+    ) -> None:
+        self.clock = clock or Clock()
+        self._transports = dict(transports or {})
+        self._default_transport = transport
+        self._timeouts = dict(timeouts or {})
+        self._limits = dict(limits or {})
+
+    def _client_kwargs(self, provider: str) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "timeout": httpx.Timeout(self._timeouts.get(provider, 30.0), connect=10.0),
+            "follow_redirects": False,
+        }
+        transport = self._transports.get(provider, self._default_transport)
+        if transport is not None:
+            kwargs["transport"] = transport
+        else:
+            size = self._limits.get(provider, 16)
+            kwargs["limits"] = httpx.Limits(max_connections=size, max_keepalive_connections=size)
+        return kwargs
+
+    def _prepare(self, client: httpx.Client | httpx.AsyncClient, call: Call) -> httpx.Request:
+        request = call.request
+        if "timeout" not in request.extensions:
+            # A request built outside a client carries no timeout; never send one unbounded.
+            request.extensions["timeout"] = client.timeout.as_dict()
+        return request
+
+
+class SyncEngine(_EngineBase):
+    """Runs operations with one pooled `httpx.Client` per provider."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._clients: dict[str, httpx.Client] = {}
+
+    def client(self, provider: str) -> httpx.Client:
+        client = self._clients.get(provider)
+        if client is None:
+            client = self._clients[provider] = httpx.Client(**self._client_kwargs(provider))
+        return client
+
+    def run(self, op: Op[T]) -> T:
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                effect = op.throw(error) if error is not None else op.send(value)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            value, error = None, None
+            if isinstance(effect, Sleep):
+                self.clock.sleep(effect.seconds)
+                continue
+            client = self.client(effect.provider)
+            try:
+                value = client.send(self._prepare(client, effect))
+            except httpx.HTTPError as exc:
+                error = exc
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+
+
+class AsyncEngine(_EngineBase):
+    """Runs operations with one pooled `httpx.AsyncClient` per provider."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._clients: dict[str, httpx.AsyncClient] = {}
+
+    def client(self, provider: str) -> httpx.AsyncClient:
+        client = self._clients.get(provider)
+        if client is None:
+            client = self._clients[provider] = httpx.AsyncClient(**self._client_kwargs(provider))
+        return client
+
+    async def run(self, op: Op[T]) -> T:
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                effect = op.throw(error) if error is not None else op.send(value)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            value, error = None, None
+            if isinstance(effect, Sleep):
+                await self.clock.asleep(effect.seconds)
+                continue
+            client = self.client(effect.provider)
+            try:
+                value = await client.send(self._prepare(client, effect))
+            except httpx.HTTPError as exc:
+                error = exc
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()

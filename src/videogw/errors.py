@@ -1,0 +1,296 @@
+"""Exceptions raised by videogw.
+
+The tree::
+
+    VideoGWError
+    ├── ConfigurationError ........... bad config file/values, missing credentials
+    │   └── MissingCredentialsError .. names the environment variable to set
+    ├── PluginError .................. a plugin could not be loaded or registered
+    │   └── DuplicateProviderError ... two plugins registered the same provider name
+    ├── InvalidRequestError .......... (also ValueError) rejected by videogw before any request
+    │   ├── UnknownModelError ........ no provider serves this model
+    │   └── UnsupportedRequestError .. this provider cannot serve this request (capability)
+    ├── UnknownProviderError ......... (also KeyError) no provider by that name
+    ├── UnsupportedOperationError .... the provider has no such operation (e.g. cancel)
+    ├── NoCandidateError ............. the route left no provider to try
+    ├── TransportError ............... the request did not get a usable HTTP answer
+    │   ├── RequestNotSentError ...... failed before the body left: nothing was created
+    │   └── OutcomeUnknownError ...... the body may have arrived: a paid job may exist
+    ├── ProviderError ................ the provider answered with an error
+    │   ├── ProviderRejectedError .... 400/422: the request is wrong everywhere
+    │   ├── AuthenticationError ...... 401/403 auth: provider unusable until fixed
+    │   ├── InsufficientCreditsError . 402/403/406 out of credit: unusable until topped up
+    │   ├── RateLimitError ........... 429: retry later (`retry_after`)
+    │   ├── CapacityError ............ concurrency limit, 423, 502/503/504: try elsewhere
+    │   ├── ServerError .............. other 5xx
+    │   ├── ModelUnavailableError .... model unknown, retired or disabled for this account
+    │   ├── JobNotFoundError ......... the provider no longer knows the job
+    │   ├── ContentRefusedError ...... input refused by moderation at submit
+    │   ├── NotCancellableError ...... the job already started and cannot be cancelled
+    │   └── MalformedResponseError ... the answer could not be parsed
+    ├── WebhookRejectedError ......... a delivery failed verification (signature, token, age)
+    ├── JobFailedError ............... wait(raise_on_failure=True) saw a failed job
+    └── WaitTimeoutError ............. (also TimeoutError) wait() passed its deadline
+
+Every `ProviderError` carries `provider`, `status_code` and `provider_request_id`, and
+says whether it is `retryable` (same call, later) and how the router may react
+(`failover`). A job that *failed* is data (`Job.status`, `Job.error`), not an exception.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from .models import Job
+
+__all__ = [
+    "AuthenticationError",
+    "CapacityError",
+    "ConfigurationError",
+    "ContentRefusedError",
+    "DuplicateProviderError",
+    "Failover",
+    "InsufficientCreditsError",
+    "InvalidRequestError",
+    "JobFailedError",
+    "JobNotFoundError",
+    "MalformedResponseError",
+    "MissingCredentialsError",
+    "ModelUnavailableError",
+    "NoCandidateError",
+    "NotCancellableError",
+    "OutcomeUnknownError",
+    "PluginError",
+    "ProviderError",
+    "ProviderRejectedError",
+    "RateLimitError",
+    "RequestNotSentError",
+    "ServerError",
+    "TransportError",
+    "UnknownModelError",
+    "UnknownProviderError",
+    "UnsupportedOperationError",
+    "UnsupportedRequestError",
+    "VideoGWError",
+    "WaitTimeoutError",
+    "WebhookRejectedError",
+]
+
+
+class Failover(StrEnum):
+    """What a failed submit allows the router to do next (DESIGN §5)."""
+
+    next = "next"  # try the next candidate
+    next_cooldown = "next_cooldown"  # try the next candidate, and cool this provider down
+    next_disable = "next_disable"  # try the next, and mark this provider unusable until reset
+    never = "never"  # the request itself is wrong: raise
+    content = "content"  # content refused: only when the route allows it
+    unknown = "unknown"  # a job may exist: never resubmit elsewhere
+
+
+class VideoGWError(Exception):
+    """Base class of every error videogw raises."""
+
+    #: set on errors raised by `submit`: the logical job as recorded, with its attempts
+    job: Job | None = None
+
+
+class ConfigurationError(VideoGWError):
+    pass
+
+
+class MissingCredentialsError(ConfigurationError):
+    def __init__(self, provider: str, env_vars: tuple[str, ...]) -> None:
+        self.provider = provider
+        self.env_vars = env_vars
+        names = " or ".join(env_vars) or "an api_key_env setting"
+        super().__init__(
+            f"{provider}: no API key configured; set {names} in the environment "
+            f"(or name another variable with api_key_env in [providers.{provider}])"
+        )
+
+
+class PluginError(VideoGWError):
+    pass
+
+
+class DuplicateProviderError(PluginError):
+    pass
+
+
+class InvalidRequestError(VideoGWError, ValueError):
+    """The request was rejected before anything was sent. `field` names what is wrong."""
+
+    def __init__(self, message: str, *, field: str | None = None, provider: str | None = None):
+        self.field = field
+        self.provider = provider
+        prefix = f"{provider}: " if provider else ""
+        where = f"{field}: " if field else ""
+        super().__init__(f"{prefix}{where}{message}")
+
+
+class UnknownModelError(InvalidRequestError):
+    pass
+
+
+class UnsupportedRequestError(InvalidRequestError):
+    pass
+
+
+class UnknownProviderError(VideoGWError, KeyError):
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class UnsupportedOperationError(VideoGWError):
+    pass
+
+
+class NoCandidateError(VideoGWError):
+    def __init__(self, message: str, *, reasons: dict[str, str] | None = None) -> None:
+        self.reasons = reasons or {}
+        detail = "; ".join(f"{name}: {why}" for name, why in self.reasons.items())
+        super().__init__(f"{message} ({detail})" if detail else message)
+
+
+class TransportError(VideoGWError):
+    def __init__(self, message: str, *, provider: str | None = None) -> None:
+        self.provider = provider
+        super().__init__(f"{provider}: {message}" if provider else message)
+
+    retryable: ClassVar[bool] = True
+
+
+class RequestNotSentError(TransportError):
+    """Connection refused, DNS or TLS failure: the provider never saw the request."""
+
+    failover: ClassVar[Failover] = Failover.next_cooldown
+
+
+class OutcomeUnknownError(TransportError):
+    """The request body may have reached the provider but no answer came back."""
+
+    failover: ClassVar[Failover] = Failover.unknown
+
+
+class ProviderError(VideoGWError):
+    """An error answer from a provider."""
+
+    retryable: ClassVar[bool] = False
+    failover: ClassVar[Failover] = Failover.never
+    kind: ClassVar[str] = "provider_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        status_code: int | None = None,
+        provider_request_id: str | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.message = message
+        self.provider = provider
+        self.status_code = status_code
+        self.provider_request_id = provider_request_id
+        self.code = code
+        self.retry_after = retry_after
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        parts = [f"{self.provider}"]
+        if self.status_code is not None:
+            parts.append(f"HTTP {self.status_code}")
+        text = f"{' '.join(parts)}: {self.message}"
+        if self.provider_request_id:
+            text += f" (provider request id {self.provider_request_id})"
+        return text
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(provider={self.provider!r}, status_code={self.status_code!r},"
+            f" message={self.message!r})"
+        )
+
+
+class ProviderRejectedError(ProviderError):
+    kind = "invalid_request"
+
+
+class AuthenticationError(ProviderError):
+    failover = Failover.next_disable
+    kind = "authentication"
+
+
+class InsufficientCreditsError(ProviderError):
+    failover = Failover.next_disable
+    kind = "insufficient_credits"
+
+
+class RateLimitError(ProviderError):
+    retryable = True
+    failover = Failover.next_cooldown
+    kind = "rate_limited"
+
+
+class CapacityError(ProviderError):
+    retryable = True
+    failover = Failover.next_cooldown
+    kind = "capacity"
+
+
+class ServerError(ProviderError):
+    """A 5xx other than the gateway-style 502/503/504. On a submit to a provider without
+    idempotency keys the engine turns it into `OutcomeUnknownError`: the job may exist."""
+
+    retryable = True
+    failover = Failover.unknown
+    kind = "server_error"
+
+
+class ModelUnavailableError(ProviderError):
+    failover = Failover.next
+    kind = "model_unavailable"
+
+
+class JobNotFoundError(ProviderError):
+    kind = "not_found"
+
+
+class ContentRefusedError(ProviderError):
+    failover = Failover.content
+    kind = "content_refused"
+
+
+class NotCancellableError(ProviderError):
+    kind = "not_cancellable"
+
+
+class MalformedResponseError(ProviderError):
+    retryable = True  # a garbled status read is worth another read; never a resubmit
+    failover = Failover.unknown
+    kind = "malformed_response"
+
+
+class WebhookRejectedError(VideoGWError):
+    """A webhook delivery failed verification; answer it with a 4xx and trust nothing in it."""
+
+
+class JobFailedError(VideoGWError):
+    def __init__(self, job: Job) -> None:
+        self.job: Job = job
+        detail = f": {job.error.message}" if job.error else ""
+        super().__init__(f"job {job.id} on {job.provider} ended {job.status.value}{detail}")
+
+
+class WaitTimeoutError(VideoGWError, TimeoutError):
+    def __init__(self, job: Job, waited: float) -> None:
+        self.job: Job = job
+        self.waited = waited
+        super().__init__(
+            f"job {job.id} on {job.provider} still {job.status.value} after {waited:.0f} s; "
+            "it keeps running at the provider: call wait() again or resume it later"
+        )

@@ -1,0 +1,192 @@
+"""Pure transitions of a `Job`: each takes a job and returns the next one (jobs are frozen)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from .errors import ProviderError, TransportError, VideoGWError
+from .models import (
+    Attempt,
+    AttemptOutcome,
+    CostEstimate,
+    GenerationRequest,
+    Job,
+    JobError,
+    JobStatus,
+    Task,
+)
+from .provider import Accepted, Prepared, StatusUpdate
+
+__all__ = ["accept", "apply_update", "new_job", "record_failure", "record_unknown"]
+
+
+def new_job(request: GenerationRequest, *, model: str, task: Task, now: datetime) -> Job:
+    return Job(
+        model=model,
+        task=task,
+        idempotency_key=request.idempotency_key,
+        labels=dict(request.labels),
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _attempt_fields(error: VideoGWError) -> dict[str, Any]:
+    if isinstance(error, ProviderError):
+        return {"http_status": error.status_code, "provider_request_id": error.provider_request_id}
+    return {}
+
+
+def record_failure(
+    job: Job,
+    prepared: Prepared,
+    error: VideoGWError,
+    *,
+    outcome: AttemptOutcome,
+    started: datetime,
+    now: datetime,
+    estimate: CostEstimate | None,
+) -> Job:
+    """A submit that created nothing (not sent, or refused): the attempt ends here."""
+    attempt = Attempt(
+        provider=prepared.provider,
+        provider_model=prepared.spec.provider_model,
+        idempotency_key=prepared.request.idempotency_key,
+        outcome=outcome,
+        started_at=started,
+        ended_at=now,
+        reason=f"{type(error).__name__}: {error}",
+        estimate=estimate,
+        charged=False,
+        **_attempt_fields(error),
+    )
+    return job.model_copy(update={"attempts": (*job.attempts, attempt), "updated_at": now})
+
+
+def record_unknown(
+    job: Job,
+    prepared: Prepared,
+    error: TransportError | ProviderError,
+    *,
+    started: datetime,
+    now: datetime,
+    estimate: CostEstimate | None,
+) -> Job:
+    """A submit whose outcome is unknown: a paid job may exist, so nothing else is tried."""
+    attempt = Attempt(
+        provider=prepared.provider,
+        provider_model=prepared.spec.provider_model,
+        idempotency_key=prepared.request.idempotency_key,
+        outcome=AttemptOutcome.unknown,
+        started_at=started,
+        status=JobStatus.unknown,
+        reason=f"{type(error).__name__}: {error}",
+        estimate=estimate,
+        **_attempt_fields(error),
+    )
+    return job.model_copy(
+        update={
+            "attempts": (*job.attempts, attempt),
+            "status": JobStatus.unknown,
+            "provider": prepared.provider,
+            "provider_model": prepared.spec.provider_model,
+            "provider_data": dict(prepared.provider_data),
+            "estimate": estimate,
+            "error": JobError(kind="outcome_unknown", message=str(error)),
+            "submitted_at": started,
+            "updated_at": now,
+        }
+    )
+
+
+def accept(
+    job: Job,
+    prepared: Prepared,
+    accepted: Accepted,
+    *,
+    started: datetime,
+    now: datetime,
+    estimate: CostEstimate | None,
+) -> Job:
+    attempt = Attempt(
+        provider=prepared.provider,
+        provider_model=prepared.spec.provider_model,
+        idempotency_key=prepared.request.idempotency_key,
+        outcome=AttemptOutcome.accepted,
+        started_at=started,
+        provider_job_id=accepted.provider_job_id,
+        provider_request_id=accepted.provider_request_id,
+        status=accepted.status,
+        estimate=estimate,
+    )
+    job = job.model_copy(
+        update={
+            "attempts": (*job.attempts, attempt),
+            "status": accepted.status,
+            "raw_status": accepted.raw_status,
+            "provider": prepared.provider,
+            "provider_model": prepared.spec.provider_model,
+            "provider_job_id": accepted.provider_job_id,
+            "provider_data": {**prepared.provider_data, **accepted.provider_data},
+            "estimate": estimate,
+            "error": None,
+            "outputs": (),
+            "actual_cost": None,
+            "charged": None,
+            "submitted_at": started,
+            "finished_at": None,
+            "updated_at": now,
+        }
+    )
+    if accepted.update is not None:
+        job = apply_update(job, accepted.update, now=now)
+    return job
+
+
+def apply_update(job: Job, update: StatusUpdate, *, now: datetime) -> Job:
+    """Fold a status read (or a verified webhook) into the job and its current attempt."""
+    if (
+        job.status.is_terminal
+        and job.status != update.status
+        and update.status
+        in (
+            JobStatus.queued,
+            JobStatus.running,
+            JobStatus.unknown,
+        )
+    ):
+        return job  # a late or duplicate delivery never walks a finished job backwards
+    changes: dict[str, object] = {"status": update.status, "updated_at": now}
+    if update.raw_status is not None:
+        changes["raw_status"] = update.raw_status
+    if update.outputs is not None:
+        changes["outputs"] = update.outputs
+    if update.error is not None:
+        changes["error"] = update.error
+    if update.actual_cost is not None:
+        changes["actual_cost"] = update.actual_cost
+    if update.cost_currency is not None:
+        changes["cost_currency"] = update.cost_currency
+    if update.charged is not None:
+        changes["charged"] = update.charged
+    if update.remaining_credits is not None:
+        changes["remaining_credits"] = update.remaining_credits
+    if update.progress is not None:
+        changes["progress"] = update.progress
+    if update.provider_data:
+        changes["provider_data"] = {**job.provider_data, **update.provider_data}
+    if update.status.is_terminal and job.finished_at is None:
+        changes["finished_at"] = now
+    if job.attempts:
+        current = job.attempts[-1]
+        attempt_changes: dict[str, object] = {"status": update.status}
+        for name in ("actual_cost", "charged"):
+            value = getattr(update, name)
+            if value is not None:
+                attempt_changes[name] = value
+        if update.status.is_terminal:
+            attempt_changes["ended_at"] = current.ended_at or now
+        changes["attempts"] = (*job.attempts[:-1], current.model_copy(update=attempt_changes))
+    new = job.model_copy(update=changes)
+    return new

@@ -1,0 +1,531 @@
+"""The provider contract: sans-I/O, like httpx's auth flows.
+
+A provider *builds* `httpx.Request`s and *parses* `httpx.Response`s; it never sends
+anything. Multi-step operations (upload then submit, status then result) are written once
+as generators ("flows") that yield a `Call` and receive its `httpx.Response`; the engine
+drives them for sync and async alike. A provider answers:
+
+- `prepare(request)`: validate and map a neutral request (raises before any I/O);
+- `submit_flow` / `build_submit` / `parse_submit`;
+- `status_flow` / `build_status` / `parse_status`;
+- `cancel_flow` / `build_cancel` / `parse_cancel` (or `capabilities.cancel = False`);
+- `estimate`, `classify` (HTTP answer -> typed error), `parse_webhook`, `emulator`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from email.utils import parsedate_to_datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from . import errors
+from .errors import (
+    InvalidRequestError,
+    MalformedResponseError,
+    MissingCredentialsError,
+    ProviderError,
+    UnsupportedOperationError,
+    UnsupportedRequestError,
+)
+from .models import (
+    Capabilities,
+    CostEstimate,
+    GenerationRequest,
+    Job,
+    JobError,
+    JobStatus,
+    ModelSpec,
+    Output,
+    Task,
+)
+
+if TYPE_CHECKING:
+    from .emulator.app import Emulator
+
+__all__ = [
+    "Accepted",
+    "Call",
+    "Flow",
+    "Prepared",
+    "Provider",
+    "ProviderOptions",
+    "ProviderSettings",
+    "Purpose",
+    "StatusUpdate",
+]
+
+T = TypeVar("T")
+
+
+class Purpose(StrEnum):
+    """Why a request is sent; the engine's retry rules depend on it."""
+
+    submit = "submit"  # creates a paid job: never retried blindly
+    read = "read"  # status, result, catalog, estimate: safe to retry
+    cancel = "cancel"  # safe to retry
+    upload = "upload"  # input upload: creates nothing billable, safe to retry
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    provider: str
+    request: httpx.Request
+    purpose: Purpose
+
+
+Flow = Generator[Call, httpx.Response, T]
+
+
+class ProviderOptions(BaseModel):
+    """Provider-specific request extras (`GenerationRequest.options`). Unknown keys fail."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProviderSettings(BaseModel):
+    """Per-provider configuration (one ``[providers.NAME]`` table). Plugins subclass it.
+
+    Secrets are `SecretStr` and are read from environment variables named here, never
+    from the config file.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    plugin: str | None = None
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    api_key_env: str | None = None
+    timeout_s: float = Field(default=30.0, gt=0)
+    max_concurrency: int = Field(default=16, ge=1)
+    prices: dict[str, Decimal] = Field(default_factory=dict)
+    expected_job_s: float | None = Field(default=None, gt=0)  # overrides typical job times
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A request validated for one provider: the neutral model resolved to the provider's."""
+
+    request: GenerationRequest
+    provider: str
+    model: str
+    spec: ModelSpec
+    options: ProviderOptions
+    provider_data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration(self) -> int | None:
+        return self.request.duration_s or self.spec.default_duration
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    """What one status read (or webhook) says about a job. `None` fields mean "unchanged"."""
+
+    status: JobStatus
+    raw_status: str | None = None
+    outputs: tuple[Output, ...] | None = None
+    error: JobError | None = None
+    actual_cost: Decimal | None = None
+    cost_currency: str | None = None
+    charged: bool | None = None
+    remaining_credits: Decimal | None = None
+    progress: float | None = None
+    provider_data: Mapping[str, Any] = field(default_factory=dict)
+    provider_job_id: str | None = None  # webhooks: which job this is about
+    dedupe_key: str | None = None  # webhooks: the same key means the same delivery
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The provider took the job and gave it an id."""
+
+    provider_job_id: str
+    status: JobStatus = JobStatus.queued
+    raw_status: str | None = None
+    provider_data: Mapping[str, Any] = field(default_factory=dict)
+    provider_request_id: str | None = None
+    update: StatusUpdate | None = None  # when the submit answer already says more (sync mode)
+
+
+# The default reading of HTTP status codes; `classify` refines it per provider.
+DEFAULT_ERRORS: Mapping[int, type[ProviderError]] = {
+    400: errors.ProviderRejectedError,
+    401: errors.AuthenticationError,
+    402: errors.InsufficientCreditsError,
+    403: errors.AuthenticationError,
+    404: errors.ModelUnavailableError,
+    409: errors.CapacityError,
+    410: errors.ModelUnavailableError,
+    422: errors.ProviderRejectedError,
+    423: errors.CapacityError,
+    429: errors.RateLimitError,
+    500: errors.ServerError,
+    502: errors.CapacityError,
+    503: errors.CapacityError,
+    504: errors.CapacityError,
+}
+
+
+class Provider:
+    """Base class of every provider. Subclasses set the class attributes and override the
+    `build_*`/`parse_*` pairs; everything else has a working default."""
+
+    name: ClassVar[str]
+    display_name: ClassVar[str] = ""
+    default_base_url: ClassVar[str | None] = None
+    api_key_envs: ClassVar[tuple[str, ...]] = ()
+    request_id_headers: ClassVar[tuple[str, ...]] = ("x-request-id",)
+    STATUS_MAP: ClassVar[Mapping[str, JobStatus]] = {}
+    Settings: ClassVar[type[ProviderSettings]] = ProviderSettings
+    Options: ClassVar[type[ProviderOptions]] = ProviderOptions
+    CAPABILITIES: ClassVar[Capabilities]
+    catalog_kinds: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, settings: ProviderSettings | None = None, *, instance: str | None = None):
+        self.settings = settings if settings is not None else self.Settings()
+        self.instance = instance or self.name
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.instance!r} base_url={self.base_url!r}>"
+
+    # -- configuration ---------------------------------------------------------------
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.CAPABILITIES
+
+    @property
+    def base_url(self) -> str:
+        url = self.settings.base_url or self.default_base_url
+        if not url:
+            raise errors.ConfigurationError(
+                f"{self.instance}: base_url is required (set base_url in "
+                f"[providers.{self.instance}] of the config file)"
+            )
+        return url.rstrip("/")
+
+    def api_key(self) -> str:
+        """The API key, from settings or the named environment variables."""
+        if self.settings.api_key is not None:
+            return self.settings.api_key.get_secret_value()
+        names = (self.settings.api_key_env,) if self.settings.api_key_env else self.api_key_envs
+        for name in names:
+            value = os.environ.get(name)
+            if value:
+                return value
+        raise MissingCredentialsError(self.instance, tuple(names))
+
+    def check_ready(self) -> None:
+        """Raise `ConfigurationError` now if this provider could not send a request."""
+        _ = self.base_url
+        self.api_key()
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    def call(self, request: httpx.Request, purpose: Purpose) -> Call:
+        return Call(self.instance, request, purpose)
+
+    # -- preparing a request -----------------------------------------------------------
+    def resolve_model(self, request: GenerationRequest) -> tuple[str, ModelSpec]:
+        """Map the request's model (neutral id, or this provider's own id) to a spec."""
+        name = request.model_name
+        models = self.capabilities.models
+        if name in models:
+            return name, models[name]
+        for neutral, spec in models.items():
+            if spec.provider_model == name:
+                return neutral, spec
+        raise UnsupportedRequestError(
+            f"{self.instance} does not serve {name!r} (it serves {', '.join(sorted(models))})",
+            field="model",
+            provider=self.instance,
+        )
+
+    def prepare(self, request: GenerationRequest) -> Prepared:
+        """Validate `request` for this provider; raise `InvalidRequestError` naming the field."""
+        model, spec = self.resolve_model(request)
+        self.check_ready()
+        self._check_common(request, spec)
+        try:
+            options = self.Options.model_validate(request.options)
+        except ValidationError as exc:
+            raise _invalid_from_pydantic(exc, prefix="options", provider=self.instance) from None
+        prepared = Prepared(request, self.instance, model, spec, options)
+        return self.validate(prepared)
+
+    def _check_common(self, request: GenerationRequest, spec: ModelSpec) -> None:
+        who = self.instance
+        if request.task is not None and request.task != spec.task:
+            raise InvalidRequestError(
+                f"model {request.model_name!r} does {spec.task.value}, not {request.task.value}",
+                field="task",
+                provider=who,
+            )
+        needs_image = spec.task in (Task.image_to_video, Task.speech_to_video, Task.ad_video)
+        if needs_image and request.image is None:
+            raise InvalidRequestError(f"{spec.task.value} needs an image", field="image")
+        if (
+            spec.durations is not None
+            and request.duration_s is not None
+            and (request.duration_s not in spec.durations)
+        ):
+            allowed = ", ".join(str(d) for d in spec.durations)
+            raise UnsupportedRequestError(
+                f"{request.duration_s} s is not offered; allowed: {allowed}",
+                field="duration_s",
+                provider=who,
+            )
+        if (
+            spec.qualities is not None
+            and request.quality is not None
+            and (request.quality not in spec.qualities)
+        ):
+            raise UnsupportedRequestError(
+                f"{request.quality!r} is not offered; allowed: {', '.join(spec.qualities)}",
+                field="quality",
+                provider=who,
+            )
+        if request.end_image is not None and not spec.end_image:
+            raise UnsupportedRequestError(
+                "this model takes no end frame", field="end_image", provider=who
+            )
+        if spec.motion_required and request.motion is None:
+            raise UnsupportedRequestError(
+                "a motion preset id is required", field="motion", provider=who
+            )
+        if not spec.local_files:
+            for name in ("image", "end_image", "audio"):
+                media = getattr(request, name)
+                if media is not None and not media.is_remote:
+                    raise UnsupportedRequestError(
+                        "this provider accepts only public https URLs, not local files or bytes",
+                        field=name,
+                        provider=who,
+                    )
+
+    def validate(self, prepared: Prepared) -> Prepared:
+        """Provider-specific checks and derived values; return the (possibly new) Prepared."""
+        return prepared
+
+    # -- submit --------------------------------------------------------------------------
+    def submit_flow(self, prepared: Prepared) -> Flow[Accepted]:
+        response = yield self.call(self.build_submit(prepared), Purpose.submit)
+        return self.parse_submit(prepared, response)
+
+    def build_submit(self, prepared: Prepared) -> httpx.Request:
+        raise NotImplementedError
+
+    def parse_submit(self, prepared: Prepared, response: httpx.Response) -> Accepted:
+        raise NotImplementedError
+
+    # -- status --------------------------------------------------------------------------
+    def status_flow(self, job: Job) -> Flow[StatusUpdate]:
+        response = yield self.call(self.build_status(job), Purpose.read)
+        return self.parse_status(job, response)
+
+    def build_status(self, job: Job) -> httpx.Request:
+        raise NotImplementedError
+
+    def parse_status(self, job: Job, response: httpx.Response) -> StatusUpdate:
+        raise NotImplementedError
+
+    def map_status(self, raw: object) -> JobStatus:
+        """Table lookup; anything unmapped is `unknown` (logged by the caller, never fatal)."""
+        return (
+            self.STATUS_MAP.get(raw, JobStatus.unknown)
+            if isinstance(raw, str)
+            else (JobStatus.unknown)
+        )
+
+    # -- cancel --------------------------------------------------------------------------
+    def cancel_flow(self, job: Job) -> Flow[StatusUpdate]:
+        if not self.capabilities.cancel:
+            raise UnsupportedOperationError(
+                f"{self.instance} offers no way to cancel a job; job {job.id} keeps running "
+                "there and videogw keeps tracking it"
+            )
+        response = yield self.call(self.build_cancel(job), Purpose.cancel)
+        return self.parse_cancel(job, response)
+
+    def build_cancel(self, job: Job) -> httpx.Request:
+        raise NotImplementedError
+
+    def parse_cancel(self, job: Job, response: httpx.Response) -> StatusUpdate:
+        return StatusUpdate(status=JobStatus.cancelled, raw_status="cancelled", charged=False)
+
+    # -- cost ----------------------------------------------------------------------------
+    def estimate(self, prepared: Prepared) -> CostEstimate:
+        raise NotImplementedError
+
+    def estimate_flow(self, prepared: Prepared) -> Flow[CostEstimate]:
+        """By default the table estimate, without I/O; providers with an estimate endpoint
+        override this."""
+        return self.estimate(prepared)
+        yield  # pragma: no cover - makes this a generator
+
+    def price_override(self, key: str) -> Decimal | None:
+        return self.settings.prices.get(key)
+
+    # -- catalogs (motion presets, voices, ...) -----------------------------------------
+    def catalog_flow(self, kind: str) -> Flow[list[dict[str, Any]]]:
+        raise UnsupportedOperationError(f"{self.instance} has no {kind!r} catalog")
+        yield  # pragma: no cover
+
+    # -- webhooks ------------------------------------------------------------------------
+    def parse_webhook(
+        self,
+        headers: Mapping[str, str],
+        body: bytes,
+        *,
+        job: Job | None = None,
+        query: Mapping[str, str] | None = None,
+    ) -> StatusUpdate:
+        raise UnsupportedOperationError(f"{self.instance} does not send webhooks")
+
+    # -- errors --------------------------------------------------------------------------
+    def classify(self, response: httpx.Response, purpose: Purpose) -> ProviderError | None:
+        """Turn an HTTP answer into a typed error, or `None` when `parse_*` should read it."""
+        if response.status_code < 400:
+            return None
+        cls = DEFAULT_ERRORS.get(response.status_code)
+        if cls is None:
+            cls = errors.ServerError if response.status_code >= 500 else errors.ProviderError
+        if response.status_code == 404 and purpose is not Purpose.submit:
+            cls = errors.JobNotFoundError
+        return self.error(cls, response)
+
+    def error(
+        self,
+        cls: type[ProviderError],
+        response: httpx.Response,
+        message: str | None = None,
+        **extra: Any,
+    ) -> ProviderError:
+        extra.setdefault("retry_after", retry_after_seconds(response))
+        return cls(
+            message or self.error_message(response),
+            provider=self.instance,
+            status_code=response.status_code,
+            provider_request_id=self.provider_request_id(response),
+            **extra,
+        )
+
+    def error_message(self, response: httpx.Response) -> str:
+        """The provider's message, without ever assuming the body is JSON."""
+        body = _maybe_json(response)
+        if isinstance(body, dict):
+            for key in ("detail", "message", "error", "error_description", "details"):
+                value = body.get(key)
+                if isinstance(value, str) and value:
+                    return value
+                if isinstance(value, list) and value:
+                    return "; ".join(_describe_detail(item) for item in value)
+        text = response.text.strip() if _is_text(response) else ""
+        if text.startswith("<"):
+            text = ""  # an HTML error page says nothing useful in one line
+        return text[:300] or response.reason_phrase or f"HTTP {response.status_code}"
+
+    def provider_request_id(self, response: httpx.Response) -> str | None:
+        for name in self.request_id_headers:
+            value: str | None = response.headers.get(name)
+            if value:
+                return value
+        return None
+
+    def json(self, response: httpx.Response) -> Any:
+        """The JSON body, or a `MalformedResponseError` naming the provider."""
+        try:
+            return response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise MalformedResponseError(
+                f"answer is not JSON ({exc.__class__.__name__}): {response.text[:80]!r}",
+                provider=self.instance,
+                status_code=response.status_code,
+                provider_request_id=self.provider_request_id(response),
+            ) from None
+
+    def malformed(self, response: httpx.Response | None, message: str) -> MalformedResponseError:
+        return MalformedResponseError(
+            message,
+            provider=self.instance,
+            status_code=response.status_code if response is not None else None,
+            provider_request_id=self.provider_request_id(response) if response else None,
+        )
+
+    # -- emulator --------------------------------------------------------------------------
+    @classmethod
+    def emulator(cls, **kwargs: Any) -> Emulator:
+        """An ASGI app that speaks this provider's documented wire format."""
+        raise NotImplementedError(f"{cls.__name__} ships no emulator")
+
+    @classmethod
+    def emulator_settings(cls, base_url: str) -> dict[str, Any]:
+        """Settings that point this provider at an emulator (with throwaway credentials)."""
+        return {"base_url": base_url, "api_key": "emulator-key"}
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _is_text(response: httpx.Response) -> bool:
+    kind = response.headers.get("content-type", "")
+    return not kind or kind.startswith(("text/", "application/json", "application/problem"))
+
+
+def _maybe_json(response: httpx.Response) -> Any:
+    if "json" not in response.headers.get("content-type", "") and not response.content.startswith(
+        (b"{", b"[")
+    ):
+        return None
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def _describe_detail(item: Any) -> str:
+    if isinstance(item, dict):
+        loc = ".".join(str(p) for p in item.get("loc", ()) if p != "body")
+        msg = str(item.get("msg", item))
+        return f"{loc}: {msg}" if loc else msg
+    return str(item)
+
+
+def _invalid_from_pydantic(
+    exc: ValidationError, *, prefix: str | None = None, provider: str | None = None
+) -> InvalidRequestError:
+    first = exc.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"])
+    field_name = f"{prefix}.{loc}" if prefix and loc else (prefix or loc or None)
+    message = first["msg"]
+    if first["type"] == "extra_forbidden":
+        message = "unknown option"
+        if provider:
+            message += f" for {provider}"
+    more = len(exc.errors()) - 1
+    if more:
+        message += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return InvalidRequestError(message, field=field_name, provider=provider)
