@@ -141,6 +141,11 @@ def _find_line(text: str, dotted: str) -> int | None:
     parts = dotted.split(".")
     key = re.escape(parts[-1])
     lines = text.splitlines()
+    whole = r"\.".join(re.escape(p) for p in parts)
+    own_table = re.compile(rf"^\s*\[\s*{whole}\s*[\].]")
+    for number, line in enumerate(lines):
+        if own_table.match(line):
+            return number + 1
     start = 0
     for depth in range(len(parts) - 1, 0, -1):
         table = r"\.".join(re.escape(p) for p in parts[:depth])

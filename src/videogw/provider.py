@@ -522,7 +522,7 @@ def _invalid_from_pydantic(
     field_name = f"{prefix}.{loc}" if prefix and loc else (prefix or loc or None)
     message = first["msg"]
     if first["type"] == "extra_forbidden":
-        message = "unknown option"
+        message = "unknown option" if prefix == "options" else "unknown field"
         if provider:
             message += f" for {provider}"
     more = len(exc.errors()) - 1

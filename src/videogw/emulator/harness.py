@@ -8,6 +8,7 @@ from typing import Any
 
 from ..config import Config
 from ..plugins import Registry, get_registry
+from ..store import MemoryStore
 from .app import Emulator
 from .faults import FaultProfile
 from .server import LoopbackServer
@@ -39,6 +40,8 @@ class Emulated:
 
         cls = Gateway if sync else AsyncGateway
         kwargs.setdefault("registry", self.registry)
+        # Emulated jobs are throwaway: never write them to the user's real ledger.
+        kwargs.setdefault("store", MemoryStore())
         return cls(config or self.config(), transports=self.transports(sync=sync), **kwargs)
 
     def stop(self) -> None:
