@@ -1,0 +1,333 @@
+"""The webhook receiver: verify, limit, dedupe, normalize, confirm by a status read, store.
+
+The toy provider gets a `parse_webhook` in a test-local subclass (an HMAC header); the real
+Higgsfield (Standard Webhooks) and Pixazo (per-job token) plugins are exercised as shipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from toy import ToyProvider
+from videogw import GenerationRequest, Job, JobStatus, StatusUpdate
+from videogw.emulator import FakeClock
+from videogw.emulator.harness import Emulated, emulate
+from videogw.errors import WebhookRejectedError
+from videogw.models import Output
+from videogw.testing import maybe_await, registry_with
+from videogw.webhooks import callback_url, make_webhook_app, with_callback
+
+TOY_SECRET = b"toy-webhook-secret"
+IMAGE = "https://example.com/cat.jpg"
+
+
+class HookToy(ToyProvider):
+    """The toy API, plus signed deliveries: ``x-toy-signature: hex(hmac_sha256(body))``."""
+
+    CAPABILITIES = ToyProvider.CAPABILITIES.model_copy(update={"webhooks": True})
+
+    def parse_webhook(
+        self,
+        headers: Mapping[str, str],
+        body: bytes,
+        *,
+        job: Job | None = None,
+        query: Mapping[str, str] | None = None,
+    ) -> StatusUpdate:
+        expected = hmac.new(TOY_SECRET, body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(headers.get("x-toy-signature", ""), expected):
+            raise WebhookRejectedError("toy: bad signature")
+        data = json.loads(body)
+        status = self.map_status(data["state"])
+        outputs = (Output(url=data["video_url"]),) if data.get("video_url") else None
+        return StatusUpdate(
+            status=status,
+            raw_status=data["state"],
+            outputs=outputs,
+            progress=data.get("progress"),
+            provider_job_id=data["id"],
+            dedupe_key=f"{data['id']}:{data['state']}",
+        )
+
+
+def toy_delivery(job: Job, state: str, **extra: Any) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps({"id": job.provider_job_id, "state": state, **extra}).encode()
+    signature = hmac.new(TOY_SECRET, body, hashlib.sha256).hexdigest()
+    return body, {"x-toy-signature": signature, "content-type": "application/json"}
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(start=time.time())
+
+
+@pytest.fixture
+def emulated(clock: FakeClock) -> Emulated:
+    return emulate(["toy"], registry=registry_with(HookToy), clock=clock)
+
+
+@pytest.fixture(params=["sync", "async"])
+async def gateway(request: pytest.FixtureRequest, emulated: Emulated, clock: FakeClock) -> Any:
+    gw = emulated.gateway(sync=request.param == "sync", clock=clock)
+    yield gw
+    await maybe_await(gw.aclose() if hasattr(gw, "aclose") else gw.close())
+
+
+@pytest.fixture
+async def client(gateway: Any) -> AsyncIterator[httpx.AsyncClient]:
+    app = make_webhook_app(gateway, max_body=4096)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://hooks.test") as c:
+        c.app = app  # type: ignore[attr-defined]
+        yield c
+
+
+def stats(client: httpx.AsyncClient) -> Any:
+    return client.app.state.receiver.stats  # type: ignore[attr-defined]
+
+
+async def submit(gateway: Any) -> Job:
+    job: Job = await maybe_await(gateway.submit(model="dop-lite", prompt="a cat", image=IMAGE))
+    return job
+
+
+async def test_valid_deliveries_settle_the_job_after_a_confirming_read(
+    gateway: Any, client: httpx.AsyncClient, emulated: Emulated, clock: FakeClock
+) -> None:
+    job = await submit(gateway)
+    body, headers = toy_delivery(job, "working", progress=0.4)
+    answer = await client.post(f"/webhooks/toy/{job.id}", content=body, headers=headers)
+    assert answer.status_code == 200
+    assert answer.json() == {"result": "applied", "status": "running"}
+    stored = gateway.store.get(job.id)
+    assert stored.status is JobStatus.running
+    assert stored.progress == 0.4
+    assert emulated.emulators["toy"].count("status") == 0  # non-terminal: no read needed
+
+    clock.advance(60)  # the emulated job is done at the provider
+    url = "https://cdn.test/clip.mp4"
+    body, headers = toy_delivery(job, "done", video_url=url)
+    answer = await client.post(f"/webhooks/toy/{job.id}", content=body, headers=headers)
+    assert answer.status_code == 202  # answered before the confirming read
+    assert emulated.emulators["toy"].count("status") == 1  # the background read ran
+    stored = gateway.store.get(job.id)
+    assert stored.status is JobStatus.succeeded
+    assert stored.outputs
+    assert stored.charged is True
+    assert stored.finished_at is not None
+    assert stats(client).confirmed == 1
+
+
+async def test_a_terminal_claim_the_status_read_disputes_is_not_trusted(
+    gateway: Any, client: httpx.AsyncClient, emulated: Emulated, clock: FakeClock
+) -> None:
+    job = await submit(gateway)
+    body, headers = toy_delivery(job, "done", video_url="https://cdn.test/forged.mp4")
+    answer = await client.post(f"/webhooks/toy/{job.id}", content=body, headers=headers)
+    assert answer.status_code == 202
+    stored = gateway.store.get(job.id)
+    assert stored.status is JobStatus.queued  # the provider still says pending
+    assert not stored.outputs
+    assert stats(client).disputed == 1
+    # the same claim, delivered again once it is true, is not swallowed as a duplicate
+    clock.advance(60)
+    answer = await client.post(f"/webhooks/toy/{job.id}", content=body, headers=headers)
+    assert answer.status_code == 202
+    assert gateway.store.get(job.id).status is JobStatus.succeeded
+
+
+async def test_a_duplicate_changes_nothing(
+    gateway: Any, client: httpx.AsyncClient, emulated: Emulated, clock: FakeClock
+) -> None:
+    job = await submit(gateway)
+    clock.advance(60)
+    body, headers = toy_delivery(job, "done", video_url="https://cdn.test/clip.mp4")
+    first = await client.post(f"/webhooks/toy/{job.id}", content=body, headers=headers)
+    assert first.status_code == 202
+    settled = gateway.store.get(job.id)
+    reads = emulated.emulators["toy"].count("status")
+    clock.advance(5)
+    again = await client.post(f"/webhooks/toy/{job.id}", content=body, headers=headers)
+    assert again.status_code == 200
+    assert again.json() == {"result": "duplicate"}
+    assert gateway.store.get(job.id) == settled  # not even updated_at moved
+    assert emulated.emulators["toy"].count("status") == reads
+    assert stats(client).duplicates == 1
+
+
+async def test_forged_oversize_unknown_provider_and_unknown_job_are_refused(
+    gateway: Any, client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    job = await submit(gateway)
+    before = gateway.store.get(job.id)
+    clock.advance(60)
+    body, headers = toy_delivery(job, "done", video_url="https://evil.test/x.mp4")
+    forged = {**headers, "x-toy-signature": "0" * 64}
+    answer = await client.post(f"/webhooks/toy/{job.id}", content=body, headers=forged)
+    assert answer.status_code == 401
+    assert answer.json() == {"error": "webhook rejected"}
+
+    big = json.dumps({"id": job.provider_job_id, "state": "done", "pad": "x" * 5000}).encode()
+    answer = await client.post(f"/webhooks/toy/{job.id}", content=big, headers=headers)
+    assert answer.status_code == 413
+
+    async def chunked() -> AsyncIterator[bytes]:  # no Content-Length: counted as it streams
+        for _ in range(10):
+            yield b"x" * 1000
+
+    answer = await client.post(f"/webhooks/toy/{job.id}", content=chunked(), headers=headers)
+    assert answer.status_code == 413
+
+    answer = await client.post(f"/webhooks/nosuch/{job.id}", content=body, headers=headers)
+    assert answer.status_code == 404
+    answer = await client.post("/webhooks/toy/no-such-job", content=body, headers=headers)
+    assert answer.status_code == 404
+    answer = await client.post(
+        f"/webhooks/toy/{job.id}",
+        content=b"{not json",
+        headers={"x-toy-signature": hmac.new(TOY_SECRET, b"{not json", hashlib.sha256).hexdigest()},
+    )
+    assert answer.status_code == 400
+
+    assert gateway.store.get(job.id) == before
+    assert stats(client).rejected == 6
+    # the forged body was never remembered: the genuine delivery still gets through
+    answer = await client.post(f"/webhooks/toy/{job.id}", content=body, headers=headers)
+    assert answer.status_code == 202
+
+
+async def test_a_delivery_for_a_job_now_on_another_provider_is_ignored(
+    gateway: Any, client: httpx.AsyncClient
+) -> None:
+    job = await submit(gateway)
+    moved = job.model_copy(update={"provider": "elsewhere"})
+    gateway.store.save(moved)
+    body, headers = toy_delivery(job, "done")
+    answer = await client.post(f"/webhooks/toy/{job.id}", content=body, headers=headers)
+    assert answer.status_code == 200
+    assert answer.json()["result"] == "ignored"
+    assert gateway.store.get(job.id) == moved
+
+
+def test_callback_url() -> None:
+    assert (
+        callback_url("https://hooks.example.com/base/", "hf-market", "abc123")
+        == "https://hooks.example.com/base/webhooks/hf-market/abc123"
+    )
+    assert callback_url("https://h.test", "a/b", "x y").endswith("/webhooks/a%2Fb/x%20y")
+
+
+# -- the real plugins -------------------------------------------------------------------------
+
+
+def hf_setup(clock: FakeClock) -> tuple[Emulated, Any]:
+    from videogw_higgsfield import HiggsfieldProvider
+
+    emulated = emulate(["higgsfield"], registry=registry_with(HiggsfieldProvider), clock=clock)
+    return emulated, emulated.gateway(sync=True, clock=clock)
+
+
+async def hf_delivery(emulated: Emulated, gateway: Any, clock: FakeClock) -> tuple[Job, Any]:
+    job: Job = gateway.submit(
+        model="higgsfield:dop-lite",
+        prompt="a cat",
+        image=IMAGE,
+        webhook_url="https://hooks.test/webhooks/higgsfield/pending",
+    )
+    clock.advance(60)
+    (delivery,) = emulated.emulators["higgsfield"].due_webhooks()
+    return job, delivery
+
+
+async def post(app: Any, path: str, body: bytes, headers: Mapping[str, str]) -> httpx.Response:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://hooks.test") as c:
+        return await c.post(path, content=body, headers=dict(headers))
+
+
+async def test_higgsfield_standard_webhooks_settle_and_reject_forgery_stale_and_replay(
+    clock: FakeClock,
+) -> None:
+    from videogw_higgsfield.provider import EMULATOR_WEBHOOK_SECRET
+    from videogw_higgsfield.webhooks import sign
+
+    emulated, gateway = hf_setup(clock)
+    job, delivery = await hf_delivery(emulated, gateway, clock)
+    app = make_webhook_app(gateway)
+    path = f"/webhooks/higgsfield/{job.id}"
+
+    forged = {**delivery.headers, "webhook-signature": "v1," + "A" * 44}
+    assert (await post(app, path, delivery.body, forged)).status_code == 401
+
+    old = clock() - 3600
+    stale = {
+        **delivery.headers,
+        "webhook-id": "msg_stale",
+        "webhook-timestamp": str(int(old)),
+        "webhook-signature": sign(EMULATOR_WEBHOOK_SECRET, "msg_stale", old, delivery.body),
+    }
+    assert (await post(app, path, delivery.body, stale)).status_code == 401
+    assert gateway.store.get(job.id).status is not JobStatus.succeeded
+
+    answer = await post(app, path, delivery.body, delivery.headers)
+    assert answer.status_code == 202
+    settled = gateway.store.get(job.id)
+    assert settled.status is JobStatus.succeeded
+    assert settled.outputs
+
+    replay = await post(app, path, delivery.body, delivery.headers)
+    assert replay.status_code == 401  # the same webhook-id again
+    assert gateway.store.get(job.id) == settled
+    reasons = list(app.state.receiver.stats.reasons)
+    assert any("replayed" in r for r in reasons)
+    assert any("timestamp" in r.lower() for r in reasons)
+    gateway.close()
+
+
+async def test_pixazo_token_settles_and_a_wrong_token_is_rejected(clock: FakeClock) -> None:
+    from videogw_pixazo import PixazoProvider
+
+    emulated = emulate(["pixazo"], registry=registry_with(PixazoProvider), clock=clock)
+    gateway = emulated.gateway(sync=True, clock=clock)
+    provider = gateway.provider("pixazo")
+    request = GenerationRequest(model="dop-lite", prompt="a cat", image=IMAGE, motion={"id": "m1"})
+    prepared = provider.prepare(request)
+    # what the gateway does with public_url: the callback URL, and a per-job token with it
+    assert with_callback(provider, prepared, None, "j1") is prepared
+    hooked = with_callback(provider, prepared, "https://hooks.test", "j1")
+    assert hooked.request.webhook_url == "https://hooks.test/webhooks/pixazo/j1"
+    assert hooked.provider_data["webhook_token"]
+
+    job: Job = gateway.submit(
+        model="pixazo:dop-lite",
+        prompt="a cat",
+        image=IMAGE,
+        motion={"id": "m1"},
+        webhook_url="https://hooks.test/webhooks/pixazo/pending",
+    )
+    clock.advance(600)
+    deliveries = emulated.emulators["pixazo"].due_webhooks()
+    assert deliveries
+    delivery = deliveries[-1]
+    query = urlsplit(delivery.url).query
+    app = make_webhook_app(gateway)
+    wrong = await post(app, f"/webhooks/pixazo/{job.id}?vgw_token=guess", delivery.body, {})
+    assert wrong.status_code == 401
+    missing = await post(app, f"/webhooks/pixazo/{job.id}", delivery.body, {})
+    assert missing.status_code == 401
+    assert gateway.store.get(job.id).status is not JobStatus.succeeded
+    good = await post(app, f"/webhooks/pixazo/{job.id}?{query}", delivery.body, {})
+    assert good.status_code == 202
+    assert gateway.store.get(job.id).status is JobStatus.succeeded
+    again = await post(app, f"/webhooks/pixazo/{job.id}?{query}", delivery.body, {})
+    assert again.json() == {"result": "duplicate"}
+    gateway.close()
