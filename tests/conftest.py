@@ -5,3 +5,6 @@ import os
 # Installed plugins must not leak into tests that build their own registries; tests that
 # check entry-point discovery build a Registry(autoload=True) explicitly.
 os.environ.setdefault("VIDEOGW_DISABLE_PLUGIN_AUTOLOAD", "1")
+# A gateway built without a store opens the ledger of LedgerConfig; tests must never write
+# to the user's data directory, so they get an in-memory one unless they pass tmp_path.
+os.environ.setdefault("VIDEOGW_LEDGER", "memory")

@@ -36,6 +36,8 @@ from .errors import ConfigurationError
 
 __all__ = [
     "CONFIG_ENV",
+    "LEDGER_ENV",
+    "BreakerConfig",
     "Config",
     "LedgerConfig",
     "PollConfig",
@@ -44,6 +46,7 @@ __all__ = [
 ]
 
 CONFIG_ENV = "VIDEOGW_CONFIG"
+LEDGER_ENV = "VIDEOGW_LEDGER"  # "memory", or a ledger file path, when the config names none
 
 
 class _Strict(BaseModel):
@@ -64,8 +67,11 @@ class RouteConfig(_Strict):
 
 class LedgerConfig(_Strict):
     backend: Literal["sqlite", "memory"] = "sqlite"
-    path: Path | None = None  # default: the platform data directory
+    path: Path | None = None  # default: $VIDEOGW_LEDGER, else the platform data directory
     max_daily_spend_usd: Decimal | None = Field(default=None, gt=0)
+    # NORMAL survives a killed process (the WAL is written before each save returns);
+    # FULL also survives power loss, at one fsync per state change
+    synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
 
 
 class PollConfig(_Strict):

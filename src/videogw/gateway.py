@@ -1,26 +1,36 @@
-"""`Gateway` and `AsyncGateway`: submit, status, cancel, wait, run, estimate.
+"""`Gateway` and `AsyncGateway`: submit, status, cancel, wait, run, estimate, compare,
+wait_all, resume.
 
 All logic lives in `_GatewayCore` as generator operations (see `videogw.engine`); the two
 classes only choose the driver. A job is written to the store before its first submit and
 after every change, so a `Job` read back from the store (or from its JSON) is all a new
-process needs to carry on tracking it.
+process needs to carry on tracking it. Submits and failover before acceptance live here;
+tracking many jobs and the money rules after acceptance live in `videogw.tracking`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import random
+import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
 from typing import Any, Self
 
 from pydantic import ValidationError
 
 from . import lifecycle
+from .breaker import Breakers
+from .compare import Comparison, pinned_copy, rows_from, with_runs
 from .config import Config, config_error, load_config
+from .credits import CreditState
 from .engine import AsyncEngine, Clock, Op, RetryPolicy, Sleep, SyncEngine, drive
 from .errors import (
     ConfigurationError,
+    InsufficientCreditsError,
     JobFailedError,
     NoCandidateError,
     OutcomeUnknownError,
@@ -30,19 +40,24 @@ from .errors import (
     VideoGWError,
     WaitTimeoutError,
 )
+from .events import EventBus, EventCallback, OutcomeUnknown, Submitted
+from .ledger import open_store
 from .models import AttemptOutcome, CostEstimate, GenerationRequest, Job, JobStatus
 from .plugins import Registry, get_registry
+from .poller import Tracked, drive_async, drive_sync
 from .provider import Prepared, Provider, _invalid_from_pydantic
-from .router import Router, decide
+from .router import Candidacy, Decision, Plan, Router, decide, situation_of
 from .schedule import next_poll_delay
-from .store import JobStore, MemoryStore
+from .stats import ProviderStats
+from .store import JobStore
+from .tracking import MAX_STATUS_FAILURES, TrackingOps
 
-__all__ = ["AsyncGateway", "Gateway", "ProgressCallback", "Quote"]
+__all__ = ["AsyncGateway", "Gateway", "ProgressCallback", "Quote", "ResumeReport"]
 
 log = logging.getLogger("videogw")
 
 ProgressCallback = Callable[[Job], None]
-MAX_STATUS_FAILURES = 8  # consecutive failed reads before wait() gives up (the job lives on)
+STATS_TTL_S = 30.0  # how long routing and polling reuse the ledger's figures
 
 
 @dataclass(frozen=True)
@@ -57,7 +72,18 @@ class Quote:
     reason: str | None = None
 
 
-class _GatewayCore:
+@dataclass(frozen=True)
+class ResumeReport:
+    """What `resume()` did: every job it tracked, as last seen (terminal unless its reads
+    kept failing or the timeout passed), and the submits whose outcome is unknown, left
+    untouched for reconciliation with the provider."""
+
+    jobs: list[Job]
+    unknown: list[Job]
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+class _GatewayCore(TrackingOps):
     def __init__(
         self,
         config: Config | str | os.PathLike[str] | None = None,
@@ -67,23 +93,44 @@ class _GatewayCore:
         store: JobStore | None = None,
         clock: Clock | None = None,
         retry: RetryPolicy | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.config = config if isinstance(config, Config) else load_config(config)
         self.registry = registry or get_registry()
         self.clock = clock or Clock()
         self.retry = retry or RetryPolicy()
-        self.store: JobStore = store if store is not None else MemoryStore()
+        self._owns_store = store is None
+        self.store: JobStore = store if store is not None else open_store(self.config.ledger)
         self._providers: dict[str, Provider] = {}
         if providers is not None:
             items = providers.values() if isinstance(providers, Mapping) else providers
             for provider in items:
                 self._providers[provider.instance] = provider
-        self.router = Router(self.config, self.provider_names, self.provider)
+        self._given = list(self._providers)
+        self.events = EventBus()
+        self.breakers = Breakers(self.config.breaker, self.clock.monotonic)
+        self.credits = CreditState()
+        self._stats_cache: dict[tuple[str, str], tuple[float, ProviderStats | None]] = {}
+        self._requests: dict[str, GenerationRequest] = {}  # for stores that cannot keep them
+        self._init_tracking()
+        self.router = Router(
+            self.config,
+            self.provider_names,
+            self.provider,
+            breakers=self.breakers,
+            credits=self.credits,
+            stats=self.stats,
+            spend=self._spent_today,
+            now=self.clock.now,
+            rng=rng,
+        )
 
     # -- providers -------------------------------------------------------------------
     def provider_names(self) -> list[str]:
         """Every provider instance: given in code, configured, or registered by a plugin."""
-        names = list(self._providers)
+        # given in code first, then the config file's order, then plugins: a stable order
+        # (`_providers` also caches lazily built ones, in whatever order they were built)
+        names = list(self._given)
         for name in self.config.providers:
             if name not in names:
                 names.append(name)
@@ -104,9 +151,9 @@ class _GatewayCore:
         if plugin != name and name not in self.config.providers:
             raise UnknownProviderError(f"no provider named {name!r}")
         cls = self.registry.get(plugin).provider_class
-        for key, field in cls.Settings.model_fields.items():
+        for key, field_info in cls.Settings.model_fields.items():
             in_file = self.config._source is not None
-            if in_file and key in raw and "SecretStr" in str(field.annotation):
+            if in_file and key in raw and "SecretStr" in str(field_info.annotation):
                 raise ConfigurationError(
                     f"{self.config.locate(f'providers.{name}.{key}') or 'config'}: "
                     f"{key} must not be written in the config file; put it in the environment "
@@ -123,6 +170,44 @@ class _GatewayCore:
             ) from None
         return cls(settings, instance=name)
 
+    def reset_provider(self, name: str | None = None) -> None:
+        """Forget breaker, cool-down and credit state (of one provider, or all): after a
+        top-up or a key rotation."""
+        self.breakers.reset(name)
+        self.credits.reset(name)
+
+    # -- observing -------------------------------------------------------------------
+    def on_event(self, callback: EventCallback) -> Callable[[], None]:
+        """Call `callback` with every `videogw.events.JobEvent`; returns an unsubscriber."""
+        return self.events.subscribe(callback)
+
+    def stats(self, provider: str, model: str) -> ProviderStats | None:
+        """What the ledger observed for a provider and neutral model (cached briefly)."""
+        read = getattr(self.store, "stats", None)
+        if read is None:
+            return None
+        key = (provider, model)
+        now = self.clock.monotonic()
+        hit = self._stats_cache.get(key)
+        if hit is not None and now - hit[0] < STATS_TTL_S:
+            return hit[1]
+        value: ProviderStats | None = read(provider, model)
+        self._stats_cache[key] = (now, value)
+        return value
+
+    def refresh_stats(self) -> None:
+        self._stats_cache.clear()
+
+    def _spent_today(self, since: datetime) -> Decimal | None:
+        spend = getattr(self.store, "spend_usd", None)
+        if spend is None:
+            return None
+        total: Decimal = spend(since)
+        committed = getattr(self.store, "committed_usd", None)
+        if committed is not None:
+            total += committed(since)
+        return total
+
     # -- requests --------------------------------------------------------------------
     @staticmethod
     def _request(
@@ -136,14 +221,36 @@ class _GatewayCore:
         except ValidationError as exc:
             raise _invalid_from_pydantic(exc) from None
 
-    def _estimate_quietly(self, provider: Provider, prepared: Prepared) -> CostEstimate | None:
-        try:
-            return provider.estimate(prepared)
-        except (NotImplementedError, VideoGWError) as exc:
-            log.debug("%s: no estimate: %s", provider.instance, exc)
-            return None
+    def _remember(self, job: Job, request: GenerationRequest) -> None:
+        """Keep the request: a resubmit after acceptance (retry_failed, a queued deadline)
+        needs it, possibly in another process after a crash."""
+        save = getattr(self.store, "save_request", None)
+        if save is not None:
+            save(job.id, request)
+        else:
+            self._requests[job.id] = request
 
-    # -- operations (shared by both drivers) -------------------------------------------
+    def _request_for(self, job: Job) -> GenerationRequest | None:
+        if job.id in self._requests:
+            return self._requests[job.id]
+        load = getattr(self.store, "load_request", None)
+        if load is None:
+            return None
+        try:
+            found: GenerationRequest | None = load(job.id)
+        except (ValueError, OSError) as exc:  # e.g. a local input file is gone
+            log.warning("job %s: stored request unusable: %s", job.id, exc)
+            return None
+        return found
+
+    def explain(
+        self, request: GenerationRequest | Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> list[Candidacy]:
+        """Every provider for this request: candidates in the order they would be tried,
+        then the others, each with why not (capability, breaker, credit, budget...)."""
+        return self.router.explain(self._request(request, fields))
+
+    # -- submit and failover before acceptance ----------------------------------------
     def _submit_op(self, request: GenerationRequest) -> Op[Job]:
         plan = self.router.plan(request)
         now = self.clock.now()
@@ -151,31 +258,46 @@ class _GatewayCore:
             request, model=plan.model, task=plan.candidates[0].spec.task, now=now
         )
         self.store.save(job)  # the intent is on record before anything is sent
+        self._remember(job, request)
+        return (yield from self._attempts_op(job, plan, raise_errors=True))
+
+    def _attempts_op(self, job: Job, plan: Plan, *, raise_errors: bool) -> Op[Job]:
+        """Try the plan's candidates in order under the money table; return the job once
+        one accepts or the outcome is unknown; otherwise the job ends failed (raised when
+        `raise_errors`)."""
         last_error: VideoGWError | None = None
-        for prepared in plan.candidates:
+        skipped: dict[str, str] = {}
+        candidates = plan.candidates
+        for index, prepared in enumerate(candidates):
             provider = self.provider(prepared.provider)
-            estimate = self._estimate_quietly(provider, prepared)
+            name, model = provider.instance, prepared.model
+            if not self.breakers.acquire(name, model):
+                # the state moved since planning (a probe went out, a cool-down started)
+                skipped[name] = self.breakers.blocked(name, model) or "circuit breaker"
+                log.info("job %s: skipping %s: %s", job.id, name, skipped[name])
+                continue
+            estimate = plan.estimates.get(name)
             started = self.clock.now()
             try:
                 accepted = yield from drive(provider, provider.submit_flow(prepared), self.retry)
             except (ProviderError, TransportError) as exc:
-                decision = decide(exc, plan.route)
+                situation = situation_of(exc)
+                decision = decide(situation, plan.route)
+                self._account(name, model, exc, decision)
+                old = job
                 if decision.outcome_unknown:
                     job = lifecycle.record_unknown(
-                        job,
-                        prepared,
-                        exc,
-                        started=started,
-                        now=self.clock.now(),
-                        estimate=estimate,
+                        job, prepared, exc, started=started, now=self.clock.now(), estimate=estimate
                     )
-                    self.store.save(job)
+                    self._record(old, job)
+                    self.events.emit(OutcomeUnknown(job, str(exc)))
                     log.warning(
                         "job %s: submit to %s has an unknown outcome (%s); not resubmitting "
                         "anywhere: reconcile it",
                         job.id,
-                        provider.instance,
+                        name,
                         exc,
+                        extra={"job_id": job.id},
                     )
                     return job
                 outcome = (
@@ -192,34 +314,60 @@ class _GatewayCore:
                     now=self.clock.now(),
                     estimate=estimate,
                 )
-                self.store.save(job)
+                self._record(old, job)
                 last_error = exc
-                if decision.try_next:
-                    log.info(
-                        "job %s: %s refused the submit (%s); trying the next provider",
-                        job.id,
-                        provider.instance,
-                        exc,
-                    )
-                    continue
-                exc.job = job
+                if not decision.try_next:
+                    break
+                following = [c.provider for c in candidates[index + 1 :]]
+                self._failed_over(job, name, following[0] if following else None, exc)
+                continue
+            except BaseException:
+                self.breakers.release(name, model)  # no verdict on the provider
                 raise
+            self.breakers.success(name, model)
+            old = job
             job = lifecycle.accept(
-                job,
-                prepared,
-                accepted,
-                started=started,
-                now=self.clock.now(),
-                estimate=estimate,
+                job, prepared, accepted, started=started, now=self.clock.now(), estimate=estimate
             )
-            self.store.save(job)
-            log.info("job %s: accepted by %s as %s", job.id, provider.instance, job.provider_job_id)
+            self._record(old, job)
+            self.events.emit(Submitted(job))
+            log.info(
+                "job %s: accepted by %s as %s",
+                job.id,
+                name,
+                job.provider_job_id,
+                extra={"job_id": job.id},
+            )
             return job
-        assert last_error is not None  # plan() never returns without candidates
-        last_error.job = job
-        raise last_error
+        error = last_error or NoCandidateError(
+            "every candidate was skipped at submit time", reasons=skipped
+        )
+        old = job
+        job = lifecycle.give_up(job, error, now=self.clock.now())
+        self._record(old, job)
+        if raise_errors:
+            error.job = job
+            raise error
+        return job
 
-    def _status_op(self, job: Job) -> Op[Job]:
+    def _account(self, name: str, model: str, error: VideoGWError, decision: Decision) -> None:
+        """What a failed submit does to the provider's standing (breaker, credit)."""
+        if decision.cooldown:
+            self.breakers.failure(name, model)
+            after = getattr(error, "retry_after", None)
+            if after:
+                self.breakers.cool_down(name, float(after))
+        else:
+            self.breakers.release(name, model)
+        if decision.disable:
+            credit = isinstance(error, InsufficientCreditsError)
+            what = "out of credit" if credit else "authentication failed"
+            self.credits.disable(
+                name, f"{what} ({error}); skipped until reset_provider({name!r})", credit=credit
+            )
+
+    # -- reading, cancelling, waiting --------------------------------------------------
+    def _status_op(self, job: Job, policy: RetryPolicy | None = None) -> Op[Job]:
         if job.provider is None or job.provider_job_id is None:
             raise OutcomeUnknownError(
                 f"job {job.id} has no provider job id: its submit outcome is unknown, so "
@@ -227,18 +375,22 @@ class _GatewayCore:
                 provider=job.provider,
             )
         provider = self.provider(job.provider)
-        update = yield from drive(provider, provider.status_flow(job), self.retry)
+        update = yield from drive(provider, provider.status_flow(job), policy or self.retry)
         new = lifecycle.apply_update(job, update, now=self.clock.now())
+        if update.remaining_credits is not None:
+            threshold = getattr(provider.settings, "low_credit_threshold", None)
+            self.credits.observe(provider.instance, update.remaining_credits, threshold)
         if new.status is JobStatus.unknown and update.raw_status is not None:
             log.warning(
                 "job %s: %s reported an unmapped status %r",
                 job.id,
                 provider.instance,
                 update.raw_status,
+                extra={"job_id": job.id},
             )
-        if new != job:
-            self.store.save(new)
-        return new
+        if new.model_copy(update={"updated_at": job.updated_at}) == job:
+            return job  # nothing new: no write (the poller reads ten thousand jobs)
+        return self._record(job, new)
 
     def _cancel_op(self, job: Job) -> Op[Job]:
         if job.provider is None or job.provider_job_id is None:
@@ -248,17 +400,7 @@ class _GatewayCore:
         provider = self.provider(job.provider)
         update = yield from drive(provider, provider.cancel_flow(job), self.retry)
         new = lifecycle.apply_update(job, update, now=self.clock.now())
-        self.store.save(new)
-        return new
-
-    def _expected_seconds(self, job: Job) -> float | None:
-        if job.provider is None:
-            return None
-        provider = self.provider(job.provider)
-        if provider.settings.expected_job_s:
-            return provider.settings.expected_job_s
-        spec = provider.capabilities.models.get(job.model)
-        return spec.typical_seconds if spec is not None else None
+        return self._record(job, new)
 
     def _wait_op(
         self,
@@ -268,12 +410,16 @@ class _GatewayCore:
         raise_on_failure: bool,
     ) -> Op[Job]:
         started = self.clock.monotonic()
-        expected = self._expected_seconds(job)
         failures = 0
         while not job.status.is_terminal:
+            if job.provider_job_id is None:
+                return job  # a resubmit's outcome is unknown: nothing to poll
             age = (self.clock.now() - (job.submitted_at or job.created_at)).total_seconds()
             delay = next_poll_delay(
-                age, expected, floor=self.config.poll.floor_s, cap=self.config.poll.cap_s
+                age,
+                self._expected_seconds(job),
+                floor=self.config.poll.floor_s,
+                cap=self.config.poll.cap_s,
             )
             waited = self.clock.monotonic() - started
             last_look = timeout is not None and waited + delay >= timeout
@@ -282,7 +428,7 @@ class _GatewayCore:
                 delay = max(0.0, timeout - waited)
             yield Sleep(delay)
             try:
-                new = yield from self._status_op(job)
+                new = yield from self._poll_op(job)
             except (TransportError, ProviderError) as exc:
                 failures += 1
                 if not exc.retryable or failures >= MAX_STATUS_FAILURES:
@@ -312,6 +458,7 @@ class _GatewayCore:
             return job  # outcome unknown: waiting would poll nothing
         return (yield from self._wait_op(job, timeout, on_progress, raise_on_failure))
 
+    # -- estimates and comparison ------------------------------------------------------
     def _quotes_op(self, request: GenerationRequest) -> Op[list[Quote]]:
         quotes: list[Quote] = []
         candidates: list[Prepared] = []
@@ -343,6 +490,40 @@ class _GatewayCore:
             quotes.append(Quote(name, request.model_name, None, None, False, why))
         return quotes
 
+    def _compare_op(self, request: GenerationRequest) -> Op[list[Comparison]]:
+        rows = self.router.explain(request)
+        estimates: dict[str, CostEstimate | None] = {}
+        for row in rows:
+            if row.prepared is None:
+                continue
+            provider = self.provider(row.provider)
+            try:
+                # a provider's own estimate endpoint, where it has one (else its table)
+                estimates[row.provider] = yield from drive(
+                    provider, provider.estimate_flow(row.prepared), self.retry
+                )
+            except (NotImplementedError, VideoGWError) as exc:
+                log.debug("%s: no estimate: %s", row.provider, exc)
+        return rows_from(rows, request.model_name, estimates)
+
+    @staticmethod
+    def _compare_runs(
+        rows: list[Comparison], request: GenerationRequest
+    ) -> list[tuple[str, GenerationRequest]]:
+        group = uuid.uuid4().hex[:12]
+        return [(r.provider, pinned_copy(request, r.provider, group)) for r in rows if r.candidate]
+
+    @staticmethod
+    def _compare_result(
+        rows: list[Comparison],
+        submitted: dict[str, Job],
+        errors: dict[str, str],
+        finished: list[Job],
+    ) -> list[Comparison]:
+        by_id = {job.id: job for job in finished}
+        jobs = {name: by_id.get(job.id, job) for name, job in submitted.items()}
+        return with_runs(rows, jobs, errors)
+
     def _catalog_op(self, provider_name: str, kind: str) -> Op[list[dict[str, Any]]]:
         provider = self.provider(provider_name)
         return (yield from drive(provider, provider.catalog_flow(kind), self.retry))
@@ -365,6 +546,10 @@ class _GatewayCore:
             timeouts[name] = provider.settings.timeout_s
             limits[name] = provider.settings.max_concurrency
         return {"timeouts": timeouts, "limits": limits, "clock": self.clock}
+
+    def _close_store(self) -> None:
+        if self._owns_store:
+            self.store.close()
 
 
 class Gateway(_GatewayCore):
@@ -419,16 +604,77 @@ class Gateway(_GatewayCore):
         op = self._run_op(self._request(request, fields), timeout, on_progress, raise_on_failure)
         return self._engine.run(op)
 
+    def wait_all(
+        self,
+        jobs: Iterable[Job],
+        *,
+        timeout: float | None = None,
+        first_delay: float | None = None,
+    ) -> list[Job]:
+        """Track many jobs with one scheduler until each is finished (or `timeout` passes);
+        returns them as last seen, in the order given. A job whose reads keep failing is
+        returned as it was (it lives on at the provider; `resume()` picks it up later)."""
+        jobs = list(jobs)
+        poller = self._new_poller()
+        poller.add_all(jobs, first_delay=first_delay)
+        deadline = None if timeout is None else self.clock.monotonic() + timeout
+        self._pollers.append(poller)
+        try:
+            drive_sync(
+                poller,
+                lambda entry: self._engine.run(self._track_step_op(poller, entry)),
+                monotonic=self.clock.monotonic,
+                sleep=self.clock.sleep,
+                deadline=deadline,
+            )
+        finally:
+            self._pollers.remove(poller)
+        return poller.results(job.id for job in jobs)
+
+    def resume(self, *, timeout: float | None = None) -> ResumeReport:
+        """After a restart: track every job that is not finished and has a provider job id
+        until it finishes; list (never touch) the submits whose outcome is unknown."""
+        jobs, unknown = self._resume_lists()
+        done = self.wait_all(jobs, timeout=timeout, first_delay=0.0)
+        return ResumeReport(done, unknown)
+
     def estimate(
         self, request: GenerationRequest | Mapping[str, Any] | None = None, /, **fields: Any
     ) -> list[Quote]:
         return self._engine.run(self._quotes_op(self._request(request, fields)))
+
+    def compare(
+        self,
+        request: GenerationRequest | Mapping[str, Any] | None = None,
+        /,
+        *,
+        run: bool = False,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> list[Comparison]:
+        """A row per provider: candidate or why not, estimate, and the ledger's figures.
+        ``run=True`` spends money: it runs the request on every candidate and adds the
+        measured latency and actual cost."""
+        req = self._request(request, fields)
+        rows = self._engine.run(self._compare_op(req))
+        if not run:
+            return rows
+        submitted: dict[str, Job] = {}
+        errors: dict[str, str] = {}
+        for name, pinned in self._compare_runs(rows, req):
+            try:
+                submitted[name] = self.submit(pinned)
+            except VideoGWError as exc:
+                errors[name] = str(exc)
+        finished = self.wait_all(submitted.values(), timeout=timeout)
+        return self._compare_result(rows, submitted, errors, finished)
 
     def catalog(self, provider: str, kind: str) -> list[dict[str, Any]]:
         return self._engine.run(self._catalog_op(provider, kind))
 
     def close(self) -> None:
         self._engine.close()
+        self._close_store()
 
     def __enter__(self) -> Self:
         return self
@@ -487,16 +733,76 @@ class AsyncGateway(_GatewayCore):
         op = self._run_op(self._request(request, fields), timeout, on_progress, raise_on_failure)
         return await self._engine.run(op)
 
+    async def wait_all(
+        self,
+        jobs: Iterable[Job],
+        *,
+        timeout: float | None = None,
+        first_delay: float | None = None,
+    ) -> list[Job]:
+        """Track many jobs concurrently with one scheduler and a bounded set of workers
+        (each provider's `max_concurrency`); see `Gateway.wait_all`."""
+        jobs = list(jobs)
+        poller = self._new_poller()
+        poller.add_all(jobs, first_delay=first_delay)
+        deadline = None if timeout is None else self.clock.monotonic() + timeout
+
+        async def step(entry: Tracked) -> None:
+            await self._engine.run(self._track_step_op(poller, entry))
+
+        self._pollers.append(poller)
+        try:
+            await drive_async(
+                poller,
+                step,
+                monotonic=self.clock.monotonic,
+                asleep=self.clock.asleep,
+                limits=self._limits(jobs),
+                deadline=deadline,
+            )
+        finally:
+            self._pollers.remove(poller)
+        return poller.results(job.id for job in jobs)
+
+    async def resume(self, *, timeout: float | None = None) -> ResumeReport:
+        jobs, unknown = self._resume_lists()
+        done = await self.wait_all(jobs, timeout=timeout, first_delay=0.0)
+        return ResumeReport(done, unknown)
+
     async def estimate(
         self, request: GenerationRequest | Mapping[str, Any] | None = None, /, **fields: Any
     ) -> list[Quote]:
         return await self._engine.run(self._quotes_op(self._request(request, fields)))
+
+    async def compare(
+        self,
+        request: GenerationRequest | Mapping[str, Any] | None = None,
+        /,
+        *,
+        run: bool = False,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> list[Comparison]:
+        req = self._request(request, fields)
+        rows = await self._engine.run(self._compare_op(req))
+        if not run:
+            return rows
+        submitted: dict[str, Job] = {}
+        errors: dict[str, str] = {}
+        for name, pinned in self._compare_runs(rows, req):
+            try:
+                submitted[name] = await self.submit(pinned)
+            except VideoGWError as exc:
+                errors[name] = str(exc)
+        finished = await self.wait_all(submitted.values(), timeout=timeout)
+        return self._compare_result(rows, submitted, errors, finished)
 
     async def catalog(self, provider: str, kind: str) -> list[dict[str, Any]]:
         return await self._engine.run(self._catalog_op(provider, kind))
 
     async def aclose(self) -> None:
         await self._engine.aclose()
+        self._close_store()
 
     async def __aenter__(self) -> Self:
         return self

@@ -18,7 +18,16 @@ from .models import (
 )
 from .provider import Accepted, Prepared, StatusUpdate
 
-__all__ = ["accept", "apply_update", "new_job", "record_failure", "record_unknown"]
+__all__ = [
+    "accept",
+    "apply_update",
+    "begin_resubmit",
+    "give_up",
+    "new_job",
+    "note_attempt",
+    "record_failure",
+    "record_unknown",
+]
 
 
 def new_job(request: GenerationRequest, *, model: str, task: Task, now: datetime) -> Job:
@@ -92,6 +101,14 @@ def record_unknown(
             "provider": prepared.provider,
             "provider_model": prepared.spec.provider_model,
             "provider_data": dict(prepared.provider_data),
+            # an earlier attempt's job id (a resubmit after a refunded failure) must not be
+            # polled as if it were this one: this attempt has none we know of
+            "provider_job_id": None,
+            "raw_status": None,
+            "outputs": (),
+            "actual_cost": None,
+            "charged": None,
+            "finished_at": None,
             "estimate": estimate,
             "error": JobError(kind="outcome_unknown", message=str(error)),
             "submitted_at": started,
@@ -190,3 +207,52 @@ def apply_update(job: Job, update: StatusUpdate, *, now: datetime) -> Job:
         changes["attempts"] = (*job.attempts[:-1], current.model_copy(update=attempt_changes))
     new = job.model_copy(update=changes)
     return new
+
+
+def give_up(job: Job, error: VideoGWError, *, now: datetime) -> Job:
+    """No provider accepted the job and nothing may exist anywhere: it ended `failed`,
+    uncharged (so it is neither resumed nor listed for reconciliation).
+
+    A job that was accepted earlier (a resubmit that found no taker) keeps the outcome of
+    its last accepted attempt instead."""
+    if job.provider_job_id is not None or any(
+        a.outcome is AttemptOutcome.unknown for a in job.attempts
+    ):
+        return job
+    return job.model_copy(
+        update={
+            "status": JobStatus.failed,
+            "error": JobError(
+                kind=getattr(error, "kind", "provider_error"),
+                message=str(error),
+                provider_code=getattr(error, "code", None),
+            ),
+            "charged": False,
+            "finished_at": now,
+            "updated_at": now,
+        }
+    )
+
+
+def note_attempt(job: Job, reason: str, *, now: datetime) -> Job:
+    """Say on the current attempt why something was (or was not) done about it."""
+    if not job.attempts:
+        return job
+    current = job.attempts[-1].model_copy(update={"reason": reason})
+    return job.model_copy(update={"attempts": (*job.attempts[:-1], current), "updated_at": now})
+
+
+def begin_resubmit(job: Job, *, now: datetime) -> Job:
+    """The job is about to be sent to another provider: until that answers, its outcome
+    is unknown (written before the submit, so a crash leaves it listed for reconciliation
+    rather than finished)."""
+    return job.model_copy(
+        update={
+            "status": JobStatus.unknown,
+            "provider_job_id": None,
+            "raw_status": None,
+            "finished_at": None,
+            "error": JobError(kind="outcome_unknown", message="being resubmitted"),
+            "updated_at": now,
+        }
+    )

@@ -1,55 +1,152 @@
-"""Which providers may serve a request, in what order, and what a failed submit allows.
+"""Which providers may serve a request, in what order, and what a failure allows.
 
-`plan()` turns a request into prepared candidates (each validated by its provider) plus the
-reason every other provider was left out. `decide()` is the money table of DESIGN §5:
-given why a submit failed, may the next candidate be tried?
+`explain()` assesses every provider for a request (candidate, or why not); `plan()` keeps
+the candidates in the route's strategy order. `DECISIONS` is the money table of DESIGN §5,
+before and after acceptance, and `decide()` reads it: given what happened, may the job
+move to the next candidate, and what else must happen first?
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import random
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, time
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
 
+from .breaker import Breakers
 from .config import Config, RouteConfig
+from .credits import CreditState
 from .errors import (
     ConfigurationError,
     Failover,
     InvalidRequestError,
     NoCandidateError,
+    RequestNotSentError,
     UnknownModelError,
+    UnknownProviderError,
     UnsupportedRequestError,
     VideoGWError,
 )
-from .models import GenerationRequest
+from .models import CostEstimate, GenerationRequest
 from .provider import Prepared, Provider
+from .stats import ProviderStats, usd_of
 
-__all__ = ["Decision", "Plan", "Router", "decide"]
+__all__ = [
+    "DECISIONS",
+    "Candidacy",
+    "Decision",
+    "Plan",
+    "Router",
+    "Situation",
+    "decide",
+    "situation_of",
+]
+
+
+class Situation(StrEnum):
+    """What happened to one attempt, in the terms of the money rules."""
+
+    # before acceptance: the provider gave no job id
+    not_sent = "not_sent"  # connect refused, DNS, TLS: nothing was created
+    capacity = "capacity"  # 429, 502/503/504, concurrency limit, 423
+    unusable = "unusable"  # 401/403 auth, 402/406 out of credit
+    model_unavailable = "model_unavailable"  # model unknown or disabled on this account
+    invalid = "invalid"  # 400/422: the request is wrong everywhere
+    content_refused = "content_refused"  # moderation refused the input at submit
+    unknown = "unknown"  # timeout/drop after sending, 500 without idempotency
+    # after acceptance: the provider gave a job id
+    failed_refunded = "failed_refunded"  # ended failed, charged=False
+    failed_charged = "failed_charged"  # ended failed, charged or maybe charged
+    queued_deadline_cancel = "queued_deadline_cancel"  # stuck queued; cancel exists
+    queued_deadline_no_cancel = "queued_deadline_no_cancel"  # stuck queued; no cancel
 
 
 @dataclass(frozen=True)
 class Decision:
-    try_next: bool
-    cooldown: bool = False
-    disable: bool = False
-    outcome_unknown: bool = False
+    try_next: bool  # move the logical job to the next candidate
+    cooldown: bool = False  # count against the breaker; honour Retry-After
+    disable: bool = False  # skip this provider until reset / refresh
+    outcome_unknown: bool = False  # record `unknown` and stop: a paid job may exist
+    cancel_first: bool = False  # cancel the live job before moving on
+    route_flag: str | None = None  # `try_next` only when this RouteConfig flag is true
+    note: str = ""
 
 
-# DESIGN §5, failover before acceptance. One row per kind of failure.
-DECISIONS: dict[Failover, Decision] = {
-    Failover.next: Decision(try_next=True),
-    Failover.next_cooldown: Decision(try_next=True, cooldown=True),
-    Failover.next_disable: Decision(try_next=True, disable=True),
-    Failover.never: Decision(try_next=False),
-    Failover.content: Decision(try_next=False),
-    Failover.unknown: Decision(try_next=False, outcome_unknown=True),
+# DESIGN §5. One row per situation; every row has a test in tests/test_failover*.py.
+DECISIONS: dict[Situation, Decision] = {
+    Situation.not_sent: Decision(True, cooldown=True, note="nothing was created"),
+    Situation.capacity: Decision(True, cooldown=True, note="honour Retry-After"),
+    Situation.unusable: Decision(True, disable=True, note="unusable until reset"),
+    Situation.model_unavailable: Decision(True, note="another provider may serve it"),
+    Situation.invalid: Decision(False, note="wrong everywhere: raise"),
+    Situation.content_refused: Decision(
+        False, route_flag="content_failover", note="only when the route allows it"
+    ),
+    Situation.unknown: Decision(
+        False, cooldown=True, outcome_unknown=True, note="a job may exist: never pay twice"
+    ),
+    Situation.failed_refunded: Decision(
+        False, route_flag="retry_failed", note="refunded: the next candidate is free to try"
+    ),
+    Situation.failed_charged: Decision(False, note="paid for: never buy it again"),
+    Situation.queued_deadline_cancel: Decision(
+        True, cancel_first=True, note="cancel, then resubmit; never two live paid jobs"
+    ),
+    Situation.queued_deadline_no_cancel: Decision(False, note="no cancel: keep tracking it"),
+}
+
+_BY_FAILOVER: dict[Failover, Situation] = {
+    Failover.next: Situation.model_unavailable,
+    Failover.next_cooldown: Situation.capacity,
+    Failover.next_disable: Situation.unusable,
+    Failover.never: Situation.invalid,
+    Failover.content: Situation.content_refused,
+    Failover.unknown: Situation.unknown,
 }
 
 
-def decide(error: VideoGWError, route: RouteConfig | None) -> Decision:
-    kind = getattr(error, "failover", Failover.never)
-    if kind is Failover.content and route is not None and route.content_failover:
-        return Decision(try_next=True)
-    return DECISIONS[kind]
+def situation_of(error: VideoGWError) -> Situation:
+    """The money-table row of a failed submit."""
+    if isinstance(error, RequestNotSentError):
+        return Situation.not_sent
+    return _BY_FAILOVER[getattr(error, "failover", Failover.never)]
+
+
+def decide(what: VideoGWError | Situation, route: RouteConfig | None) -> Decision:
+    """The table's answer, with the route's policy flags applied."""
+    situation = what if isinstance(what, Situation) else situation_of(what)
+    row = DECISIONS[situation]
+    if row.route_flag is not None and route is not None and getattr(route, row.route_flag):
+        return Decision(
+            True,
+            row.cooldown,
+            row.disable,
+            row.outcome_unknown,
+            row.cancel_first,
+            row.route_flag,
+            row.note,
+        )
+    return row
+
+
+@dataclass
+class Candidacy:
+    """One provider's standing for one request (a row of `explain`)."""
+
+    provider: str
+    candidate: bool
+    reason: str | None = None
+    prepared: Prepared | None = None
+    estimate: CostEstimate | None = None
+    stats: ProviderStats | None = None
+    serves_model: bool = False
+
+    @property
+    def model(self) -> str | None:
+        return self.prepared.model if self.prepared is not None else None
 
 
 @dataclass
@@ -59,6 +156,29 @@ class Plan:
     route: RouteConfig | None
     candidates: list[Prepared] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+    estimates: dict[str, CostEstimate | None] = field(default_factory=dict)
+
+
+@dataclass
+class _Assessment:
+    route: RouteConfig | None
+    rows: list[Candidacy] = field(default_factory=list)
+    invalid: InvalidRequestError | None = None
+    pinned_error: VideoGWError | None = None
+
+
+StatsFn = Callable[[str, str], ProviderStats | None]
+SpendFn = Callable[[datetime], Decimal | None]
+
+
+def _cost_key(estimate: CostEstimate | None) -> tuple[int, str, Decimal]:
+    """Cheapest first: USD where known, else the amount within its currency, unknown last."""
+    if estimate is None:
+        return (2, "", Decimal(0))
+    usd = usd_of(estimate)
+    if usd is not None:
+        return (0, "USD", usd)
+    return (1, estimate.currency, estimate.amount)
 
 
 class Router:
@@ -67,53 +187,192 @@ class Router:
         config: Config,
         providers: Callable[[], Sequence[str]],
         get: Callable[[str], Provider],
+        *,
+        breakers: Breakers | None = None,
+        credits: CreditState | None = None,
+        stats: StatsFn | None = None,
+        spend: SpendFn | None = None,
+        now: Callable[[], datetime] | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.config = config
         self._names = providers
         self._get = get
+        self.breakers = breakers
+        self.credits = credits
+        self._stats = stats
+        self._spend = spend
+        self._now = now
+        self.rng = rng or random.Random()
 
     def route_for(self, model: str) -> RouteConfig | None:
+        """The route of a neutral model, if the config names one."""
         return self.config.routes.get(model)
 
-    def plan(self, request: GenerationRequest) -> Plan:
+    # -- assessing providers -----------------------------------------------------------
+    def explain(
+        self, request: GenerationRequest, *, exclude: Collection[str] = ()
+    ) -> list[Candidacy]:
+        """Every provider, candidates first in strategy order, each with why not if not."""
+        found = self._assess(request, exclude)
+        candidates = self._order([r for r in found.rows if r.candidate], found.route)
+        return candidates + [r for r in found.rows if not r.candidate]
+
+    def plan(self, request: GenerationRequest, *, exclude: Collection[str] = ()) -> Plan:
         """Candidates in order; raises when the request is wrong everywhere or unserved."""
+        found = self._assess(request, exclude)
+        if found.invalid is not None:
+            raise found.invalid  # wrong for every provider: say so before anything is sent
+        model = request.model_name
+        plan = Plan(request, model, found.route)
+        for row in self._order([r for r in found.rows if r.candidate], found.route):
+            assert row.prepared is not None
+            plan.candidates.append(row.prepared)
+            plan.estimates[row.provider] = row.estimate
+        for row in found.rows:
+            if not row.candidate:
+                plan.skipped[row.provider] = row.reason or "not a candidate"
+        if not plan.candidates:
+            if found.pinned_error is not None:
+                raise found.pinned_error  # the user named this provider: its own error
+            if not any(r.serves_model for r in found.rows):
+                raise UnknownModelError(f"no provider serves {model!r}", field="model")
+            relevant = {r.provider: r.reason or "" for r in found.rows if r.serves_model}
+            raise NoCandidateError(f"no provider can take this {model} request", reasons=relevant)
+        plan.model = plan.candidates[0].model
+        return plan
+
+    def _assess(self, request: GenerationRequest, exclude: Collection[str]) -> _Assessment:
         pinned = request.pinned_provider
         model = request.model_name
         route = None if pinned else self.route_for(model)
         if pinned:
-            names: Sequence[str] = [pinned]
+            names: list[str] = [pinned]
         elif route is not None:
-            names = route.candidates
+            names = list(route.candidates)
         else:
-            names = self._names()
-        plan = Plan(request, model, route)
-        serves_model = False
+            names = list(self._names())
+        found = _Assessment(route=route)
         for name in names:
+            row, error = self._assess_one(name, request, route, exclude)
+            found.rows.append(row)
+            if isinstance(error, InvalidRequestError) and not isinstance(
+                error, UnsupportedRequestError
+            ):
+                found.invalid = found.invalid or error
+            elif pinned and error is not None:
+                found.pinned_error = error
+        why = f"the request is pinned to {pinned}" if pinned else f"not in the route for {model}"
+        found.rows.extend(Candidacy(n, False, why) for n in self._names() if n not in names)
+        return found
+
+    def _assess_one(
+        self,
+        name: str,
+        request: GenerationRequest,
+        route: RouteConfig | None,
+        exclude: Collection[str],
+    ) -> tuple[Candidacy, VideoGWError | None]:
+        try:
             provider = self._get(name)
-            try:
-                prepared = provider.prepare(request)
-            except UnsupportedRequestError as exc:
-                if exc.field != "model":
-                    serves_model = True
-                plan.skipped[name] = str(exc)
-                if pinned:
-                    raise
-                continue
-            except ConfigurationError as exc:
-                serves_model = True
-                plan.skipped[name] = str(exc)
-                if pinned:
-                    raise
-                continue
-            except InvalidRequestError:
-                raise  # wrong for every provider: say so now, before anything is sent
-            serves_model = True
-            plan.candidates.append(prepared)
-        if not plan.candidates:
-            if not serves_model:
-                raise UnknownModelError(f"no provider serves {model!r}", field="model")
-            raise NoCandidateError(
-                f"no provider can take this {model} request", reasons=plan.skipped
-            )
-        plan.model = plan.candidates[0].model
-        return plan
+        except (UnknownProviderError, ConfigurationError) as exc:
+            return Candidacy(name, False, f"not available: {exc}"), exc
+        try:
+            prepared = provider.prepare(request)
+        except UnsupportedRequestError as exc:
+            return Candidacy(name, False, str(exc), serves_model=exc.field != "model"), exc
+        except ConfigurationError as exc:
+            return Candidacy(name, False, f"not configured: {exc}", serves_model=True), exc
+        except InvalidRequestError as exc:
+            return Candidacy(name, False, str(exc), serves_model=True), exc
+        row = Candidacy(name, False, prepared=prepared, serves_model=True)
+        row.estimate = _table_estimate(provider, prepared)
+        if self._stats is not None:
+            row.stats = self._stats(name, prepared.model)
+        row.reason = self._health(provider, prepared, row.estimate, route, exclude)
+        row.candidate = row.reason is None
+        return row, None
+
+    def _health(
+        self,
+        provider: Provider,
+        prepared: Prepared,
+        estimate: CostEstimate | None,
+        route: RouteConfig | None,
+        exclude: Collection[str],
+    ) -> str | None:
+        name = provider.instance
+        if name in exclude:
+            return "already tried for this job"
+        weighted = route is not None and route.strategy == "weighted"
+        if weighted and route is not None and route.weights.get(name, 1.0) <= 0:
+            return "weight 0 in the route"
+        if self.credits is not None:
+            why = self.credits.blocked(provider, prepared)
+            if why is not None:
+                return why
+        if self.breakers is not None:
+            why = self.breakers.blocked(name, prepared.model)
+            if why is not None:
+                return why
+        return self._budget(estimate, route)
+
+    def _budget(self, estimate: CostEstimate | None, route: RouteConfig | None) -> str | None:
+        per_job = route.max_cost_usd if route is not None else None
+        daily = self.config.ledger.max_daily_spend_usd
+        if per_job is None and daily is None:
+            return None
+        usd = usd_of(estimate)
+        if usd is None:
+            # a budget that cannot be checked is not a budget: never spend blind
+            return "over budget: no USD estimate to check the budget against"
+        if per_job is not None and usd > per_job:
+            return f"over budget: estimate ${usd} > max_cost_usd ${per_job}"
+        if daily is not None and self._spend is not None and self._now is not None:
+            now = self._now()
+            midnight = datetime.combine(now.date(), time(0), tzinfo=now.tzinfo)
+            spent = self._spend(midnight)
+            if spent is not None and spent + usd > daily:
+                return (
+                    f"over daily budget: ${spent} spent or committed today + ${usd} "
+                    f"> max_daily_spend_usd ${daily}"
+                )
+        return None
+
+    # -- ordering ---------------------------------------------------------------------
+    def _order(self, rows: list[Candidacy], route: RouteConfig | None) -> list[Candidacy]:
+        strategy = route.strategy if route is not None else "priority"
+        if strategy == "cheapest":
+            return sorted(rows, key=lambda r: _cost_key(r.estimate))  # stable: route order
+        if strategy == "fastest":
+
+            def speed(row: Candidacy) -> tuple[int, float, tuple[int, str, Decimal]]:
+                p50 = row.stats.p50_s if row.stats is not None else None
+                known = 0 if p50 is not None else 1
+                return (known, p50 or 0.0, _cost_key(row.estimate))
+
+            return sorted(rows, key=speed)
+        if strategy == "weighted":
+            assert route is not None
+            weights = route.weights
+
+            # weighted order without replacement (Efraimidis-Spirakis): key u^(1/w)
+            def draw(row: Candidacy) -> float:
+                weight = weights.get(row.provider, 1.0)
+                return float(self.rng.random() ** (1.0 / weight))
+
+            keys = {row.provider: draw(row) for row in rows}
+            return sorted(rows, key=lambda r: keys[r.provider], reverse=True)
+        return rows
+
+
+def _table_estimate(provider: Provider, prepared: Prepared) -> CostEstimate | None:
+    try:
+        return provider.estimate(prepared)
+    except (NotImplementedError, VideoGWError, ValueError, ArithmeticError):
+        return None
+
+
+def describe_rows(rows: Sequence[Candidacy]) -> dict[str, Any]:
+    """`{provider: "candidate" | reason}`: a compact view for logs and errors."""
+    return {r.provider: "candidate" if r.candidate else r.reason for r in rows}
