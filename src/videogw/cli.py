@@ -1,0 +1,115 @@
+"""The ``videogw`` command (typer + rich).
+
+Every read command takes ``--json`` and then prints JSON only, on stdout; notes, warnings
+and live progress go to stderr. Errors are one line on stderr (a traceback with
+``--debug``) and an exit code:
+
+====  ==========================================================================
+0     ok
+1     the job did not succeed (failed, content_filtered, cancelled, expired, unknown)
+2     bad input or configuration: nothing was sent (also command-line usage errors)
+3     a provider, the network or an output download failed
+4     ``--timeout`` passed while waiting; the job keeps running at the provider
+====  ==========================================================================
+
+The commands live in `videogw.commands`; this module assembles them and runs them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from . import __version__
+from .commands import info, jobs, serve
+from .commands.common import EXIT_CODES_HELP, CliState, set_state
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="videogw",
+    help=(
+        "One job interface for generative-video APIs: estimate, compare, submit, wait, "
+        "fail over without paying twice.\n\n"
+        "Start with `videogw demo` (emulators, no keys).\n\n" + EXIT_CODES_HELP
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+webhooks_app = typer.Typer(help="The webhook receiver.", no_args_is_help=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"videogw {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            envvar="VIDEOGW_CONFIG",
+            help="Config file (TOML). Default: $VIDEOGW_CONFIG, else none.",
+        ),
+    ] = None,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Tracebacks and debug logs on stderr.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    st = ctx.obj if isinstance(ctx.obj, CliState) else CliState()
+    st.config_path, st.debug = config, debug
+    ctx.obj = st
+    set_state(st)
+    ctx.call_on_close(st.close)
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.ERROR,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+COMMANDS: list[Callable[..., None]] = [
+    info.providers,
+    info.models,
+    info.estimate,
+    info.explain,
+    info.compare,
+    jobs.submit,
+    jobs.status,
+    jobs.wait,
+    jobs.cancel,
+    jobs.run,
+    jobs.download,
+    jobs.jobs,
+    jobs.resume,
+    info.catalog,
+]
+for command in COMMANDS:
+    app.command()(command)
+app.add_typer(webhooks_app, name="webhooks")
+webhooks_app.command("serve")(serve.webhooks_serve)
+app.command()(serve.emulate)
+app.command()(serve.demo)
+
+
+def main() -> None:
+    """The console script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

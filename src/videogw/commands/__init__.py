@@ -1,0 +1,1 @@
+"""The `videogw` command's commands, grouped by kind; `videogw.cli` assembles them."""

@@ -1,0 +1,229 @@
+"""Every call the CLI makes into the gateway, the router and the ledger, in one place.
+
+The commands render plain dicts built here, so an API that grows (explain, compare,
+resume) changes this module only. Where an API is missing the function says so and falls
+back to what exists.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from ..config import Config
+from ..gateway import Gateway, Quote
+from ..models import GenerationRequest, Job, JobStatus
+from ..plugins import PluginFailure, ProviderInfo, list_providers
+from ..stats import ProviderStats
+from ..store import JobStore, MemoryStore
+from .common import JobNotStoredError
+
+__all__ = [
+    "compare_rows",
+    "explain_rows",
+    "find_jobs",
+    "get_job",
+    "open_gateway",
+    "provider_rows",
+    "quote_row",
+    "store_location",
+]
+
+
+def open_gateway(config: Config) -> Gateway:
+    """A gateway on the config; it opens the ledger the config names (SQLite by default)."""
+    return Gateway(config)
+
+
+def store_location(store: JobStore) -> str:
+    path = getattr(store, "path", None)
+    if path is not None:
+        return str(path)
+    if isinstance(store, MemoryStore):
+        return "memory (nothing is kept after this process)"
+    return type(store).__name__
+
+
+def get_job(gateway: Any, job_id: str) -> Job:
+    job: Job | None = gateway.store.get(job_id)
+    if job is None:
+        where = store_location(gateway.store)
+        raise JobNotStoredError(f"no job {job_id!r} in the ledger ({where})")
+    return job
+
+
+def find_jobs(
+    store: JobStore,
+    *,
+    statuses: Iterable[JobStatus] | None,
+    provider: str | None,
+    model: str | None,
+    limit: int | None,
+) -> list[Job]:
+    found = store.find(statuses=statuses, provider=provider, limit=None if model else limit)
+    if model:
+        found = [job for job in found if job.model == model]
+        found = found[:limit] if limit is not None else found
+    return found
+
+
+# -- providers and models ---------------------------------------------------------------------
+
+
+def provider_rows(gateway: Any) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    infos = {
+        item.name: item
+        for item in list_providers(gateway.registry)
+        if isinstance(item, ProviderInfo)
+    }
+    for name in gateway.provider_names():
+        row: dict[str, Any] = {"name": name, "status": "ok"}
+        try:
+            provider = gateway.provider(name)
+        except Exception as exc:
+            rows.append({**row, "status": "error", "error": str(exc)})
+            continue
+        info = infos.get(type(provider).name)
+        caps = provider.capabilities
+        row.update(
+            plugin=info.plugin if info else None,
+            version=info.version if info else None,
+            display_name=provider.display_name or None,
+            models=sorted(caps.models),
+            tasks=sorted(t.value for t in caps.tasks),
+            cancel=caps.cancel,
+            webhooks=caps.webhooks,
+            idempotency=caps.idempotency,
+            catalogs=list(provider.catalog_kinds),
+        )
+        try:
+            provider.check_ready()
+            row["ready"] = True
+        except Exception as exc:
+            row.update(ready=False, not_ready=str(exc))
+        rows.append(row)
+    for item in list_providers(gateway.registry):
+        if isinstance(item, PluginFailure):
+            rows.append({"name": item.plugin, "status": "load_error", "error": item.error})
+    return rows
+
+
+def model_rows(gateway: Any) -> list[dict[str, Any]]:
+    models: dict[str, dict[str, Any]] = {}
+    for name in gateway.provider_names():
+        try:
+            provider = gateway.provider(name)
+        except Exception:  # noqa: S112 - shown by `providers`
+            continue
+        for neutral, spec in provider.capabilities.models.items():
+            row = models.setdefault(neutral, {"model": neutral, "task": spec.task.value})
+            row.setdefault("providers", []).append(
+                {
+                    "provider": name,
+                    "provider_model": spec.provider_model,
+                    "durations": list(spec.durations) if spec.durations else None,
+                    "typical_seconds": spec.typical_seconds,
+                }
+            )
+    for neutral, route in gateway.config.routes.items():
+        if neutral in models:
+            models[neutral]["route"] = route.model_dump(mode="json", exclude_defaults=True)
+    return [models[k] for k in sorted(models)]
+
+
+# -- estimate, explain, compare --------------------------------------------------------------
+
+
+def quote_row(quote: Quote) -> dict[str, Any]:
+    return {
+        "provider": quote.provider,
+        "model": quote.model,
+        "provider_model": quote.provider_model,
+        "candidate": quote.candidate,
+        "estimate": quote.estimate,
+        "reason": quote.reason,
+    }
+
+
+def _stats_dict(stats: ProviderStats | None) -> dict[str, Any] | None:
+    return dataclasses.asdict(stats) if stats is not None else None
+
+
+def explain_rows(gateway: Any, fields: dict[str, Any]) -> dict[str, Any]:
+    """Which providers would take the request, in what order, and why the others would not."""
+    request: GenerationRequest = gateway._request(None, fields)
+    route = gateway.router.route_for(request.model_name)
+    rows = []
+    for row in gateway.explain(request):
+        prepared = row.prepared
+        rows.append(
+            {
+                "provider": row.provider,
+                "candidate": row.candidate,
+                "provider_model": prepared.spec.provider_model if prepared else None,
+                "estimate": row.estimate,
+                "stats": _stats_dict(row.stats),
+                "reason": row.reason,
+            }
+        )
+    return {
+        "model": request.model,
+        "route": route.model_dump(mode="json") if route is not None else None,
+        "providers": rows,
+    }
+
+
+def compare_rows(
+    gateway: Any, fields: dict[str, Any], *, run: bool = False, timeout: float | None = None
+) -> list[dict[str, Any]]:
+    """Each provider's estimate next to what the ledger observed there for this model; with
+    `run`, what a real job there measured."""
+    rows = []
+    for item in gateway.compare(run=run, timeout=timeout, **fields):
+        row: dict[str, Any] = {
+            "provider": item.provider,
+            "model": item.model,
+            "provider_model": item.provider_model,
+            "candidate": item.candidate,
+            "estimate": item.estimate,
+            "reason": item.reason,
+            "observed": _stats_dict(item.stats),
+        }
+        if run and item.candidate:
+            job: Job | None = item.job
+            row["measured"] = {
+                "job": job.id if job else None,
+                "status": job.status.value if job else "not run",
+                "seconds": item.measured_latency_s,
+                "actual_cost": item.actual_cost,
+                "currency": item.actual_currency,
+                "charged": job.charged if job else None,
+                "error": item.run_error,
+            }
+        rows.append(row)
+    return rows
+
+
+def resume(gateway: Any, *, timeout: float | None) -> dict[str, Any]:
+    report = gateway.resume(timeout=timeout)
+    return {"jobs": report.jobs, "unknown": report.unknown, "errors": dict(report.errors)}
+
+
+def usd(value: Any) -> Decimal | None:
+    if value is None:
+        return None
+    amount = getattr(value, "usd", None)
+    if amount is None and getattr(value, "currency", None) == "USD":
+        amount = value.amount
+    return amount if isinstance(amount, Decimal) else None
+
+
+def default_output_path(job: Job, index: int, directory: Path) -> Path:
+    output = job.outputs[index]
+    suffix = Path(output.url.split("?", 1)[0]).suffix or ".mp4"
+    name = job.id if len(job.outputs) == 1 else f"{job.id}-{index + 1}"
+    return directory / f"{name}{suffix}"

@@ -1,0 +1,301 @@
+"""What every command shares: state, exit codes, error lines, JSON output, request options."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import sys
+import traceback
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from enum import IntEnum
+from pathlib import Path
+from typing import Annotated, Any, TypeVar, get_type_hints
+
+import typer
+from pydantic_core import to_jsonable_python
+from rich.console import Console
+
+from ..config import Config, load_config
+from ..errors import (
+    ConfigurationError,
+    InvalidRequestError,
+    JobFailedError,
+    NoCandidateError,
+    PluginError,
+    ProviderError,
+    TransportError,
+    UnknownProviderError,
+    UnsupportedOperationError,
+    VideoGWError,
+    WaitTimeoutError,
+)
+from ..store import JobStore
+
+__all__ = [
+    "CliState",
+    "Code",
+    "emit_json",
+    "guarded",
+    "request_options",
+    "set_state",
+    "state",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Code(IntEnum):
+    """Exit codes (also in `videogw --help`)."""
+
+    ok = 0
+    failed = 1  # the job did not succeed (failed, filtered, cancelled, expired, unknown)
+    usage = 2  # bad input or configuration: nothing was sent
+    provider = 3  # a provider or the network failed (or an output download)
+    timeout = 4  # wait passed --timeout; the job keeps running at the provider
+
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 ok; 1 the job did not succeed; 2 bad input or configuration (nothing "
+    "was sent); 3 provider, network or download error; 4 --timeout passed (the job keeps "
+    "running)."
+)
+
+
+class JobNotStoredError(VideoGWError, KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def code_for(exc: BaseException) -> Code:
+    if isinstance(exc, WaitTimeoutError):
+        return Code.timeout
+    if isinstance(exc, JobFailedError):
+        return Code.failed
+    usage = (
+        InvalidRequestError,
+        ConfigurationError,
+        UnknownProviderError,
+        NoCandidateError,
+        PluginError,
+        UnsupportedOperationError,
+        JobNotStoredError,
+    )
+    if isinstance(exc, usage):
+        return Code.usage
+    if isinstance(exc, ProviderError | TransportError | VideoGWError):
+        return Code.provider
+    return Code.failed
+
+
+@dataclass
+class CliState:
+    """One invocation's options and lazily built gateway. Tests pass their own
+    `gateway_factory` (``CliRunner().invoke(app, args, obj=CliState(...))``)."""
+
+    config_path: Path | None = None
+    debug: bool = False
+    gateway_factory: Callable[[Config], Any] | None = None
+    out: Console = field(default_factory=lambda: Console(soft_wrap=True))
+    err: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=True))
+    _config: Config | None = None
+    _gateway: Any = None
+    notes: list[str] = field(default_factory=list)
+
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
+
+    def gateway(self) -> Any:
+        if self._gateway is None:
+            from .backend import open_gateway
+
+            factory = self.gateway_factory or open_gateway
+            self._gateway = factory(self.config())
+        return self._gateway
+
+    def store(self) -> JobStore:
+        store: JobStore = self.gateway().store
+        return store
+
+    def note(self, text: str) -> None:
+        """One line on stderr (never mixed into --json output on stdout)."""
+        self.err.print(text, style="dim", highlight=False, markup=False)
+
+    def close(self) -> None:
+        if self._gateway is not None:
+            self._gateway.close()
+            self._gateway = None
+
+
+_current: ContextVar[CliState | None] = ContextVar("videogw_cli_state", default=None)
+
+
+def state() -> CliState:
+    """This invocation's state (set by the root callback)."""
+    found = _current.get()
+    if found is None:
+        found = CliState()
+        _current.set(found)
+    return found
+
+
+def set_state(st: CliState) -> None:
+    _current.set(st)
+
+
+def guarded(func: F) -> F:
+    """Run a command: a videogw error becomes one line on stderr and its exit code; the
+    traceback only with --debug."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (typer.Exit, typer.Abort, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            st = state()
+            code = code_for(exc)
+            if st.debug:
+                traceback.print_exc(file=sys.stderr)
+            if isinstance(exc, VideoGWError):
+                text = str(exc) or type(exc).__name__
+                print(f"error: {text}", file=sys.stderr)
+            else:
+                print(
+                    f"error: unexpected {type(exc).__name__}: {exc}"
+                    + ("" if st.debug else " (run with --debug for the traceback)"),
+                    file=sys.stderr,
+                )
+            raise typer.Exit(int(code)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def emit_json(data: Any) -> None:
+    """Machine-readable output: JSON only, on stdout."""
+    text = json.dumps(to_jsonable_python(data), indent=2, ensure_ascii=False)
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON only (for scripts).")]
+
+# -- request fields as options -------------------------------------------------------------
+
+_REQUEST_OPTIONS: list[tuple[str, Any, Any]] = [
+    (
+        "model",
+        str,
+        typer.Option(
+            ..., "--model", "-m", help="Neutral model (dop-lite) or pinned (pixazo:dop-lite)."
+        ),
+    ),
+    ("prompt", str, typer.Option("", "--prompt", "-p", help="Text prompt.")),
+    (
+        "image",
+        str | None,
+        typer.Option(None, "--image", help="Input image: https URL or local file."),
+    ),
+    (
+        "end_image",
+        str | None,
+        typer.Option(None, "--end-image", help="End frame: https URL or local file."),
+    ),
+    (
+        "audio",
+        str | None,
+        typer.Option(None, "--audio", help="Speech audio: https URL or local file."),
+    ),
+    ("duration", int | None, typer.Option(None, "--duration", help="Clip length in seconds.")),
+    ("seed", int | None, typer.Option(None, "--seed", help="Seed, 1..1000000.")),
+    (
+        "motion",
+        str | None,
+        typer.Option(None, "--motion", help="Motion preset ID[:STRENGTH] (strength 0..1)."),
+    ),
+    ("quality", str | None, typer.Option(None, "--quality", help="Quality tier.")),
+    ("aspect_ratio", str | None, typer.Option(None, "--aspect-ratio", help="W:H, e.g. 16:9.")),
+    ("resolution", str | None, typer.Option(None, "--resolution", help="e.g. 720p.")),
+    (
+        "option",
+        list[str] | None,
+        typer.Option(
+            None,
+            "--option",
+            help="Provider option KEY=VALUE (VALUE parsed as JSON when it is JSON); repeatable.",
+        ),
+    ),
+    (
+        "idempotency_key",
+        str | None,
+        typer.Option(None, "--idempotency-key", help="Reuse a key to make a retried submit safe."),
+    ),
+]
+
+
+def request_fields(values: dict[str, Any]) -> dict[str, Any]:
+    """Command-line values as `GenerationRequest` fields (validated later by the gateway)."""
+    fields: dict[str, Any] = {"model": values["model"], "prompt": values["prompt"]}
+    for name in ("image", "end_image", "audio", "seed", "quality", "aspect_ratio", "resolution"):
+        if values.get(name) is not None:
+            fields[name] = values[name]
+    if values.get("idempotency_key"):
+        fields["idempotency_key"] = values["idempotency_key"]
+    if values.get("duration") is not None:
+        fields["duration_s"] = values["duration"]
+    if values.get("motion"):
+        fields["motion"] = parse_motion(values["motion"])
+    options = {}
+    for item in values.get("option") or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise InvalidRequestError(f"expected KEY=VALUE, got {item!r}", field="--option")
+        try:
+            options[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            options[key.strip()] = raw
+    if options:
+        fields["options"] = options
+    return fields
+
+
+def parse_motion(text: str) -> dict[str, Any]:
+    ident, sep, strength = text.rpartition(":")
+    if sep:
+        try:
+            return {"id": ident, "strength": float(strength)}
+        except ValueError:
+            pass
+    return {"id": text}
+
+
+def request_options(func: F) -> F:
+    """Add the request options to a command; it receives them as ``request: dict``."""
+    hints = get_type_hints(func, include_extras=True)
+    sig = inspect.signature(func)
+    own = [
+        p.replace(annotation=hints.get(p.name, p.annotation))
+        for p in sig.parameters.values()
+        if p.name != "request"
+    ]
+    added = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=kind, default=default)
+        for name, kind, default in _REQUEST_OPTIONS
+    ]
+    names = {name for name, _, _ in _REQUEST_OPTIONS}
+
+    @functools.wraps(func)
+    def wrapper(**kwargs: Any) -> Any:
+        values = {k: kwargs.pop(k) for k in list(kwargs) if k in names}
+        return func(request=request_fields(values), **kwargs)
+
+    params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + added
+    wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params}
+    del wrapper.__wrapped__
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,220 @@
+"""Job commands: submit, status, wait, cancel, run, download, jobs, resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ..download import DEFAULT_MAX_BYTES, DownloadPolicy
+from ..models import Job, JobStatus
+from . import backend, render
+from .common import Code, JsonOpt, emit_json, guarded, request_options, state
+from .live import download_outputs, follow
+
+__all__ = ["cancel", "download", "jobs", "resume", "run", "status", "submit", "wait"]
+
+JobId = Annotated[str, typer.Argument(help="A job id (as printed by submit, or from `jobs`).")]
+Timeout = Annotated[
+    float | None, typer.Option("--timeout", help="Give up waiting after this many seconds.")
+]
+Output = Annotated[
+    Path | None, typer.Option("--output", help="File (or directory) to save the output to.")
+]
+AllowPrivate = Annotated[
+    bool,
+    typer.Option(
+        "--allow-private",
+        help="Allow output URLs on private/loopback addresses and plain http (emulators only).",
+    ),
+]
+MaxBytes = Annotated[int, typer.Option("--max-bytes", help="Refuse outputs larger than this.")]
+
+
+def show(job: Job, json_out: bool) -> None:
+    if json_out:
+        emit_json(job.model_dump(mode="json"))
+    else:
+        state().out.print(render.job_panel(job))
+
+
+def finish(job: Job) -> None:
+    """Exit 1 unless the job succeeded."""
+    if job.status is not JobStatus.succeeded:
+        raise typer.Exit(int(Code.failed))
+
+
+@guarded
+@request_options
+def submit(request: dict[str, Any], json_out: JsonOpt = False) -> None:
+    """Validate, pick a provider (failing over as the money rules allow), submit once."""
+    st = state()
+    job = st.gateway().submit(**request)
+    if json_out:
+        emit_json(job.model_dump(mode="json"))
+    else:
+        st.out.print(
+            f"job [bold]{job.id}[/] accepted by {job.provider} as {job.provider_job_id} "
+            f"({job.status.value})"
+            if job.provider_job_id
+            else f"job [bold]{job.id}[/]: {job.status.value}",
+            highlight=False,
+        )
+    if job.provider_job_id is None:
+        st.note(
+            f"the submit to {job.provider} has an unknown outcome: a paid job may exist there; "
+            "videogw will not resubmit it anywhere (reconcile with the provider)"
+        )
+        raise typer.Exit(int(Code.provider))
+
+
+@guarded
+def status(
+    job_id: JobId,
+    local: Annotated[
+        bool, typer.Option("--local", help="Show the ledger's copy; ask no provider.")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """A job's status: read from its provider (and recorded), or --local from the ledger."""
+    gateway = state().gateway()
+    job = backend.get_job(gateway, job_id)
+    if not local and not job.is_terminal and job.provider_job_id is not None:
+        job = gateway.status(job)
+    show(job, json_out)
+
+
+@guarded
+def wait(job_id: JobId, timeout: Timeout = None, json_out: JsonOpt = False) -> None:
+    """Wait for a job with a live status line, progress and elapsed time. Exit 0 only if it
+    succeeded."""
+    st = state()
+    gateway = st.gateway()
+    job = backend.get_job(gateway, job_id)
+    if not job.is_terminal:
+        job = follow(gateway, job, timeout=timeout, console=st.err)
+    show(job, json_out)
+    finish(job)
+
+
+@guarded
+def cancel(job_id: JobId, json_out: JsonOpt = False) -> None:
+    """Cancel a job at its provider (where the provider offers cancelling)."""
+    gateway = state().gateway()
+    job = gateway.cancel(backend.get_job(gateway, job_id))
+    show(job, json_out)
+
+
+def _policy(allow_private: bool, max_bytes: int) -> DownloadPolicy:
+    return DownloadPolicy(allow_private=allow_private, max_bytes=max_bytes)
+
+
+@guarded
+@request_options
+def run(
+    request: dict[str, Any],
+    output: Output = None,
+    no_download: Annotated[bool, typer.Option("--no-download", help="Keep only the URL.")] = False,
+    allow_private: AllowPrivate = False,
+    max_bytes: MaxBytes = DEFAULT_MAX_BYTES,
+    timeout: Timeout = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Submit, wait with live progress, then download the output with a progress bar."""
+    st = state()
+    gateway = st.gateway()
+    job = gateway.submit(**request)
+    if job.provider_job_id is None:
+        show(job, json_out)
+        st.note("the submit's outcome is unknown: reconcile with the provider; not waiting")
+        raise typer.Exit(int(Code.provider))
+    st.note(f"job {job.id} accepted by {job.provider} as {job.provider_job_id}")
+    job = follow(gateway, job, timeout=timeout, console=st.err)
+    if job.status is JobStatus.succeeded and job.outputs and not no_download:
+        job = download_outputs(
+            gateway,
+            job,
+            dest=output,
+            policy=_policy(allow_private, max_bytes),
+            console=st.err,
+            warn=lambda text: st.note(f"warning: {text}"),
+        )
+    show(job, json_out)
+    finish(job)
+
+
+@guarded
+def download(
+    job_id: JobId,
+    output: Output = None,
+    allow_private: AllowPrivate = False,
+    max_bytes: MaxBytes = DEFAULT_MAX_BYTES,
+    json_out: JsonOpt = False,
+) -> None:
+    """Download a finished job's outputs (https only; size and sha256 go to the ledger)."""
+    st = state()
+    gateway = st.gateway()
+    job = backend.get_job(gateway, job_id)
+    if not job.outputs:
+        st.note(f"job {job.id} has no outputs ({job.status.value})")
+        raise typer.Exit(int(Code.failed))
+    job = download_outputs(
+        gateway,
+        job,
+        dest=output,
+        policy=_policy(allow_private, max_bytes),
+        console=st.err,
+        warn=lambda text: st.note(f"warning: {text}"),
+    )
+    show(job, json_out)
+
+
+@guarded
+def jobs(
+    status: Annotated[
+        list[JobStatus] | None, typer.Option("--status", "-s", help="Only these (repeatable).")
+    ] = None,
+    provider: Annotated[str | None, typer.Option("--provider", help="Only this provider.")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Only this neutral model.")] = None,
+    open_only: Annotated[bool, typer.Option("--open", help="Only jobs not finished.")] = False,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="The newest N.")] = 50,
+    json_out: JsonOpt = False,
+) -> None:
+    """Jobs in the ledger, newest last, with filters."""
+    st = state()
+    statuses = status or None
+    if open_only:
+        statuses = [s for s in (statuses or list(JobStatus)) if not s.is_terminal]
+    found = backend.find_jobs(
+        st.store(), statuses=statuses, provider=provider, model=model, limit=limit
+    )
+    if json_out:
+        emit_json([job.model_dump(mode="json") for job in found])
+        return
+    where = backend.store_location(st.store())
+    st.out.print(render.job_table(found, title=f"jobs ({len(found)}) in {where}"))
+
+
+@guarded
+def resume(timeout: Timeout = None, json_out: JsonOpt = False) -> None:
+    """After a crash or restart: track every unfinished job to the end; list submits whose
+    outcome is unknown (never resubmitted). Exit 1 if any did not succeed or need
+    reconciling."""
+    st = state()
+    report = backend.resume(st.gateway(), timeout=timeout)
+    if json_out:
+        emit_json(report)
+    else:
+        st.out.print(render.job_table(report["jobs"], title=f"resumed ({len(report['jobs'])})"))
+        for job in report["unknown"]:
+            st.out.print(
+                f"[bold red]reconcile[/] job {job.id}: submit to {job.provider} has an unknown "
+                "outcome (a paid job may exist there)",
+                highlight=False,
+            )
+        for job_id, error in report["errors"].items():
+            st.note(f"job {job_id}: {error}")
+    ok = all(job.status is JobStatus.succeeded for job in report["jobs"])
+    if not ok or report["unknown"] or report["errors"]:
+        raise typer.Exit(int(Code.failed))

@@ -1,0 +1,184 @@
+"""Rich renderings of what the commands print for people (``--json`` prints data instead)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from ..models import CostEstimate, Job, JobStatus
+
+__all__ = ["job_panel", "job_table", "money", "quotes_table"]
+
+STATUS_STYLE = {
+    JobStatus.queued: "yellow",
+    JobStatus.running: "cyan",
+    JobStatus.succeeded: "green",
+    JobStatus.failed: "red",
+    JobStatus.content_filtered: "magenta",
+    JobStatus.cancelled: "dim",
+    JobStatus.expired: "dim",
+    JobStatus.unknown: "bold red",
+}
+
+
+def status_text(status: JobStatus) -> Text:
+    return Text(status.value, style=STATUS_STYLE.get(status, ""))
+
+
+def money(amount: Decimal | None, currency: str | None = "USD") -> str:
+    if amount is None:
+        return "—"
+    if currency == "USD":
+        exact = amount.normalize()
+        places = -int(exact.as_tuple().exponent)
+        return f"${amount:.2f}" if places <= 2 else f"${exact:f}"
+    return f"{amount.normalize():f} {currency}"
+
+
+def estimate_text(estimate: CostEstimate | None, *, short: bool = False) -> str:
+    if estimate is None:
+        return "—"
+    text = money(estimate.amount, estimate.currency)
+    if short:
+        return text
+    if estimate.is_range:
+        low, high = money(estimate.low, estimate.currency), money(estimate.high, estimate.currency)
+        text += f" ({low} to {high})"
+    if estimate.currency != "USD" and estimate.usd is not None:
+        text += f" ≈ {money(estimate.usd)}"
+    return text
+
+
+def seconds(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f} s"
+
+
+def short_basis(text: str) -> str:
+    """The first clause of an estimate's basis (the whole text is in --json)."""
+    for mark in (";", " ("):
+        text = text.split(mark, 1)[0]
+    return text
+
+
+def _samples(row: dict[str, Any]) -> int:
+    stats = row.get("observed") or row.get("stats") or {}
+    return int(stats.get("samples") or 0)
+
+
+def quotes_table(rows: Iterable[dict[str, Any]], *, title: str) -> Table:
+    rows = list(rows)
+    observed = any(_samples(row) for row in rows)
+    table = Table(title=title, title_justify="left")
+    table.add_column("provider", style="bold")
+    table.add_column("provider model")
+    table.add_column("estimate", justify="right")
+    if observed:
+        table.add_column("p50", justify="right")
+        table.add_column("success", justify="right")
+        table.add_column("mean cost", justify="right")
+    table.add_column("basis / why not")
+    for row in rows:
+        estimate = row.get("estimate")
+        note = short_basis(estimate.basis) if estimate is not None else ""
+        if not row.get("candidate", True):
+            note = row.get("reason") or "not a candidate"
+        elif row.get("reason"):
+            note = row["reason"]
+        cells = [
+            row["provider"],
+            row.get("provider_model") or "—",
+            estimate_text(estimate),
+        ]
+        if observed:
+            stats = row.get("observed") or row.get("stats") or {}
+            rate = stats.get("success_rate")
+            cells += [
+                seconds(stats.get("p50_s")),
+                "—" if rate is None else f"{rate:.0%} of {stats.get('samples', 0)}",
+                money(stats.get("mean_cost_usd")),
+            ]
+        style = None if row.get("candidate", True) else "dim"
+        table.add_row(*cells, Text(note, overflow="fold"), style=style)
+    return table
+
+
+def job_table(jobs: Iterable[Job], *, title: str = "jobs") -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("id", no_wrap=True, style="bold")
+    for name in ("model", "provider", "status", "estimate", "cost", "created"):
+        table.add_column(name, justify="right" if name in ("estimate", "cost") else "left")
+    for job in jobs:
+        table.add_row(
+            job.id,
+            job.model,
+            job.provider or "—",
+            status_text(job.status),
+            estimate_text(job.estimate, short=True),
+            money(job.actual_cost, job.cost_currency or "USD"),
+            f"{job.created_at:%m-%d %H:%M}",
+        )
+    return table
+
+
+def job_panel(job: Job) -> Panel:
+    lines = Table.grid(padding=(0, 2))
+    lines.add_column(style="bold")
+    lines.add_column()
+    lines.add_row("job", job.id)
+    lines.add_row("model", f"{job.model} → {job.provider or '?'} {job.provider_model or ''}")
+    lines.add_row("provider job", job.provider_job_id or "— (none: outcome unknown)")
+    status = status_text(job.status)
+    if job.raw_status:
+        status.append(f"  (provider says {job.raw_status!r})", style="dim")
+    lines.add_row("status", status)
+    if job.error is not None:
+        lines.add_row("error", f"{job.error.kind}: {job.error.message}")
+    lines.add_row("estimate", estimate_text(job.estimate))
+    charged = {True: "charged", False: "not charged", None: "charge unknown"}[job.charged]
+    lines.add_row("cost", f"{money(job.actual_cost, job.cost_currency or 'USD')} ({charged})")
+    if job.submitted_at and job.finished_at:
+        took = (job.finished_at - job.submitted_at).total_seconds()
+        lines.add_row("took", f"{took:.1f} s")
+    for output in job.outputs:
+        where = f"  → {output.path} ({output.size:,} bytes)" if output.path else ""
+        lines.add_row("output", f"{output.url}{where}")
+    attempts = Table(title="attempts", title_justify="left", box=None, padding=(0, 1))
+    for name in ("#", "provider", "outcome", "status", "charged", "why it ended"):
+        attempts.add_column(name)
+    for n, attempt in enumerate(job.attempts, 1):
+        attempts.add_row(
+            str(n),
+            attempt.provider,
+            attempt.outcome.value,
+            attempt.status.value if attempt.status else "—",
+            {True: "yes", False: "no", None: "?"}[attempt.charged],
+            Text(attempt.reason or "", overflow="fold"),
+        )
+    return Panel(Group(lines, Text(""), attempts), title="job", title_align="left")
+
+
+def print_rows(
+    console: Console, rows: list[dict[str, Any]], columns: list[str], title: str
+) -> None:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(Text(_cell(row.get(c))) for c in columns))
+    console.print(table)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value) or "—"
+    return str(value)
