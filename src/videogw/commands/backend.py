@@ -63,11 +63,12 @@ def find_jobs(
     model: str | None,
     limit: int | None,
 ) -> list[Job]:
-    found = store.find(statuses=statuses, provider=provider, limit=None if model else limit)
+    """The newest `limit` matching jobs, oldest first. (`JobStore.find` has no "newest
+    first" yet, so this reads every match and keeps the tail.)"""
+    found = store.find(statuses=statuses, provider=provider)
     if model:
-        found = [job for job in found if job.model == model]
-        found = found[:limit] if limit is not None else found
-    return found
+        found = [job for job in found if job.model == model or job.model.endswith(f":{model}")]
+    return found[-limit:] if limit else found
 
 
 # -- providers and models ---------------------------------------------------------------------

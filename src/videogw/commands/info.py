@@ -9,7 +9,7 @@ import typer
 
 from ..errors import UnsupportedOperationError
 from . import backend, render
-from .common import Code, JsonOpt, emit_json, guarded, request_options, state
+from .common import JsonOpt, emit_json, guarded, request_options, state
 
 __all__ = ["catalog", "compare", "estimate", "explain", "models", "providers"]
 
@@ -135,7 +135,7 @@ def compare(
         )
         if not yes and not typer.confirm(ask, default=False, err=True):
             st.note("nothing submitted")
-            raise typer.Exit(int(Code.usage))
+            raise typer.Abort()
         rows = backend.compare_rows(gateway, request, run=True, timeout=timeout)
     if json_out:
         emit_json(rows)
