@@ -35,6 +35,7 @@ __all__ = ["Poller", "Tracked", "drive_async", "drive_sync"]
 log = logging.getLogger("videogw.poller")
 
 RETRY_BACKOFF_S = (2.0, 5.0, 10.0, 20.0, 30.0)  # after failed reads, before the cap
+BATCH_S = 0.01  # jobs due this close together go out in one dispatch (one wake-up)
 
 
 class Tracked:
@@ -280,6 +281,7 @@ async def drive_async(
                 log.exception("job %s: poll step failed", entry.job.id)
                 poller.give_up(entry, exc)
             finally:
+                queue.task_done()
                 wake.set()
 
     def queue_for(provider: str) -> asyncio.Queue[Tracked]:
@@ -290,13 +292,13 @@ async def drive_async(
                 workers.append(asyncio.ensure_future(work(queue)))
         return queue
 
-    try:
+    async def dispatch() -> None:
         while len(poller):
             wake.clear()
             now = monotonic()
             if deadline is not None and now >= deadline:
                 return
-            for entry in poller.pop_due(now):
+            for entry in poller.pop_due(now + BATCH_S):
                 queue_for(entry.provider).put_nowait(entry)
             head = poller.next_due()
             if head is None:
@@ -315,6 +317,13 @@ async def drive_async(
             _, pending = await asyncio.wait({napping, waking}, return_when=asyncio.FIRST_COMPLETED)
             for task in pending:
                 task.cancel()
+
+    try:
+        await dispatch()
+        # steps already handed out run to the end (one may be mid-resubmit: cutting it
+        # off would lose what it bought)
+        for queue in queues.values():
+            await queue.join()
     finally:
         for worker in workers:
             worker.cancel()

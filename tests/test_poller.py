@@ -1,0 +1,210 @@
+"""The shared poll scheduler: many jobs, per-provider concurrency, Retry-After, webhooks
+settling jobs, expected durations from the ledger, and giving up without losing a job."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+
+from routing_kit import Kit, finished_job, request
+from videogw import JobStatus, Output, StatusUpdate
+from videogw.emulator import FakeClock, FaultProfile, Timing
+from videogw.emulator.transport import AsyncEmulatorTransport
+from videogw.poller import Poller, Tracked
+from videogw.store import MemoryStore
+from videogw.testing import maybe_await
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(params=["sync", "async"])
+async def kit(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator[Kit]:
+    kit = Kit(request.param == "sync", clock)
+    yield kit
+    await kit.close()
+
+
+@pytest.fixture
+async def akit(clock: FakeClock) -> AsyncIterator[Kit]:
+    kit = Kit(False, clock)
+    yield kit
+    await kit.close()
+
+
+class Gauge(httpx.AsyncBaseTransport):
+    """Counts requests in flight at once, and when (fake time) each status read happened."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, clock: FakeClock) -> None:
+        self.inner, self.clock = inner, clock
+        self.current = self.peak = 0
+        self.reads: list[float] = []
+
+    async def handle_async_request(self, req: httpx.Request) -> httpx.Response:
+        self.current += 1
+        self.peak = max(self.peak, self.current)
+        if req.method == "GET":
+            self.reads.append(self.clock.t)
+        try:
+            await asyncio.sleep(0)  # give other workers the chance to overlap
+            return await self.inner.handle_async_request(req)
+        finally:
+            self.current -= 1
+
+
+async def test_many_jobs_with_one_scheduler_and_a_per_provider_limit(
+    akit: Kit, clock: FakeClock
+) -> None:
+    akit.emulated.settings["toy"]["max_concurrency"] = 4
+    gauge = Gauge(AsyncEmulatorTransport(akit.emulator("toy")), clock)
+    gw = akit.gateway({"candidates": ["toy"]}, transports={"toy": gauge})
+    jobs = [await gw.submit(request(prompt=f"n{i}")) for i in range(300)]
+    gauge.peak = 0
+    done = await gw.wait_all(jobs, first_delay=0.0)  # all due at once: a burst to throttle
+    assert [j.id for j in done] == [j.id for j in jobs]
+    assert all(j.status is JobStatus.succeeded for j in done)
+    assert 1 < gauge.peak <= 4  # concurrent, and never above the provider's limit
+    reads = akit.emulator("toy").count("status")
+    assert reads <= 5 * len(jobs)  # a 2.5 s job: a handful of looks, not 0.5 s polling
+    assert not gw._pollers  # nothing left behind
+
+
+async def test_retry_after_pauses_every_read_to_that_provider(akit: Kit, clock: FakeClock) -> None:
+    gauge = Gauge(AsyncEmulatorTransport(akit.emulator("toy")), clock)
+    gw = akit.gateway({"candidates": ["toy"]}, transports={"toy": gauge})
+    jobs = [await gw.submit(request(prompt=f"n{i}")) for i in range(10)]
+    akit.emulator("toy").faults = FaultProfile.parse("status:429/20*1")
+    done = await gw.wait_all(jobs)
+    assert all(j.status is JobStatus.succeeded for j in done)
+    throttled = gauge.reads[0]
+    later = [t for t in gauge.reads[1:] if t > throttled]
+    assert later
+    assert min(later) >= throttled + 20  # nobody read toy while it asked us to wait
+    assert akit.emulator("toy").count("status") <= 10 * 3
+
+
+async def test_a_webhook_settles_a_job_and_its_read_in_flight_is_discarded(
+    kit: Kit, clock: FakeClock
+) -> None:
+    kit.emulator("toy").timing = Timing(queue_s=1000, run_s=1)
+    gw: Any = None
+    reads: list[str] = []
+    emulator = kit.emulator("toy")
+    route = emulator._routes[1]  # GET /v1/jobs/{id}
+    original = route.handler
+    webhook = StatusUpdate(
+        status=JobStatus.succeeded,
+        raw_status="done",
+        outputs=(Output(url="https://cdn.example/v.mp4"),),
+        charged=True,
+    )
+
+    async def status(req: Any) -> Any:
+        reads.append(req.params["id"])
+        if len(reads) == 1:  # the delivery lands while this read is out
+            gw.apply_webhook_update(job.id, webhook)
+        return await original(req)
+
+    route.handler = status
+    gw = kit.gateway({"candidates": ["toy"]})
+    job = await maybe_await(gw.submit(request()))
+    (done,) = await maybe_await(gw.wait_all([job]))
+    assert done.status is JobStatus.succeeded  # the webhook's answer, not the read's "queued"
+    assert done.outputs[0].url == "https://cdn.example/v.mp4"
+    assert reads == [job.provider_job_id]  # and no more polling after it
+    assert gw.get(job.id).status is JobStatus.succeeded
+
+
+async def test_wait_all_with_a_timeout_returns_unfinished_jobs(kit: Kit) -> None:
+    kit.emulator("toy").timing = Timing(queue_s=1000, run_s=1)
+    gw = kit.gateway({"candidates": ["toy"]})
+    job = await maybe_await(gw.submit(request()))
+    (seen,) = await maybe_await(gw.wait_all([job], timeout=60))
+    assert seen.status is JobStatus.queued
+    assert gw.get(job.id).status is JobStatus.queued
+
+
+async def test_tracking_gives_up_on_a_job_the_provider_lost_and_keeps_the_rest(
+    kit: Kit,
+) -> None:
+    gw = kit.gateway({"candidates": ["toy"]})
+    jobs = [await maybe_await(gw.submit(request(prompt=f"n{i}"))) for i in range(3)]
+    kit.emulator("toy").jobs.pop(jobs[0].provider_job_id)  # now 404: JobNotFoundError
+    done = await maybe_await(gw.wait_all(jobs))
+    assert done[0].status is JobStatus.queued  # returned as last seen; it lives on
+    assert [j.status for j in done[1:]] == [JobStatus.succeeded] * 2
+
+
+def test_first_poll_follows_the_ledgers_p50_else_the_typical_duration(
+    clock: FakeClock,
+) -> None:
+    kit = Kit(True, clock)
+    store = MemoryStore()
+    gw = kit.gateway({"candidates": ["toy", "toy2"]}, store=store)
+    job = gw.submit(request())
+    assert gw._expected_seconds(job) == pytest.approx(2.5)  # the emulator's expected_job_s
+    for latency in (40, 40, 40):
+        store.save(finished_job("toy", latency))
+    gw.refresh_stats()
+    assert gw._expected_seconds(job) == pytest.approx(40)
+    poller = gw._new_poller()
+    delay = poller.delay_for(job)
+    assert 0.25 * 40 * 0.94 <= delay <= 0.25 * 40 * 1.06  # a quarter of E, with jitter
+    asyncio.run(kit.close())
+
+
+def _job(n: int) -> Any:
+    return finished_job("toy", 1, status=JobStatus.running, charged=None, cost=None).model_copy(
+        update={"id": f"j{n}"}
+    )
+
+
+def test_poller_pause_defers_due_jobs_of_that_provider_only() -> None:
+    now = [100.0]
+    wall = datetime.fromtimestamp(1_750_000_000, UTC)
+    poller = Poller(monotonic=lambda: now[0], wall=lambda: wall, expected=lambda job: None)
+    a, b = _job(1), _job(2).model_copy(update={"provider": "toy2"})
+    poller.add(a, first_delay=0)
+    poller.add(b, first_delay=0)
+    poller.pause("toy", 30)
+    due = poller.pop_due()
+    assert [e.job.id for e in due] == ["j2"]
+    assert poller.next_due() is not None
+    assert poller.next_due() >= 130
+
+
+def test_poller_memory_per_job_is_a_small_fixed_record() -> None:
+    assert not hasattr(Tracked(_job(1)), "__dict__")  # slots: no per-instance dict
+    poller = Poller(
+        monotonic=lambda: 0.0,
+        wall=lambda: datetime.fromtimestamp(0, UTC),
+        expected=lambda job: 60.0,
+    )
+    poller.add_all(_job(n) for n in range(1000))
+    assert len(poller) == 1000
+    assert len(poller._heap) == 1000  # one heap entry per job, no task per job
+
+
+def test_a_settled_job_is_never_handed_out_again() -> None:
+    now = [0.0]
+    poller = Poller(
+        monotonic=lambda: now[0],
+        wall=lambda: datetime.fromtimestamp(0, UTC),
+        expected=lambda job: None,
+    )
+    job = _job(1)
+    poller.add(job, first_delay=0)
+    (entry,) = poller.pop_due()
+    poller.settle(job.id, job.model_copy(update={"status": JobStatus.succeeded}))
+    poller.update(entry, job)  # the read that was in flight lands afterwards
+    assert len(poller) == 0
+    assert poller.finished[job.id].status is JobStatus.succeeded
+    assert Decimal(0) == Decimal(len(poller.pop_due(10_000)))
