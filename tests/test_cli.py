@@ -270,7 +270,8 @@ def test_submit_status_wait_jobs(world: World) -> None:
     assert world.json("jobs", "--status", "failed") == []
     assert len(world.json("jobs", "--model", "dop-lite", "--provider", job["provider"])) == 1
     human = world.invoke("jobs")
-    assert job["id"] in human.stdout
+    assert job["id"][:12] in human.stdout
+    assert world.json("status", job["id"][:8], "--local")["id"] == job["id"]  # a prefix works
     panel = world.invoke("status", job["id"])
     assert "succeeded" in panel.stdout
     assert "attempts" in panel.stdout

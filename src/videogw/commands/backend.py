@@ -47,12 +47,24 @@ def store_location(store: JobStore) -> str:
     return type(store).__name__
 
 
+MIN_PREFIX = 6
+
+
 def get_job(gateway: Any, job_id: str) -> Job:
-    job: Job | None = gateway.store.get(job_id)
-    if job is None:
-        where = store_location(gateway.store)
-        raise JobNotStoredError(f"no job {job_id!r} in the ledger ({where})")
-    return job
+    """A stored job by id, or by a unique prefix of at least six characters (tables show
+    short ids). The prefix search reads the store's jobs: `JobStore` has no prefix query."""
+    store: JobStore = gateway.store
+    job = store.get(job_id)
+    if job is not None:
+        return job
+    where = store_location(store)
+    if len(job_id) >= MIN_PREFIX:
+        found = [j for j in store.find() if j.id.startswith(job_id)]
+        if len(found) == 1:
+            return found[0]
+        if found:
+            raise JobNotStoredError(f"{job_id!r} matches {len(found)} jobs; give more of the id")
+    raise JobNotStoredError(f"no job {job_id!r} in the ledger ({where})")
 
 
 def find_jobs(

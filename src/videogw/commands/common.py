@@ -192,48 +192,81 @@ _REQUEST_OPTIONS: list[tuple[str, Any, Any]] = [
         "model",
         str,
         typer.Option(
-            ..., "--model", "-m", help="Neutral model (dop-lite) or pinned (pixazo:dop-lite)."
+            ...,
+            "--model",
+            "-m",
+            metavar="MODEL",
+            help="Neutral model (dop-lite) or pinned (pixazo:dop-lite).",
         ),
     ),
-    ("prompt", str, typer.Option("", "--prompt", "-p", help="Text prompt.")),
+    ("prompt", str, typer.Option("", "--prompt", "-p", metavar="TEXT", help="Text prompt.")),
     (
         "image",
         str | None,
-        typer.Option(None, "--image", help="Input image: https URL or local file."),
+        typer.Option(
+            None, "--image", metavar="URL|PATH", help="Input image: https URL or local file."
+        ),
     ),
     (
         "end_image",
         str | None,
-        typer.Option(None, "--end-image", help="End frame: https URL or local file."),
+        typer.Option(
+            None, "--end-image", metavar="URL|PATH", help="End frame: https URL or local file."
+        ),
     ),
     (
         "audio",
         str | None,
-        typer.Option(None, "--audio", help="Speech audio: https URL or local file."),
+        typer.Option(
+            None, "--audio", metavar="URL|PATH", help="Speech audio: https URL or local file."
+        ),
     ),
-    ("duration", int | None, typer.Option(None, "--duration", help="Clip length in seconds.")),
-    ("seed", int | None, typer.Option(None, "--seed", help="Seed, 1..1000000.")),
+    (
+        "duration",
+        int | None,
+        typer.Option(None, "--duration", metavar="SECONDS", help="Clip length in seconds."),
+    ),
+    ("seed", int | None, typer.Option(None, "--seed", metavar="N", help="Seed, 1..1000000.")),
     (
         "motion",
         str | None,
-        typer.Option(None, "--motion", help="Motion preset ID[:STRENGTH] (strength 0..1)."),
+        typer.Option(
+            None,
+            "--motion",
+            metavar="ID[:STRENGTH]",
+            help="Motion preset ID[:STRENGTH] (strength 0..1).",
+        ),
     ),
-    ("quality", str | None, typer.Option(None, "--quality", help="Quality tier.")),
-    ("aspect_ratio", str | None, typer.Option(None, "--aspect-ratio", help="W:H, e.g. 16:9.")),
-    ("resolution", str | None, typer.Option(None, "--resolution", help="e.g. 720p.")),
+    ("quality", str | None, typer.Option(None, "--quality", metavar="TIER", help="Quality tier.")),
+    (
+        "aspect_ratio",
+        str | None,
+        typer.Option(None, "--aspect-ratio", metavar="W:H", help="W:H, e.g. 16:9."),
+    ),
+    (
+        "resolution",
+        str | None,
+        typer.Option(None, "--resolution", metavar="RES", help="e.g. 720p."),
+    ),
     (
         "option",
         list[str] | None,
         typer.Option(
             None,
             "--option",
+            metavar="KEY=VALUE",
             help="Provider option KEY=VALUE (VALUE parsed as JSON when it is JSON); repeatable.",
         ),
     ),
     (
         "idempotency_key",
         str | None,
-        typer.Option(None, "--idempotency-key", help="Reuse a key to make a retried submit safe."),
+        typer.Option(
+            None,
+            "--idempotency-key",
+            metavar="KEY",
+            help="Reuse a key to make a retried submit safe.",
+        ),
     ),
 ]
 
@@ -294,7 +327,7 @@ def request_options(func: F) -> F:
         values = {k: kwargs.pop(k) for k in list(kwargs) if k in names}
         return func(request=request_fields(values), **kwargs)
 
-    params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + added
+    params = added + [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own]
     wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     wrapper.__annotations__ = {p.name: p.annotation for p in params}
     del wrapper.__wrapped__

@@ -17,10 +17,12 @@ __all__ = ["cancel", "download", "jobs", "resume", "run", "status", "submit", "w
 
 JobId = Annotated[str, typer.Argument(help="A job id (as printed by submit, or from `jobs`).")]
 Timeout = Annotated[
-    float | None, typer.Option("--timeout", help="Give up waiting after this many seconds.")
+    float | None,
+    typer.Option("--timeout", metavar="SECONDS", help="Give up waiting after this many seconds."),
 ]
 Output = Annotated[
-    Path | None, typer.Option("--output", help="File (or directory) to save the output to.")
+    Path | None,
+    typer.Option("--output", metavar="PATH", help="File (or directory) to save the output to."),
 ]
 AllowPrivate = Annotated[
     bool,
@@ -29,7 +31,9 @@ AllowPrivate = Annotated[
         help="Allow output URLs on private/loopback addresses and plain http (emulators only).",
     ),
 ]
-MaxBytes = Annotated[int, typer.Option("--max-bytes", help="Refuse outputs larger than this.")]
+MaxBytes = Annotated[
+    int, typer.Option("--max-bytes", metavar="BYTES", help="Refuse outputs larger than this.")
+]
 
 
 def show(job: Job, json_out: bool) -> None:

@@ -15,6 +15,8 @@ from ..models import CostEstimate, Job, JobStatus
 
 __all__ = ["job_panel", "job_table", "money", "quotes_table"]
 
+SHORT_ID = 12  # job ids in tables; `status`, `wait`... accept any unique prefix
+
 STATUS_STYLE = {
     JobStatus.queued: "yellow",
     JobStatus.running: "cyan",
@@ -109,17 +111,17 @@ def quotes_table(rows: Iterable[dict[str, Any]], *, title: str) -> Table:
 
 
 def job_table(jobs: Iterable[Job], *, title: str = "jobs") -> Table:
+    """Jobs, one a line; ids are shortened (any unique prefix works as a job id)."""
     table = Table(title=title, title_justify="left")
     table.add_column("id", no_wrap=True, style="bold")
-    for name in ("model", "provider", "status", "estimate", "cost", "created"):
-        table.add_column(name, justify="right" if name in ("estimate", "cost") else "left")
+    for name in ("model", "provider", "status", "cost", "created"):
+        table.add_column(name, justify="right" if name == "cost" else "left", no_wrap=True)
     for job in jobs:
         table.add_row(
-            job.id,
+            job.id[:SHORT_ID],
             job.model,
             job.provider or "—",
             status_text(job.status),
-            estimate_text(job.estimate, short=True),
             money(job.actual_cost, job.cost_currency or "USD"),
             f"{job.created_at:%m-%d %H:%M}",
         )
@@ -146,8 +148,9 @@ def job_panel(job: Job) -> Panel:
         took = (job.finished_at - job.submitted_at).total_seconds()
         lines.add_row("took", f"{took:.1f} s")
     for output in job.outputs:
-        where = f"  → {output.path} ({output.size:,} bytes)" if output.path else ""
-        lines.add_row("output", f"{output.url}{where}")
+        lines.add_row("output", Text(output.url, overflow="ellipsis", no_wrap=True))
+        if output.path:
+            lines.add_row("saved", f"{output.path} ({output.size or 0:,} bytes)")
     attempts = Table(title="attempts", title_justify="left", box=None, padding=(0, 1))
     for name in ("#", "provider", "outcome", "status", "charged", "why it ended"):
         attempts.add_column(name)
