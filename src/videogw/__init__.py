@@ -1,10 +1,13 @@
 """videogw: one provider-neutral job interface for generative-video APIs."""
 
 from . import errors
+from .compare import Comparison
 from .config import Config, RouteConfig, load_config
 from .engine import Clock, RetryPolicy
-from .gateway import AsyncGateway, Gateway, Quote
+from .events import JobEvent
+from .gateway import AsyncGateway, Gateway, Quote, ResumeReport
 from .hookspecs import hookimpl
+from .ledger import SQLiteLedger
 from .models import (
     Attempt,
     AttemptOutcome,
@@ -32,7 +35,8 @@ from .provider import (
     Purpose,
     StatusUpdate,
 )
-from .store import JobStore, MemoryStore
+from .router import Candidacy
+from .store import JobStore, Ledger, MemoryStore
 
 __version__ = "0.1.0"
 PLUGIN_API_VERSION = 1
@@ -44,8 +48,10 @@ __all__ = [
     "Attempt",
     "AttemptOutcome",
     "Call",
+    "Candidacy",
     "Capabilities",
     "Clock",
+    "Comparison",
     "Config",
     "CostEstimate",
     "Flow",
@@ -53,8 +59,10 @@ __all__ = [
     "GenerationRequest",
     "Job",
     "JobError",
+    "JobEvent",
     "JobStatus",
     "JobStore",
+    "Ledger",
     "Media",
     "MemoryStore",
     "ModelSpec",
@@ -66,8 +74,10 @@ __all__ = [
     "ProviderSettings",
     "Purpose",
     "Quote",
+    "ResumeReport",
     "RetryPolicy",
     "RouteConfig",
+    "SQLiteLedger",
     "StatusUpdate",
     "Task",
     "__version__",
