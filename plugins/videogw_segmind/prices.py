@@ -1,0 +1,132 @@
+"""Segmind's prices for the Higgsfield models, as data (override any entry from config).
+
+What is known (reference/providers.md §2.4, §2.9, (b)):
+
+- ``higgsfield-speech2video`` (Speak v2): only the range **$0.863 - $4.22 per generation**
+  across quality (high|mid) x duration (5|10|15 s), from the model page; the per-cell table
+  was not captured. The point figure per cell below is *our guess*: linear in duration,
+  with each quality's per-second rate fixed by the ends of the range (mid 5 s = $0.863,
+  high 15 s = $4.22). Every estimate still carries the documented range.
+- ``higgsfield-image2video`` (DoP): Segmind publishes no price. The figure below is the
+  same model's price at Pixazo per 5 s clip (providers.md §3.6), whose native-credit
+  cross-check agrees within 8 %; it is a proxy, and says so. The real charge is read from
+  ``metrics.cost`` / ``x-cost`` after the job.
+- Dates: the speech2video page is undated (2026), so its estimates carry no ``as_of``; the
+  DoP proxy carries the Pixazo page's date.
+- Segmind bills only a COMPLETED v2 job or a v1 HTTP 200; failures are free (SM-AE).
+  Credits appear to be USD-denominated [inf].
+
+Config overrides (``[providers.segmind] prices = {...}``) use these keys:
+``"speak-v2:<quality>:<duration>"`` (or ``"speak-v2"`` for every cell) and
+``"dop-lite"``, ``"dop-turbo"``, ``"dop-standard"``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from videogw import CostEstimate
+
+__all__ = [
+    "DOP_AS_OF",
+    "DOP_MODELS",
+    "DOP_PROXY",
+    "DOP_SOURCE",
+    "SPEAK_CELLS",
+    "SPEAK_HIGH",
+    "SPEAK_LOW",
+    "SPEAK_SOURCE",
+    "configured",
+    "dop_estimate",
+    "dop_price",
+    "speak_estimate",
+    "speak_price",
+]
+
+SPEAK_SOURCE = (
+    "segmind.com/models/higgsfield-speech2video model page, 2026, undated "
+    "(reference/providers.md §2.4 and (b))"
+)
+SPEAK_LOW = Decimal("0.863")  # mid quality, 5 s: the cheapest cell
+SPEAK_HIGH = Decimal("4.22")  # high quality, 15 s: the dearest cell
+
+_CENT = Decimal("0.001")
+_PER_SECOND = {"mid": SPEAK_LOW / 5, "high": SPEAK_HIGH / 15}
+
+#: (quality, duration_s) -> USD per generation; a guess inside the documented range.
+SPEAK_CELLS: dict[tuple[str, int], Decimal] = {
+    (quality, seconds): (rate * seconds).quantize(_CENT)
+    for quality, rate in _PER_SECOND.items()
+    for seconds in (5, 10, 15)
+}
+
+DOP_SOURCE = (
+    "Segmind publishes no price for higgsfield-image2video; proxy: Pixazo's per-clip price "
+    "of the same model (seed 003, reference/providers.md §3.6)"
+)
+#: the Pixazo page is undated; its newest example timestamp is the best date it gives
+DOP_AS_OF = date(2026, 5, 22)
+#: neutral DoP id -> the body's ``model`` value. Segmind's own values are [inf] (only
+#: ``dop-preview`` was seen); dop-standard == dop-preview by price (providers.md §3.6).
+DOP_MODELS: dict[str, str] = {
+    "dop-lite": "dop-lite",
+    "dop-turbo": "dop-turbo",
+    "dop-standard": "dop-preview",
+}
+#: neutral DoP model -> USD per clip (proxy; see the module docstring)
+DOP_PROXY: dict[str, Decimal] = {
+    "dop-lite": Decimal("0.135"),
+    "dop-turbo": Decimal("0.416"),
+    "dop-standard": Decimal("0.573"),
+}
+
+
+def speak_price(quality: str, duration: int) -> Decimal:
+    """The table's point figure for one Speak v2 cell (used by the emulator as its charge)."""
+    return SPEAK_CELLS[(quality, duration)]
+
+
+def dop_price(model: str) -> Decimal:
+    return DOP_PROXY[model]
+
+
+def speak_estimate(quality: str, seconds: int) -> CostEstimate:
+    amount = speak_price(quality, seconds)
+    return CostEstimate(
+        amount=amount,
+        usd=amount,
+        low=SPEAK_LOW,
+        high=SPEAK_HIGH,
+        basis=(
+            f"a range: Segmind publishes only ${SPEAK_LOW}-${SPEAK_HIGH} per generation across "
+            f"quality x duration; ${amount} is our guess for {quality} quality, {seconds} s "
+            "(linear in duration, each quality's rate per second set by the range's ends)"
+        ),
+        source=SPEAK_SOURCE,
+    )
+
+
+def dop_estimate(model: str) -> CostEstimate:
+    amount = dop_price(model)
+    return CostEstimate(
+        amount=amount,
+        usd=amount,
+        basis=(
+            f"not published by Segmind: ${amount} per clip is what {model} "
+            f"({DOP_MODELS[model]}) costs at Pixazo, used as a proxy; the real charge is "
+            "read from metrics.cost after the job"
+        ),
+        source=DOP_SOURCE,
+        as_of=DOP_AS_OF,
+    )
+
+
+def configured(amount: Decimal, key: str, instance: str) -> CostEstimate:
+    return CostEstimate(
+        amount=amount,
+        usd=amount,
+        basis=f"configured price for {key}",
+        source=f"config [providers.{instance}] prices",
+        origin="config",
+    )

@@ -1,0 +1,146 @@
+"""Reading Segmind's answers: money, bodies that may not be JSON, output URLs in whatever
+shape a model gives them, the rate-limit reset header; and writing a sync-mode video."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import mimetypes
+import tempfile
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from videogw import Output
+
+__all__ = [
+    "data_url",
+    "json_object",
+    "media_type",
+    "money",
+    "output_urls",
+    "rate_limit_reset",
+    "write_video",
+]
+
+_MAGIC = (
+    (b"\x89PNG", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF8", "image/gif"),
+    (b"ID3", "audio/mpeg"),
+    (b"\xff\xfb", "audio/mpeg"),
+    (b"OggS", "audio/ogg"),
+    (b"fLaC", "audio/flac"),
+)
+
+
+def data_url(content: bytes, content_type: str) -> str:
+    """A base64 data URL (Segmind storage's input); bytes of unknown type are sniffed."""
+    if content_type == "application/octet-stream":
+        content_type = next((kind for magic, kind in _MAGIC if content.startswith(magic)), "")
+        if not content_type and content[:4] == b"RIFF":
+            content_type = {b"WEBP": "image/webp", b"WAVE": "audio/wav"}.get(content[8:12], "")
+        content_type = content_type or "application/octet-stream"
+    return f"data:{content_type};base64,{base64.b64encode(content).decode('ascii')}"
+
+
+def money(value: object) -> Decimal | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return amount if amount.is_finite() else None
+
+
+def json_object(response: httpx.Response) -> dict[str, Any]:
+    """The body as a JSON object, or {} (HTML pages, bytes, lists): never raises."""
+    if "json" not in response.headers.get("content-type", "") and not response.content[
+        :1
+    ].startswith(b"{"):
+        return {}
+    try:
+        data = json.loads(response.content)
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def output_urls(output: object) -> list[str]:
+    """URLs in a v2 ``output`` (a URL string for media models; lists, objects and
+    stringified JSON are searched too, since the shape varies by model)."""
+    if isinstance(output, str):
+        text = output.strip()
+        if text.startswith(("https://", "http://")):
+            return [text]
+        if text.startswith(("[", "{")):
+            try:
+                return output_urls(json.loads(text))
+            except ValueError:
+                return []
+        return []
+    if isinstance(output, list):
+        return [url for item in output for url in output_urls(item)]
+    if isinstance(output, dict):
+        return [url for value in output.values() for url in output_urls(value)]
+    return []
+
+
+def media_type(url: str) -> str:
+    guessed, _ = mimetypes.guess_type(url.split("?")[0])
+    return guessed or "video/mp4"
+
+
+def rate_limit_reset(response: httpx.Response, now: datetime | None = None) -> float | None:
+    """Seconds until ``x-rate-limit-reset-at-utc`` (ISO 8601, epoch seconds/ms or an HTTP
+    date; the format is not documented), else None. Segmind sends no Retry-After."""
+    value = response.headers.get("x-rate-limit-reset-at-utc", "").strip()
+    if not value:
+        return None
+    when: datetime | None = None
+    try:
+        number = float(value)
+    except ValueError:
+        try:
+            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            try:
+                when = parsedate_to_datetime(value)
+            except (TypeError, ValueError):
+                return None
+    else:
+        when = datetime.fromtimestamp(number / 1000 if number > 1e11 else number, UTC)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def write_video(
+    content: bytes, kind: str, path: Path | None, *, directory: Path | None, prefix: str
+) -> Output:
+    """Write `content` to `path`, else to a new temporary file in `directory` (or the
+    system's temporary directory); raises `OSError`."""
+    if path is None:
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
+        suffix = mimetypes.guess_extension(kind) or ".bin"
+        handle, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=directory)
+        with open(handle, "wb") as file:
+            file.write(content)
+        path = Path(name)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    return Output(
+        url=path.resolve().as_uri(),
+        media_type=kind,
+        path=str(path),
+        size=len(content),
+        sha256=hashlib.sha256(content).hexdigest(),
+    )
