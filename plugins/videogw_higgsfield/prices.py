@@ -1,0 +1,91 @@
+"""Higgsfield credit table: data, overridable per neutral model from config (``prices``).
+
+Higgsfield publishes no price list for the API; its docs say to ask ``POST /estimate``
+(``use_estimate_endpoint = true``). These figures are derived (reference/providers.md (b)):
+
+- DoP lite 2, turbo 6.5, standard 9 credits per clip: community code that called the live
+  API (2025-26), first-last-frame variants included;
+- Soul 0.25 credits per image and Speak 20-50 credits per video: higgsfield.ai consumer
+  pricing, which may differ for the API;
+- $0.0625 per credit: the docs' estimate example (1.5 credits = $0.094), matching a
+  community "500 credits ~ $31".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from videogw import CostEstimate, Prepared
+
+__all__ = ["AS_OF", "CREDITS", "USD_PER_CREDIT", "CreditPrice", "table_estimate"]
+
+USD_PER_CREDIT = Decimal("0.0625")
+AS_OF = date(2026, 4, 17)
+SOURCE = "videogw_higgsfield/prices.py (reference/providers.md (b))"
+
+
+@dataclass(frozen=True)
+class CreditPrice:
+    credits: Decimal
+    unit: str  # "clip", "image", "video"
+    basis: str
+    high: Decimal | None = None  # where only a range is known: credits..high
+
+
+CREDITS: dict[str, CreditPrice] = {
+    "dop-lite": CreditPrice(Decimal(2), "clip", "community code calling the live API"),
+    "dop-turbo": CreditPrice(Decimal("6.5"), "clip", "community code calling the live API"),
+    "dop-standard": CreditPrice(Decimal(9), "clip", "community code calling the live API"),
+    "soul": CreditPrice(Decimal("0.25"), "image", "higgsfield.ai consumer pricing"),
+    "speak-v2": CreditPrice(
+        Decimal(20), "video", "higgsfield.ai consumer pricing, by duration", Decimal(50)
+    ),
+}
+
+
+def table_estimate(
+    prepared: Prepared, *, override: Decimal | None, usd_per_credit: Decimal
+) -> CostEstimate | None:
+    """The credit-table estimate for `prepared`, or None when no figure is known."""
+    price = CREDITS.get(prepared.model)
+    if price is None and override is None:
+        return None
+    count = 1
+    if prepared.model == "soul":
+        count = getattr(prepared.options, "num_images", None) or 1
+    rate = f"${usd_per_credit}/credit (derived from the docs' estimate example)"
+    if override is not None:
+        unit = price.unit if price else "job"
+        credits = override * count
+        basis = f"configured price: {override} credits per {unit} x {count}; {rate}"
+        return CostEstimate(
+            amount=credits,
+            currency="credits",
+            usd=credits * usd_per_credit,
+            basis=basis,
+            source="config (prices)",
+            origin="config",
+        )
+    assert price is not None
+    low = price.credits * count
+    high = price.high * count if price.high is not None else None
+    amount = (low + high) / 2 if high is not None else low
+    spread = f"{low}-{high}" if high is not None else f"{low}"
+    basis = (
+        f"Higgsfield {prepared.model}: {spread} credits per {price.unit}"
+        f"{f' x {count}' if count > 1 else ''} ({price.basis}; derived figures, not a published "
+        f"price list); {rate}"
+    )
+    return CostEstimate(
+        amount=amount,
+        currency="credits",
+        low=low if high is not None else None,
+        high=high,
+        usd=amount * usd_per_credit,
+        basis=basis,
+        source=SOURCE,
+        as_of=AS_OF,
+        origin="table",
+    )
