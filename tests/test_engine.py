@@ -175,3 +175,39 @@ def test_requests_always_carry_a_timeout(clock: FakeClock) -> None:
     ) as gw:
         gw.submit(pinned("toy"))
     assert seen[0]["read"] == 12
+
+
+class UploadingToy(ToyProvider):
+    """Uploads something before submitting, to exercise upload failures."""
+
+    name = "toy-up"
+
+    def submit_flow(self, prepared: Any) -> Any:
+        from videogw.provider import Purpose
+
+        upload = httpx.Request("PUT", "https://storage.toy.test/slot", content=b"bytes")
+        yield self.call(upload, Purpose.upload)
+        return (yield from super().submit_flow(prepared))
+
+
+def test_a_failed_upload_means_nothing_was_submitted(clock: FakeClock) -> None:
+    calls: list[str] = []
+
+    def storage_down(request: httpx.Request) -> httpx.Response:
+        calls.append(request.method)
+        return httpx.Response(500, json={"error": "storage down"})
+
+    provider = UploadingToy(UploadingToy.Settings(api_key="k"))
+    with (
+        Gateway(
+            providers=[provider],
+            registry=registry_with(UploadingToy),
+            transport=httpx.MockTransport(storage_down),
+            clock=clock,
+        ) as gw,
+        pytest.raises(Exception, match="upload failed") as caught,
+    ):
+        gw.submit(pinned("toy-up"))
+    assert calls == ["PUT"] * 4  # uploads are retried; the submit POST was never sent
+    job = caught.value.job  # type: ignore[attr-defined]
+    assert job.attempts[-1].outcome is AttemptOutcome.not_sent

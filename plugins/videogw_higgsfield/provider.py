@@ -58,6 +58,7 @@ from videogw.errors import (
 from .models import (
     MARKETPLACE_MODELS,
     MODELS,
+    SPEAK_PATH,
     HiggsfieldOptions,
     build_body,
     check_request,
@@ -228,7 +229,12 @@ class HiggsfieldProvider(Provider):
             media = getattr(prepared.request, name)
             if media is not None and not media.is_remote:
                 uploaded[name] = yield from self.upload_flow(media)
-        response = yield self.call(self.build_submit(prepared, uploaded), Purpose.submit)
+        # Nothing documents that the legacy v1 surface (Speak) honours Idempotency-Key, so a
+        # dropped v1 submit must stay an unknown outcome rather than be replayed.
+        replayable = False if prepared.spec.provider_model == SPEAK_PATH else None
+        response = yield self.call(
+            self.build_submit(prepared, uploaded), Purpose.submit, replayable=replayable
+        )
         return self.parse_submit(prepared, response)
 
     def upload_flow(self, media: Media) -> Flow[str]:

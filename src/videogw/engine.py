@@ -22,6 +22,7 @@ import tenacity
 from tenacity import RetryCallState
 
 from .errors import (
+    Failover,
     OutcomeUnknownError,
     RequestNotSentError,
     ServerError,
@@ -132,14 +133,26 @@ def _may_retry(provider: Provider, call: Call, error: VideoGWError) -> bool:
         return True
     # Only an idempotent submit may be replayed, and only when its outcome is unknown:
     # a clear refusal is for the router to act on (fail over), not for us to repeat.
-    return provider.capabilities.idempotency and isinstance(
+    return call.may_replay(provider.capabilities.idempotency) and isinstance(
         error, OutcomeUnknownError | ServerError
     )
 
 
-def _submit_outcome(provider: Provider, error: VideoGWError) -> VideoGWError:
-    """A 500 to a non-idempotent submit may hide a created job: call it unknown."""
-    if isinstance(error, ServerError) and not provider.capabilities.idempotency:
+def _settle(provider: Provider, call: Call, error: VideoGWError) -> VideoGWError:
+    """What a failed call means for the caller.
+
+    A 500 to a non-idempotent submit may hide a created job: call it unknown. A failed
+    upload created nothing billable (the submit was never sent), so it is "not sent"
+    whatever the storage said."""
+    if call.purpose is Purpose.upload and getattr(error, "failover", None) is Failover.unknown:
+        not_sent = RequestNotSentError(
+            f"input upload failed, so nothing was submitted ({error})", provider=provider.instance
+        )
+        not_sent.__cause__ = error
+        return not_sent
+    if call.purpose is not Purpose.submit:
+        return error
+    if isinstance(error, ServerError) and not call.may_replay(provider.capabilities.idempotency):
         unknown = OutcomeUnknownError(
             f"submit answered HTTP {error.status_code} ({error.message}); the job may exist",
             provider=provider.instance,
@@ -161,7 +174,7 @@ def send(provider: Provider, call: Call, policy: RetryPolicy) -> Op[httpx.Respon
             return response
         error = maybe
     if not _may_retry(provider, call, error):
-        raise _submit_outcome(provider, error) if call.purpose is Purpose.submit else error
+        raise _settle(provider, call, error)
 
     # The first attempt ran without tenacity (cheap on the hot path); from here tenacity
     # decides, driven step by step so this stays a generator (sans-I/O).
@@ -170,7 +183,10 @@ def send(provider: Provider, call: Call, policy: RetryPolicy) -> Op[httpx.Respon
     state = RetryCallState(retrying, fn=None, args=(), kwargs={})
     state.set_exception((type(error), error, error.__traceback__))
     while True:
-        action = retrying.iter(state)
+        try:
+            action = retrying.iter(state)
+        except VideoGWError as exhausted:  # tenacity gave up and re-raised the last error
+            raise _settle(provider, call, exhausted) from None
         if isinstance(action, tenacity.DoAttempt):
             try:
                 response = yield call
@@ -182,11 +198,7 @@ def send(provider: Provider, call: Call, policy: RetryPolicy) -> Op[httpx.Respon
                     return response
                 failure = found
             if not _may_retry(provider, call, failure):
-                raise (
-                    _submit_outcome(provider, failure)
-                    if call.purpose is Purpose.submit
-                    else (failure)
-                )
+                raise _settle(provider, call, failure)
             state.set_exception((type(failure), failure, failure.__traceback__))
         elif isinstance(action, tenacity.DoSleep):
             state.prepare_for_next_attempt()

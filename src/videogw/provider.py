@@ -80,6 +80,13 @@ class Call:
     provider: str
     request: httpx.Request
     purpose: Purpose
+    # Whether a submit may be replayed with the same idempotency key. None: as the
+    # provider's capabilities say. A provider sets False for an endpoint that does not
+    # honour the key (e.g. a legacy surface), so a drop there stays an unknown outcome.
+    replayable: bool | None = None
+
+    def may_replay(self, provider_idempotent: bool) -> bool:
+        return provider_idempotent if self.replayable is None else self.replayable
 
 
 Flow = Generator[Call, httpx.Response, T]
@@ -231,8 +238,10 @@ class Provider:
     def url(self, path: str) -> str:
         return f"{self.base_url}/{path.lstrip('/')}"
 
-    def call(self, request: httpx.Request, purpose: Purpose) -> Call:
-        return Call(self.instance, request, purpose)
+    def call(
+        self, request: httpx.Request, purpose: Purpose, *, replayable: bool | None = None
+    ) -> Call:
+        return Call(self.instance, request, purpose, replayable)
 
     # -- preparing a request -----------------------------------------------------------
     def resolve_model(self, request: GenerationRequest) -> tuple[str, ModelSpec]:

@@ -634,3 +634,25 @@ def test_marketplace_emulator_serves_outputs_outside_the_proxy() -> None:
     assert output.status_code == 200
     assert proxied.status_code == 400
     assert proxied.headers["x-rapidapi-proxy-response"] == "true"
+
+
+def test_a_dropped_speak_submit_is_not_replayed(emulated: Emulated, clock: Any) -> None:
+    """The legacy v1 surface is not documented to honour Idempotency-Key: a drop there must
+    stay an unknown outcome, never a second (possibly paid) POST."""
+    from videogw import Gateway, JobStatus
+
+    app = emulated.emulators["higgsfield"]
+    app.faults = FaultProfile.parse("submit:drop_after_accept*1")
+    with Gateway(
+        emulated.config(), transports=emulated.transports(sync=True), registry=REGISTRY, clock=clock
+    ) as gw:
+        job = gw.submit(
+            {
+                "model": "speak-v2",
+                "prompt": "hello",
+                "image": IMAGE,
+                "audio": "https://example.com/voice.wav",
+            }
+        )
+    assert app.count("submit") == 1
+    assert job.status is JobStatus.unknown
