@@ -1,0 +1,28 @@
+"""Pixazo's published prices for Higgsfield DoP image-to-video: one price per 5 s clip.
+
+Source: seed 003, the Pixazo page "Higgsfield 1.0 Image to Video API" (section "Higgsfield
+1.0 Image to Video API Pricing"); summarised in reference/providers.md §3.6. The page is
+undated; `AS_OF` is its newest example timestamp (2026-05-22, the terminal-callback
+example), the best date the page itself gives. Users override a price with
+``prices = {"dop-lite" = 0.12}`` in ``[providers.pixazo]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from decimal import Decimal
+from types import MappingProxyType
+
+__all__ = ["AS_OF", "PRICES_USD", "SOURCE"]
+
+#: USD per generated clip (every Pixazo DoP clip is 5 s), by Pixazo model name.
+PRICES_USD: Mapping[str, Decimal] = MappingProxyType(
+    {
+        "dop-lite": Decimal("0.135"),
+        "dop-preview": Decimal("0.573"),
+        "dop-turbo": Decimal("0.416"),
+    }
+)
+SOURCE = "seed 003: Pixazo 'Higgsfield 1.0 Image to Video API Pricing' table"
+AS_OF = date(2026, 5, 22)
