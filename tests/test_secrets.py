@@ -90,3 +90,17 @@ def test_cassettes_hold_no_secrets() -> None:
             for name in SECRET_HEADERS:
                 value = interaction.request_headers.get(name)
                 assert value in (None, REDACTED), f"{path}: header {name} is not {REDACTED}"
+
+
+def test_per_job_secrets_in_provider_data_stay_out_of_reprs() -> None:
+    from videogw import Job, Task
+
+    job = Job(
+        model="m",
+        task=Task.image_to_video,
+        idempotency_key="k",
+        provider_data={"webhook_token": "tok-SECRET-123"},
+    )
+    assert "tok-SECRET-123" not in repr(job)
+    assert "tok-SECRET-123" not in str(job)
+    assert "tok-SECRET-123" in job.model_dump_json()  # kept where it is needed: the ledger

@@ -343,7 +343,8 @@ class Job(_Frozen):
     provider: str | None = None
     provider_model: str | None = None
     provider_job_id: str | None = None
-    provider_data: dict[str, Any] = Field(default_factory=dict)
+    # may hold per-job secrets (a webhook token): stored, never shown in reprs or logs
+    provider_data: dict[str, Any] = Field(default_factory=dict, repr=False)
     idempotency_key: str
     outputs: tuple[Output, ...] = ()
     error: JobError | None = None

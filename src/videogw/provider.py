@@ -126,7 +126,7 @@ class Prepared:
     model: str
     spec: ModelSpec
     options: ProviderOptions
-    provider_data: dict[str, Any] = field(default_factory=dict)
+    provider_data: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def duration(self) -> int | None:
@@ -146,7 +146,7 @@ class StatusUpdate:
     charged: bool | None = None
     remaining_credits: Decimal | None = None
     progress: float | None = None
-    provider_data: Mapping[str, Any] = field(default_factory=dict)
+    provider_data: Mapping[str, Any] = field(default_factory=dict, repr=False)
     provider_job_id: str | None = None  # webhooks: which job this is about
     dedupe_key: str | None = None  # webhooks: the same key means the same delivery
 
@@ -158,7 +158,7 @@ class Accepted:
     provider_job_id: str
     status: JobStatus = JobStatus.queued
     raw_status: str | None = None
-    provider_data: Mapping[str, Any] = field(default_factory=dict)
+    provider_data: Mapping[str, Any] = field(default_factory=dict, repr=False)
     provider_request_id: str | None = None
     update: StatusUpdate | None = None  # when the submit answer already says more (sync mode)
 
