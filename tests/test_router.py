@@ -270,6 +270,6 @@ def test_low_credit_hook_and_threshold_are_read_with_getattr(kit: Kit) -> None:
     toy = gw.provider("toy")
     gw.credits.observe("toy", Decimal(3))
     assert order(gw) == ["toy", "toy2"]  # no rule declared: a balance alone never blocks
-    toy.credit_ok = lambda remaining, prepared: remaining >= 5  # type: ignore[attr-defined]
+    toy.credit_ok = lambda remaining: remaining is None or remaining >= 5  # type: ignore[attr-defined]
     assert order(gw) == ["toy2"]
     assert "low credit" in (reasons(gw)["toy"] or "")

@@ -5,17 +5,21 @@ request skips it, with the reason, until `reset()` or a refresh shows credit aga
 provider that reports its remaining credits (`StatusUpdate.remaining_credits`) may also
 declare a low-credit rule, looked up only with `getattr` so any provider can opt in:
 
-- a method ``credit_ok(remaining: Decimal, prepared: Prepared) -> bool``, or
-- a settings field ``low_credit_threshold`` (skip when remaining is below it).
+- a method ``credit_ok(remaining: Decimal | None) -> bool`` (``remaining`` is the last
+  balance videogw saw, or None: a provider may track its own, e.g. from response headers),
+- a settings field ``low_credit_threshold`` (skip when the balance seen is below it).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 __all__ = ["CreditState"]
+
+log = logging.getLogger("videogw.credits")
 
 
 @dataclass
@@ -52,11 +56,18 @@ class CreditState:
         if mark is not None:
             return mark.reason
         remaining = self._remaining.get(name)
+        hook = getattr(provider, "credit_ok", None)
+        if callable(hook):
+            try:
+                ok = hook(remaining)
+            except Exception:  # a broken hook must not take the provider out of service
+                log.exception("%s: credit_ok() failed; treating credit as unknown", name)
+                ok = True
+            if not ok:
+                seen = remaining if remaining is not None else "the balance"
+                return f"low credit: {seen} is below the provider's threshold"
         if remaining is None:
             return None
-        hook = getattr(provider, "credit_ok", None)
-        if callable(hook) and not hook(remaining, prepared):
-            return f"low credit: {remaining} remaining (the provider's credit_ok said no)"
         threshold = getattr(provider.settings, "low_credit_threshold", None)
         if threshold is not None and remaining < Decimal(str(threshold)):
             return f"low credit: {remaining} remaining, below low_credit_threshold {threshold}"
