@@ -214,7 +214,7 @@ class Router:
         self, request: GenerationRequest, *, exclude: Collection[str] = ()
     ) -> list[Candidacy]:
         """Every provider, candidates first in strategy order, each with why not if not."""
-        found = self._assess(request, exclude)
+        found = self._assess(request, exclude, with_stats=True)
         candidates = self._order([r for r in found.rows if r.candidate], found.route)
         return candidates + [r for r in found.rows if not r.candidate]
 
@@ -242,7 +242,9 @@ class Router:
         plan.model = plan.candidates[0].model
         return plan
 
-    def _assess(self, request: GenerationRequest, exclude: Collection[str]) -> _Assessment:
+    def _assess(
+        self, request: GenerationRequest, exclude: Collection[str], *, with_stats: bool = False
+    ) -> _Assessment:
         pinned = request.pinned_provider
         model = request.model_name
         route = None if pinned else self.route_for(model)
@@ -253,8 +255,10 @@ class Router:
         else:
             names = list(self._names())
         found = _Assessment(route=route)
+        # the ledger's figures cost a query per provider: only `fastest` and explain need them
+        with_stats = with_stats or (route is not None and route.strategy == "fastest")
         for name in names:
-            row, error = self._assess_one(name, request, route, exclude)
+            row, error = self._assess_one(name, request, route, exclude, with_stats)
             found.rows.append(row)
             if isinstance(error, InvalidRequestError) and not isinstance(
                 error, UnsupportedRequestError
@@ -272,6 +276,7 @@ class Router:
         request: GenerationRequest,
         route: RouteConfig | None,
         exclude: Collection[str],
+        with_stats: bool,
     ) -> tuple[Candidacy, VideoGWError | None]:
         try:
             provider = self._get(name)
@@ -287,7 +292,7 @@ class Router:
             return Candidacy(name, False, str(exc), serves_model=True), exc
         row = Candidacy(name, False, prepared=prepared, serves_model=True)
         row.estimate = _table_estimate(provider, prepared)
-        if self._stats is not None:
+        if with_stats and self._stats is not None:
             row.stats = self._stats(name, prepared.model)
         row.reason = self._health(provider, prepared, row.estimate, route, exclude)
         row.candidate = row.reason is None
