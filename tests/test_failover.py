@@ -177,6 +177,30 @@ async def test_row_unknown_with_idempotency_replays_the_same_key(kit: Kit) -> No
     assert submits(kit, "toy2") == 0
 
 
+async def test_a_request_refused_while_building_the_call_ends_failed_not_unknown(
+    kit: Kit,
+) -> None:
+    from videogw.errors import InvalidRequestError
+
+    gw = kit.gateway(PAIR)
+    toy = gw.provider("toy")
+
+    def refuse(prepared: object) -> object:
+        raise InvalidRequestError("image too large for toy", field="image", provider="toy")
+
+    toy.build_submit = refuse  # type: ignore[method-assign]
+    with pytest.raises(InvalidRequestError) as caught:
+        await maybe_await(gw.submit(request()))
+    job = caught.value.job
+    assert job is not None
+    assert (job.status, [a.outcome for a in job.attempts]) == (
+        JobStatus.failed,
+        [AttemptOutcome.not_sent],
+    )
+    assert gw.unknown_submits() == []
+    assert submits(kit, "toy") == submits(kit, "toy2") == 0
+
+
 # -- after acceptance --------------------------------------------------------------------
 
 

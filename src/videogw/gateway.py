@@ -31,6 +31,7 @@ from .engine import AsyncEngine, Clock, Op, RetryPolicy, Sleep, SyncEngine, driv
 from .errors import (
     ConfigurationError,
     InsufficientCreditsError,
+    InvalidRequestError,
     JobFailedError,
     NoCandidateError,
     OutcomeUnknownError,
@@ -321,6 +322,23 @@ class _GatewayCore(TrackingOps):
                 following = [c.provider for c in candidates[index + 1 :]]
                 self._failed_over(job, name, following[0] if following else None, exc)
                 continue
+            except (InvalidRequestError, ConfigurationError) as exc:
+                # refused by the provider's own code while building the call: nothing was
+                # sent, so the job ends here rather than waiting for a reconciliation
+                self.breakers.release(name, model)
+                old = job
+                job = lifecycle.record_failure(
+                    job,
+                    prepared,
+                    exc,
+                    outcome=AttemptOutcome.not_sent,
+                    started=started,
+                    now=self.clock.now(),
+                    estimate=estimate,
+                )
+                job = self._record(old, lifecycle.give_up(job, exc, now=self.clock.now()))
+                exc.job = job
+                raise
             except BaseException:
                 self.breakers.release(name, model)  # no verdict on the provider
                 raise
