@@ -331,3 +331,26 @@ async def test_pixazo_token_settles_and_a_wrong_token_is_rejected(clock: FakeClo
     again = await post(app, f"/webhooks/pixazo/{job.id}?{query}", delivery.body, {})
     assert again.json() == {"result": "duplicate"}
     gateway.close()
+
+
+async def test_a_settled_delivery_is_written_to_the_sqlite_ledger(
+    tmp_path: Any, clock: FakeClock
+) -> None:
+    from videogw.ledger import SQLiteLedger
+
+    path = tmp_path / "ledger.sqlite3"
+    emulated = emulate(["toy"], registry=registry_with(HookToy), clock=clock)
+    gateway = emulated.gateway(sync=True, clock=clock, store=SQLiteLedger(path))
+    job = await submit(gateway)
+    clock.advance(60)
+    body, headers = toy_delivery(job, "done", video_url="https://cdn.test/clip.mp4")
+    app = make_webhook_app(gateway)
+    answer = await post(app, f"/webhooks/toy/{job.id}", body, headers)
+    assert answer.status_code == 202
+    gateway.store.close()
+    reopened = SQLiteLedger(path)
+    stored = reopened.get(job.id)
+    reopened.close()
+    assert stored is not None
+    assert stored.status is JobStatus.succeeded
+    assert stored.outputs

@@ -41,20 +41,18 @@ import logging
 import threading
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
-
-from starlette.applications import Starlette
-from starlette.background import BackgroundTask
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from . import lifecycle
 from .errors import UnsupportedOperationError, VideoGWError, WebhookRejectedError
 from .models import Job, utcnow
 from .provider import Prepared, Provider, StatusUpdate
+
+if TYPE_CHECKING:  # Starlette is imported when an app is built: the gateway needs only
+    from starlette.applications import Starlette  # `with_callback`, cheaply
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
 
 __all__ = [
     "DEFAULT_MAX_BODY",
@@ -162,10 +160,15 @@ class WebhookReceiver:
     async def _call(self, method: Any, *args: Any) -> Any:
         if inspect.iscoroutinefunction(method):
             return await method(*args)
+        from starlette.concurrency import run_in_threadpool
+
         return await run_in_threadpool(method, *args)
 
     # -- one delivery ---------------------------------------------------------------------
     async def handle(self, request: Request) -> JSONResponse:
+        from starlette.background import BackgroundTask
+        from starlette.responses import JSONResponse
+
         self.stats.received += 1
         name, job_id = request.path_params["provider"], request.path_params["job_id"]
         provider = self._provider(name)
@@ -256,6 +259,8 @@ class WebhookReceiver:
         self.stats.applied += 1
 
     def _refuse(self, status: int, reason: str, *, public: str | None = None) -> JSONResponse:
+        from starlette.responses import JSONResponse
+
         self.stats.rejected += 1
         self.stats.reasons.append(f"{status} {reason}")
         log.info("webhook refused (%s): %s", status, reason)
@@ -272,6 +277,10 @@ def make_webhook_app(
     """The ASGI app for `gateway` (a `Gateway` or an `AsyncGateway`).
 
     ``app.state.receiver`` is the `WebhookReceiver` (its `stats` count what happened)."""
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
     receiver = WebhookReceiver(gateway, max_body=max_body, dedupe_size=dedupe_size, confirm=confirm)
 
     async def health(request: Request) -> JSONResponse:
