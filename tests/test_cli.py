@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from toy import SecondToyProvider, ToyProvider
-from videogw import Gateway, JobStatus, MemoryStore
+from videogw import Gateway, Job, JobStatus, MemoryStore
 from videogw.cli import app
 from videogw.commands.common import CliState, parse_motion, request_fields
 from videogw.config import Config
@@ -379,3 +379,21 @@ def test_emulate_rejects_bad_arguments() -> None:
     assert "no provider named" in one_error_line(unknown)
     assert runner.invoke(app, ["emulate", "--profile", "slow"]).exit_code == 2
     assert runner.invoke(app, ["emulate", "--faults", "submit:teapot"]).exit_code == 2
+
+
+def test_exit_code_table() -> None:
+    from videogw import errors
+    from videogw.commands.common import code_for
+    from videogw.download import DownloadError
+
+    job = Job(model="m", task="image_to_video", idempotency_key="k")
+    assert code_for(errors.WaitTimeoutError(job, 5)) == 4
+    assert code_for(errors.JobFailedError(job)) == 1
+    assert code_for(errors.InvalidRequestError("x")) == 2
+    assert code_for(errors.ConfigurationError("x")) == 2
+    assert code_for(errors.UnsupportedOperationError("x")) == 2
+    assert code_for(errors.NoCandidateError("x")) == 2
+    assert code_for(errors.CapacityError("x", provider="p")) == 3
+    assert code_for(errors.RequestNotSentError("x")) == 3
+    assert code_for(DownloadError("x")) == 3
+    assert code_for(RuntimeError("bug")) == 1

@@ -155,8 +155,15 @@ def guarded(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (typer.Exit, typer.Abort, SystemExit, KeyboardInterrupt):
+        except (typer.Exit, typer.Abort, SystemExit):
             raise
+        except KeyboardInterrupt:
+            print(
+                "interrupted: submitted jobs keep running at their providers; "
+                "`videogw resume` picks them up",
+                file=sys.stderr,
+            )
+            raise typer.Exit(130) from None
         except Exception as exc:
             st = state()
             code = code_for(exc)
