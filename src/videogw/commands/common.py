@@ -102,7 +102,6 @@ class CliState:
     err: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=True))
     _config: Config | None = None
     _gateway: Any = None
-    notes: list[str] = field(default_factory=list)
 
     def config(self) -> Config:
         if self._config is None:
