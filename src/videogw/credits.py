@@ -2,12 +2,9 @@
 
 A submit answered 401/403/402/406 marks the provider unusable (DESIGN §5): every later
 request skips it, with the reason, until `reset()` or a refresh shows credit again. A
-provider that reports its remaining credits (`StatusUpdate.remaining_credits`) may also
-declare a low-credit rule, looked up only with `getattr` so any provider can opt in:
-
-- a method ``credit_ok(remaining: Decimal | None) -> bool`` (``remaining`` is the last
-  balance videogw saw, or None: a provider may track its own, e.g. from response headers),
-- a settings field ``low_credit_threshold`` (skip when the balance seen is below it).
+provider that reports its remaining credits (`StatusUpdate.remaining_credits`) is also
+asked `Provider.credit_ok(remaining)`, which by default compares the balance with the
+``low_credit_threshold`` setting.
 """
 
 from __future__ import annotations
@@ -56,22 +53,16 @@ class CreditState:
         if mark is not None:
             return mark.reason
         remaining = self._remaining.get(name)
-        hook = getattr(provider, "credit_ok", None)
-        if callable(hook):
-            try:
-                ok = hook(remaining)
-            except Exception:  # a broken hook must not take the provider out of service
-                log.exception("%s: credit_ok() failed; treating credit as unknown", name)
-                ok = True
-            if not ok:
-                seen = remaining if remaining is not None else "the balance"
-                return f"low credit: {seen} is below the provider's threshold"
-        if remaining is None:
+        try:
+            ok = provider.credit_ok(remaining)
+        except Exception:  # a broken plugin hook must not take the provider out of service
+            log.exception("%s: credit_ok() failed; treating credit as unknown", name)
+            ok = True
+        if ok:
             return None
-        threshold = getattr(provider.settings, "low_credit_threshold", None)
-        if threshold is not None and remaining < Decimal(str(threshold)):
-            return f"low credit: {remaining} remaining, below low_credit_threshold {threshold}"
-        return None
+        threshold = provider.settings.low_credit_threshold
+        seen = remaining if remaining is not None else "the balance it reported"
+        return f"low credit: {seen} remaining, below low_credit_threshold {threshold}"
 
     def reset(self, provider: str | None = None) -> None:
         for store in (self._marks, self._remaining):

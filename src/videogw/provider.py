@@ -115,6 +115,8 @@ class ProviderSettings(BaseModel):
     max_concurrency: int = Field(default=16, ge=1)
     prices: dict[str, Decimal] = Field(default_factory=dict)
     expected_job_s: float | None = Field(default=None, gt=0)  # overrides typical job times
+    # skip this provider when the balance it last reported is below this (where it reports one)
+    low_credit_threshold: Decimal | None = Field(default=None, ge=0)
 
 
 @dataclass(frozen=True)
@@ -383,6 +385,13 @@ class Provider:
 
     def price_override(self, key: str) -> Decimal | None:
         return self.settings.prices.get(key)
+
+    def credit_ok(self, remaining: Decimal | None) -> bool:
+        """Whether the account has enough credit to be routed to. `remaining` is the last
+        balance videogw saw (None when unknown); providers that track a balance of their own
+        (e.g. from response headers) override this."""
+        threshold = self.settings.low_credit_threshold
+        return remaining is None or threshold is None or remaining >= threshold
 
     # -- catalogs (motion presets, voices, ...) -----------------------------------------
     def catalog_flow(self, kind: str) -> Flow[list[dict[str, Any]]]:
