@@ -92,8 +92,6 @@ class SegmindSettings(ProviderSettings):
     output_dir: Path | None = None
     #: sync mode: a v1 call holds the connection for the whole job (Speak v2 ~330 s)
     sync_timeout_s: float = Field(default=900.0, gt=0)
-    #: below this balance (USD credits) `credit_ok()` says the provider is not usable
-    low_credit_threshold: Decimal | None = Field(default=None, ge=0)
 
 
 class SegmindOptions(ProviderOptions):
