@@ -354,3 +354,33 @@ async def test_a_settled_delivery_is_written_to_the_sqlite_ledger(
     assert stored is not None
     assert stored.status is JobStatus.succeeded
     assert stored.outputs
+
+
+async def test_public_url_makes_submit_ask_for_this_jobs_callback(clock: FakeClock) -> None:
+    """config.public_url -> each submit carries {public_url}/webhooks/{provider}/{job id}
+    (with Pixazo's per-job token), and the delivery that comes back settles the job."""
+    from videogw_pixazo import PixazoProvider
+
+    emulated = emulate(["pixazo"], registry=registry_with(PixazoProvider), clock=clock)
+    config = emulated.config(public_url="https://hooks.example.com/vgw")
+    gateway = emulated.gateway(sync=True, clock=clock, config=config)
+    job: Job = gateway.submit(model="dop-lite", prompt="a cat", image=IMAGE, motion={"id": "m1"})
+    assert job.provider_data["webhook_token"]
+    clock.advance(600)
+    (delivery, *_) = emulated.emulators["pixazo"].due_webhooks()
+    url = urlsplit(delivery.url)
+    assert (url.scheme, url.netloc) == ("https", "hooks.example.com")
+    assert url.path == f"/vgw/webhooks/pixazo/{job.id}"
+    app = make_webhook_app(gateway)
+    answer = await post(app, f"/webhooks/pixazo/{job.id}?{url.query}", delivery.body, {})
+    assert answer.status_code == 202
+    assert gateway.store.get(job.id).status is JobStatus.succeeded
+    gateway.close()
+
+
+def test_public_url_must_be_https() -> None:
+    from videogw.config import parse_config
+    from videogw.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="https"):
+        parse_config('public_url = "http://hooks.example.com"\n')

@@ -30,7 +30,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from .errors import ConfigurationError
 
@@ -91,7 +91,14 @@ class Config(_Strict):
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     poll: PollConfig = Field(default_factory=PollConfig)
     breaker: BreakerConfig = Field(default_factory=BreakerConfig)
-    public_url: str | None = None  # where the webhook receiver is reachable
+    public_url: str | None = None  # where the webhook receiver is reachable (https)
+
+    @field_validator("public_url")
+    @classmethod
+    def _https(cls, value: str | None) -> str | None:
+        if value is not None and not value.lower().startswith("https://"):
+            raise ValueError("public_url must start with https:// (providers refuse plain http)")
+        return value
 
     _source: str | None = PrivateAttr(default=None)
     _text: str = PrivateAttr(default="")

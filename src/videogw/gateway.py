@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from . import lifecycle
 from .breaker import Breakers
+from .callbacks import with_callback
 from .compare import Comparison, pinned_copy, rows_from, with_runs
 from .config import Config, config_error, load_config
 from .credits import CreditState
@@ -271,6 +272,7 @@ class _GatewayCore(TrackingOps):
         candidates = plan.candidates
         for index, prepared in enumerate(candidates):
             provider = self.provider(prepared.provider)
+            prepared = with_callback(provider, prepared, self.config.public_url, job.id)
             name, model = provider.instance, prepared.model
             if not self.breakers.acquire(name, model):
                 # the state moved since planning (a probe went out, a cool-down started)

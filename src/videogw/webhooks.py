@@ -42,12 +42,12 @@ import threading
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import quote
 
 from . import lifecycle
+from .callbacks import callback_url, with_callback
 from .errors import UnsupportedOperationError, VideoGWError, WebhookRejectedError
 from .models import Job, utcnow
-from .provider import Prepared, Provider, StatusUpdate
+from .provider import Provider, StatusUpdate
 
 if TYPE_CHECKING:  # Starlette is imported when an app is built: the gateway needs only
     from starlette.applications import Starlette  # `with_callback`, cheaply
@@ -67,27 +67,6 @@ log = logging.getLogger("videogw.webhooks")
 
 DEFAULT_MAX_BODY = 256 * 1024  # status payloads are a few KiB
 PATH = "/webhooks/{provider}/{job_id}"
-
-
-def callback_url(public_url: str, provider: str, job_id: str) -> str:
-    """The URL a provider should call for one job: ``{public_url}/webhooks/{provider}/{id}``."""
-    return f"{public_url.rstrip('/')}/webhooks/{quote(provider, safe='')}/{quote(job_id, safe='')}"
-
-
-def with_callback(
-    provider: Provider, prepared: Prepared, public_url: str | None, job_id: str
-) -> Prepared:
-    """`prepared` again with the job's callback URL, when the provider sends webhooks, a
-    public URL is configured and the request names no URL of its own. Re-preparing lets
-    the provider mint what goes with the URL (Pixazo's per-job token)."""
-    if not public_url or not provider.capabilities.webhooks or prepared.request.webhook_url:
-        return prepared
-    url = callback_url(public_url, prepared.provider, job_id)
-    try:
-        return provider.prepare(prepared.request.model_copy(update={"webhook_url": url}))
-    except VideoGWError as exc:  # e.g. a listing without webhook pass-through: poll instead
-        log.info("%s: not asking for webhooks (%s)", prepared.provider, exc)
-        return prepared
 
 
 class _Recent:
