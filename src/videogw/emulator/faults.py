@@ -92,9 +92,9 @@ class FaultProfile:
         if "@" in body:
             body, rate_text = body.split("@", 1)
             rate = float(rate_text)
-        if "*" in body:
-            body, times_text = body.split("*", 1)
-            times = int(times_text)
+        head, star, count = body.rpartition("*")
+        if star and count.isdigit():  # "*N" at the end; a leading "*:" is the any-route
+            body, times = head, int(count)
         route, _, what = body.rpartition(":")
         if not route and what in ("failed", "nsfw", "error"):
             self.outcomes[what] = rate if rate is not None else 1.0
