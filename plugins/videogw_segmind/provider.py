@@ -485,6 +485,10 @@ class SegmindProvider(Provider):
             or (code == 404 and "not found" in str(body.get("error", "")).lower())  # expired
         ):
             return None
+        if purpose is Purpose.read and code == 422 and not body:
+            # FAILED comes with 422: an unreadable 422 to a read is a garbled status answer,
+            # worth another read (not a refusal that ends tracking)
+            return self.error(errors.MalformedResponseError, response)
         message = self.error_message(response)
         if code == 406:  # out of credit, or a bad Content-Type: told apart by the message
             bad_type = "content type" in message.lower() or "content-type" in message.lower()
