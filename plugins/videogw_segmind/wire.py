@@ -115,7 +115,10 @@ def rate_limit_reset(response: httpx.Response, now: datetime | None = None) -> f
             except (TypeError, ValueError):
                 return None
     else:
-        when = datetime.fromtimestamp(number / 1000 if number > 1e11 else number, UTC)
+        try:
+            when = datetime.fromtimestamp(number / 1000 if number > 1e11 else number, UTC)
+        except (OverflowError, OSError, ValueError):  # nan, inf, or beyond any calendar
+            return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
