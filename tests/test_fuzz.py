@@ -423,33 +423,67 @@ OPTIONS = st.dictionaries(
     | st.fixed_dictionaries({"id": st.text(max_size=10)}, optional={"strength": SCALARS}),
     max_size=3,
 )
-REQUESTS = st.fixed_dictionaries(
-    {"model": MODELS | st.text(max_size=20)},
-    optional={
-        "task": st.sampled_from(
-            ["image_to_video", "speech_to_video", "text_to_image", "ad_video", "text_to_video"]
-        )
-        | SCALARS,
-        "prompt": st.text(max_size=60) | st.just("a cat emulate:failed") | SCALARS,
-        "image": MEDIA,
-        "end_image": MEDIA,
-        "audio": MEDIA,
-        "duration_s": st.sampled_from([5, 10, 15]) | SCALARS,
-        "quality": st.sampled_from(["mid", "high", "720p"]) | SCALARS,
-        "seed": st.integers(-10, 2_000_000) | SCALARS,
-        "motion": st.fixed_dictionaries(
-            {"id": st.sampled_from([MOTION["id"], ""]) | st.text(max_size=10)},
-            optional={"strength": st.floats(-1, 2) | SCALARS},
-        )
-        | SCALARS,
-        "aspect_ratio": st.sampled_from(["16:9", "1:1", "9:16", "99:1", "16x9"]) | SCALARS,
-        "resolution": st.sampled_from(["720", "1080", "2K", "4K"]) | SCALARS,
-        "enhance_prompt": SCALARS,
-        "options": OPTIONS | SCALARS,
-        "webhook_url": st.sampled_from(["https://hooks.example.com/x", "http://x.test"]) | SCALARS,
-        "idempotency_key": st.text(max_size=20) | SCALARS,
-        "labels": st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=2) | SCALARS,
+FIELDS: dict[str, st.SearchStrategy[Any]] = {
+    "task": st.sampled_from(
+        ["image_to_video", "speech_to_video", "text_to_image", "ad_video", "text_to_video"]
+    )
+    | SCALARS,
+    "prompt": st.text(max_size=60) | st.just("a cat emulate:failed") | SCALARS,
+    "image": MEDIA,
+    "end_image": MEDIA,
+    "audio": MEDIA,
+    "duration_s": st.sampled_from([5, 10, 15]) | SCALARS,
+    "quality": st.sampled_from(["mid", "high", "720p"]) | SCALARS,
+    "seed": st.integers(-10, 2_000_000) | SCALARS,
+    "motion": st.fixed_dictionaries(
+        {"id": st.sampled_from([MOTION["id"], ""]) | st.text(max_size=10)},
+        optional={"strength": st.floats(-1, 2) | SCALARS},
+    )
+    | SCALARS,
+    "aspect_ratio": st.sampled_from(["16:9", "1:1", "9:16", "99:1", "16x9"]) | SCALARS,
+    "resolution": st.sampled_from(["720", "1080", "2K", "4K"]) | SCALARS,
+    "enhance_prompt": SCALARS,
+    "options": OPTIONS | SCALARS,
+    "webhook_url": st.sampled_from(["https://hooks.example.com/x", "http://x.test"]) | SCALARS,
+    "idempotency_key": st.text(max_size=20) | SCALARS,
+    "labels": st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=2) | SCALARS,
+}
+VALID_MODELS = [
+    "dop-lite",
+    "dop-turbo",
+    "dop-standard",
+    "higgsfield:dop-lite",
+    "segmind:dop-lite",
+    "pixazo:dop-lite",
+    "hfrelay:dop-turbo",
+    "higgsfield:speak-v2",
+    "segmind:speak-v2",
+]
+VALID = st.fixed_dictionaries(
+    {
+        "model": st.sampled_from(VALID_MODELS),
+        "prompt": st.sampled_from(["a cat", "a cat emulate:failed", "猫が振り向く"]),
+        "image": st.just(CAT),
+        "motion": st.just({"id": MOTION["id"]}),
     },
+    optional={
+        "seed": st.integers(1, 1_000_000),
+        "duration_s": st.sampled_from([5, 10]),
+        "enhance_prompt": st.booleans(),
+        "audio": st.just(VOICE),
+        "webhook_url": st.just("https://hooks.example.com/x"),
+        "idempotency_key": st.text(alphabet=string.ascii_letters + "-", min_size=1, max_size=20),
+    },
+)
+ONE_FIELD = st.sampled_from(sorted(FIELDS)).flatmap(
+    lambda name: FIELDS[name].map(lambda value: (name, value))
+)
+REQUESTS = (
+    VALID  # mostly fine: reaches the providers' submit paths
+    | st.tuples(VALID, st.lists(ONE_FIELD, min_size=1, max_size=2)).map(
+        lambda pair: {**pair[0], **dict(pair[1])}  # fine but for a field or two
+    )
+    | st.fixed_dictionaries({"model": MODELS | st.text(max_size=20)}, optional=FIELDS)
 )
 
 
@@ -463,6 +497,8 @@ def gateway() -> Any:
 
 
 def test_random_requests_raise_only_typed_errors(gateway: Any) -> None:
+    reached: Counter[str] = Counter()
+
     @FUZZ
     @given(REQUESTS)
     def check(fields: dict[str, Any]) -> None:
@@ -470,8 +506,13 @@ def test_random_requests_raise_only_typed_errors(gateway: Any) -> None:
         if job is not None:
             assert isinstance(job, Job)
             assert job.status in JobStatus
+            reached[str(job.provider)] += 1
+        else:
+            reached["refused"] += 1
 
     check()
+    assert reached["refused"], reached
+    assert len(reached) >= 3, reached  # submits got through to several providers
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
