@@ -128,10 +128,14 @@ _STATS = (
     f"AND status IN {_IN_TERMINAL} AND ended_at IS NOT NULL "
     f"ORDER BY ended_at DESC LIMIT {MAX_SAMPLES}"
 )
+# Money committed but not (yet) reported: live or unknown attempts, and charged attempts
+# whose provider never says what it billed (Higgsfield bills credits silently): their
+# estimate stands in, so a daily budget never treats a paid job as free.
 _COMMITTED = (
-    "SELECT SUM(estimate_usd) FROM attempts WHERE charged IS NULL "  # noqa: S608
-    "AND started_at >= ? AND outcome IN ('accepted', 'unknown') "
-    f"AND (status IS NULL OR status NOT IN {_IN_TERMINAL})"
+    "SELECT SUM(estimate_usd) FROM attempts WHERE started_at >= ? AND ("  # noqa: S608
+    "(charged IS NULL AND outcome IN ('accepted', 'unknown') "
+    f"AND (status IS NULL OR status NOT IN {_IN_TERMINAL})) "
+    "OR (charged = 1 AND cost_usd IS NULL))"
 )
 
 

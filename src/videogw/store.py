@@ -180,11 +180,17 @@ class MemoryStore:
             (
                 f.estimate_usd
                 for f in self._facts()
-                if f.charged is None
-                and f.started_at >= cutoff
+                if f.started_at >= cutoff
                 and f.estimate_usd is not None
-                and f.outcome in ("accepted", "unknown")
-                and not (f.status is not None and JobStatus(f.status).is_terminal)
+                and (
+                    (
+                        f.charged is None
+                        and f.outcome in ("accepted", "unknown")
+                        and not (f.status is not None and JobStatus(f.status).is_terminal)
+                    )
+                    # charged, but the provider never said what it billed
+                    or (f.charged is True and f.cost_usd is None)
+                )
             ),
             start=Decimal(0),
         )
