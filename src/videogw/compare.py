@@ -9,16 +9,23 @@ the measured latency and actual cost of that run.
 
 from __future__ import annotations
 
+import logging
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .engine import Op, RetryPolicy, drive
+from .errors import NoCandidateError, VideoGWError
 from .models import CostEstimate, GenerationRequest, Job
-from .router import Candidacy
+from .provider import Prepared, Provider
+from .router import Candidacy, Router
 from .stats import ProviderStats, usd_of
 
-__all__ = ["Comparison", "pinned_copy", "rows_from", "with_runs"]
+__all__ = ["Comparison", "ComparisonOps", "Quote", "pinned_copy", "rows_from", "with_runs"]
+
+log = logging.getLogger("videogw")
 
 
 @dataclass(frozen=True)
@@ -135,3 +142,90 @@ def with_runs(
     return [
         replace(row, job=jobs.get(row.provider), run_error=errors.get(row.provider)) for row in rows
     ]
+
+
+@dataclass(frozen=True)
+class Quote:
+    """One provider's answer to "what would this request cost there?"."""
+
+    provider: str
+    model: str
+    provider_model: str | None
+    estimate: CostEstimate | None
+    candidate: bool
+    reason: str | None = None
+
+
+class ComparisonOps:
+    """The gateway's estimate and compare operations (mixed into the gateway core)."""
+
+    if TYPE_CHECKING:
+        router: Router
+        retry: RetryPolicy
+
+        def provider(self, name: str) -> Provider: ...
+
+    def _quotes_op(self, request: GenerationRequest) -> Op[list[Quote]]:
+        quotes: list[Quote] = []
+        candidates: list[Prepared] = []
+        try:
+            plan = self.router.plan(request)
+        except NoCandidateError as exc:
+            skipped: Mapping[str, str] = exc.reasons
+        else:
+            candidates, skipped = plan.candidates, plan.skipped
+        for prepared in candidates:
+            provider = self.provider(prepared.provider)
+            estimate: CostEstimate | None
+            try:
+                estimate = yield from drive(provider, provider.estimate_flow(prepared), self.retry)
+                reason = None
+            except (NotImplementedError, VideoGWError) as exc:
+                estimate, reason = None, f"no estimate: {exc}"
+            quotes.append(
+                Quote(
+                    provider.instance,
+                    prepared.model,
+                    prepared.spec.provider_model,
+                    estimate,
+                    True,
+                    reason,
+                )
+            )
+        for name, why in skipped.items():
+            quotes.append(Quote(name, request.model_name, None, None, False, why))
+        return quotes
+
+    def _compare_op(self, request: GenerationRequest) -> Op[list[Comparison]]:
+        rows = self.router.explain(request)
+        estimates: dict[str, CostEstimate | None] = {}
+        for row in rows:
+            if row.prepared is None:
+                continue
+            provider = self.provider(row.provider)
+            try:
+                # a provider's own estimate endpoint, where it has one (else its table)
+                estimates[row.provider] = yield from drive(
+                    provider, provider.estimate_flow(row.prepared), self.retry
+                )
+            except (NotImplementedError, VideoGWError) as exc:
+                log.debug("%s: no estimate: %s", row.provider, exc)
+        return rows_from(rows, request.model_name, estimates)
+
+    @staticmethod
+    def _compare_runs(
+        rows: list[Comparison], request: GenerationRequest
+    ) -> list[tuple[str, GenerationRequest]]:
+        group = uuid.uuid4().hex[:12]
+        return [(r.provider, pinned_copy(request, r.provider, group)) for r in rows if r.candidate]
+
+    @staticmethod
+    def _compare_result(
+        rows: list[Comparison],
+        submitted: dict[str, Job],
+        errors: dict[str, str],
+        finished: list[Job],
+    ) -> list[Comparison]:
+        by_id = {job.id: job for job in finished}
+        jobs = {name: by_id.get(job.id, job) for name, job in submitted.items()}
+        return with_runs(rows, jobs, errors)
