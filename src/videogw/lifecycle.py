@@ -42,9 +42,61 @@ def new_job(request: GenerationRequest, *, model: str, task: Task, now: datetime
 
 
 def _attempt_fields(error: VideoGWError) -> dict[str, Any]:
+    fields: dict[str, Any] = {"reason": f"{type(error).__name__}: {error}"}
     if isinstance(error, ProviderError):
-        return {"http_status": error.status_code, "provider_request_id": error.provider_request_id}
-    return {}
+        fields |= {
+            "http_status": error.status_code,
+            "provider_request_id": error.provider_request_id,
+        }
+    return fields
+
+
+def _attempt(
+    prepared: Prepared,
+    outcome: AttemptOutcome,
+    *,
+    started: datetime,
+    estimate: CostEstimate | None,
+    **fields: Any,
+) -> Attempt:
+    return Attempt(
+        provider=prepared.provider,
+        provider_model=prepared.spec.provider_model,
+        idempotency_key=prepared.request.idempotency_key,
+        outcome=outcome,
+        started_at=started,
+        estimate=estimate,
+        **fields,
+    )
+
+
+def _now_on(
+    job: Job,
+    prepared: Prepared,
+    attempt: Attempt,
+    *,
+    started: datetime,
+    now: datetime,
+    **fields: Any,
+) -> Job:
+    """The job moved onto `attempt`: what an earlier attempt knew (its job id, outputs,
+    cost) no longer describes it."""
+    return job.model_copy(
+        update={
+            "attempts": (*job.attempts, attempt),
+            "provider": prepared.provider,
+            "provider_model": prepared.spec.provider_model,
+            "estimate": attempt.estimate,
+            "raw_status": None,
+            "outputs": (),
+            "actual_cost": None,
+            "charged": None,
+            "finished_at": None,
+            "submitted_at": started,
+            "updated_at": now,
+            **fields,
+        }
+    )
 
 
 def record_failure(
@@ -58,15 +110,12 @@ def record_failure(
     estimate: CostEstimate | None,
 ) -> Job:
     """A submit that created nothing (not sent, or refused): the attempt ends here."""
-    attempt = Attempt(
-        provider=prepared.provider,
-        provider_model=prepared.spec.provider_model,
-        idempotency_key=prepared.request.idempotency_key,
-        outcome=outcome,
-        started_at=started,
-        ended_at=now,
-        reason=f"{type(error).__name__}: {error}",
+    attempt = _attempt(
+        prepared,
+        outcome,
+        started=started,
         estimate=estimate,
+        ended_at=now,
         charged=False,
         **_attempt_fields(error),
     )
@@ -83,37 +132,26 @@ def record_unknown(
     estimate: CostEstimate | None,
 ) -> Job:
     """A submit whose outcome is unknown: a paid job may exist, so nothing else is tried."""
-    attempt = Attempt(
-        provider=prepared.provider,
-        provider_model=prepared.spec.provider_model,
-        idempotency_key=prepared.request.idempotency_key,
-        outcome=AttemptOutcome.unknown,
-        started_at=started,
-        status=JobStatus.unknown,
-        reason=f"{type(error).__name__}: {error}",
+    attempt = _attempt(
+        prepared,
+        AttemptOutcome.unknown,
+        started=started,
         estimate=estimate,
+        status=JobStatus.unknown,
         **_attempt_fields(error),
     )
-    return job.model_copy(
-        update={
-            "attempts": (*job.attempts, attempt),
-            "status": JobStatus.unknown,
-            "provider": prepared.provider,
-            "provider_model": prepared.spec.provider_model,
-            "provider_data": dict(prepared.provider_data),
-            # an earlier attempt's job id (a resubmit after a refunded failure) must not be
-            # polled as if it were this one: this attempt has none we know of
-            "provider_job_id": None,
-            "raw_status": None,
-            "outputs": (),
-            "actual_cost": None,
-            "charged": None,
-            "finished_at": None,
-            "estimate": estimate,
-            "error": JobError(kind="outcome_unknown", message=str(error)),
-            "submitted_at": started,
-            "updated_at": now,
-        }
+    return _now_on(
+        job,
+        prepared,
+        attempt,
+        started=started,
+        now=now,
+        status=JobStatus.unknown,
+        provider_data=dict(prepared.provider_data),
+        # an earlier attempt's job id (a resubmit after a refunded failure) must not be
+        # polled as if it were this one: this attempt has none we know of
+        provider_job_id=None,
+        error=JobError(kind="outcome_unknown", message=str(error)),
     )
 
 
@@ -126,35 +164,26 @@ def accept(
     now: datetime,
     estimate: CostEstimate | None,
 ) -> Job:
-    attempt = Attempt(
-        provider=prepared.provider,
-        provider_model=prepared.spec.provider_model,
-        idempotency_key=prepared.request.idempotency_key,
-        outcome=AttemptOutcome.accepted,
-        started_at=started,
+    attempt = _attempt(
+        prepared,
+        AttemptOutcome.accepted,
+        started=started,
+        estimate=estimate,
         provider_job_id=accepted.provider_job_id,
         provider_request_id=accepted.provider_request_id,
         status=accepted.status,
-        estimate=estimate,
     )
-    job = job.model_copy(
-        update={
-            "attempts": (*job.attempts, attempt),
-            "status": accepted.status,
-            "raw_status": accepted.raw_status,
-            "provider": prepared.provider,
-            "provider_model": prepared.spec.provider_model,
-            "provider_job_id": accepted.provider_job_id,
-            "provider_data": {**prepared.provider_data, **accepted.provider_data},
-            "estimate": estimate,
-            "error": None,
-            "outputs": (),
-            "actual_cost": None,
-            "charged": None,
-            "submitted_at": started,
-            "finished_at": None,
-            "updated_at": now,
-        }
+    job = _now_on(
+        job,
+        prepared,
+        attempt,
+        started=started,
+        now=now,
+        status=accepted.status,
+        raw_status=accepted.raw_status,
+        provider_job_id=accepted.provider_job_id,
+        provider_data={**prepared.provider_data, **accepted.provider_data},
+        error=None,
     )
     if accepted.update is not None:
         job = apply_update(job, accepted.update, now=now)
