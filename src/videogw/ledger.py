@@ -261,6 +261,9 @@ class SQLiteLedger:
         *,
         statuses: Iterable[JobStatus] | None = None,
         provider: str | None = None,
+        model: str | None = None,
+        id_prefix: str | None = None,
+        newest_first: bool = False,
         limit: int | None = None,
     ) -> list[Job]:
         where: list[str] = []
@@ -274,13 +277,27 @@ class SQLiteLedger:
         if provider is not None:
             where.append("provider = ?")
             args.append(provider)
-        return self._jobs(where, args, limit)
+        if model is not None:
+            where.append("model = ?")
+            args.append(model)
+        if id_prefix is not None:
+            # ids are hex: a range on the primary key, not a LIKE scan
+            where.append("id >= ? AND id < ?")
+            args.extend([id_prefix, id_prefix + "\U0010ffff"])
+        return self._jobs(where, args, limit, newest_first=newest_first)
 
-    def _jobs(self, where: Sequence[str], args: Sequence[Any], limit: int | None) -> list[Job]:
+    def _jobs(
+        self,
+        where: Sequence[str],
+        args: Sequence[Any],
+        limit: int | None,
+        *,
+        newest_first: bool = False,
+    ) -> list[Job]:
         sql = "SELECT job FROM jobs"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created_at, id"
+        sql += " ORDER BY created_at DESC, id DESC" if newest_first else " ORDER BY created_at, id"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         with self._lock:

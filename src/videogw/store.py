@@ -44,8 +44,14 @@ class JobStore(Protocol):
         *,
         statuses: Iterable[JobStatus] | None = None,
         provider: str | None = None,
+        model: str | None = None,
+        id_prefix: str | None = None,
+        newest_first: bool = False,
         limit: int | None = None,
-    ) -> list[Job]: ...
+    ) -> list[Job]:
+        """Matching jobs by creation time (oldest first unless `newest_first`), at most
+        `limit` of them."""
+        ...
 
     def close(self) -> None: ...
 
@@ -131,6 +137,9 @@ class MemoryStore:
         *,
         statuses: Iterable[JobStatus] | None = None,
         provider: str | None = None,
+        model: str | None = None,
+        id_prefix: str | None = None,
+        newest_first: bool = False,
         limit: int | None = None,
     ) -> list[Job]:
         wanted = set(statuses) if statuses is not None else None
@@ -139,8 +148,10 @@ class MemoryStore:
             for job in self._jobs.values()
             if (wanted is None or job.status in wanted)
             and (provider is None or job.provider == provider)
+            and (model is None or job.model == model)
+            and (id_prefix is None or job.id.startswith(id_prefix))
         ]
-        found.sort(key=lambda job: job.created_at)
+        found.sort(key=lambda job: (job.created_at, job.id), reverse=newest_first)
         return found[:limit] if limit is not None else found
 
     def close(self) -> None:

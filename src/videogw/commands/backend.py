@@ -52,14 +52,14 @@ MIN_PREFIX = 6
 
 def get_job(gateway: Any, job_id: str) -> Job:
     """A stored job by id, or by a unique prefix of at least six characters (tables show
-    short ids). The prefix search reads the store's jobs: `JobStore` has no prefix query."""
+    short ids)."""
     store: JobStore = gateway.store
     job = store.get(job_id)
     if job is not None:
         return job
     where = store_location(store)
     if len(job_id) >= MIN_PREFIX:
-        found = [j for j in store.find() if j.id.startswith(job_id)]
+        found = store.find(id_prefix=job_id, limit=2)
         if len(found) == 1:
             return found[0]
         if found:
@@ -75,12 +75,11 @@ def find_jobs(
     model: str | None,
     limit: int | None,
 ) -> list[Job]:
-    """The newest `limit` matching jobs, oldest first. (`JobStore.find` has no "newest
-    first" yet, so this reads every match and keeps the tail.)"""
-    found = store.find(statuses=statuses, provider=provider)
-    if model:
-        found = [job for job in found if job.model == model or job.model.endswith(f":{model}")]
-    return found[-limit:] if limit else found
+    """The newest `limit` matching jobs, oldest first."""
+    newest = store.find(
+        statuses=statuses, provider=provider, model=model, newest_first=True, limit=limit or None
+    )
+    return newest[::-1]
 
 
 # -- providers and models ---------------------------------------------------------------------
