@@ -37,11 +37,12 @@ def pixazo() -> Iterator[Emulated]:
     emulated.stop()
 
 
-def invoke(emulated: Emulated, store: MemoryStore, *args: str) -> tuple[int, str, str]:
+def invoke(
+    emulated: Emulated, store: MemoryStore, *args: str, download: dict[str, object] | None = None
+) -> tuple[int, str, str]:
     def factory(config: Config) -> Gateway:
-        gateway: Gateway = emulated.gateway(
-            config=emulated.config(poll={"floor_s": 0.1, "cap_s": 0.5}), store=store
-        )
+        settings = emulated.config(poll={"floor_s": 0.1, "cap_s": 0.5}, download=download or {})
+        gateway: Gateway = emulated.gateway(config=settings, store=store)
         return gateway
 
     result = CliRunner().invoke(app, list(args), obj=CliState(gateway_factory=factory))
@@ -82,6 +83,32 @@ def test_run_refuses_a_loopback_output_unless_allowed(pixazo: Emulated, tmp_path
     assert list(tmp_path.iterdir()) == []
     (job,) = store.find()
     assert job.status.value == "succeeded"  # the job is fine; only the download was refused
+
+
+def test_the_config_file_sets_the_download_defaults(pixazo: Emulated, tmp_path: Path) -> None:
+    store = MemoryStore()
+    dest = tmp_path / "clip.mp4"
+    allowed = {"allow_private": True}
+    code, _out, err = invoke(pixazo, store, *RUN, "--output", str(dest), download=allowed)
+    assert code == 0, err
+    assert dest.exists()
+    tiny = {"allow_private": True, "max_bytes": 4}
+    code, _out, err = invoke(
+        pixazo, store, *RUN, "--output", str(tmp_path / "b.mp4"), download=tiny
+    )
+    assert code == 3
+    assert "bytes" in err
+    assert not (tmp_path / "b.mp4").exists()
+    code, _out, err = invoke(
+        pixazo,
+        store,
+        *RUN,
+        "--no-allow-private",
+        "--output",
+        str(tmp_path / "c.mp4"),
+        download=allowed,
+    )
+    assert code == 3, "the command line overrides the config file"
 
 
 def test_emulate_serves_until_terminated(tmp_path: Path) -> None:

@@ -39,6 +39,7 @@ __all__ = [
     "LEDGER_ENV",
     "BreakerConfig",
     "Config",
+    "DownloadConfig",
     "LedgerConfig",
     "PollConfig",
     "RouteConfig",
@@ -74,6 +75,13 @@ class LedgerConfig(_Strict):
     synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
 
 
+class DownloadConfig(_Strict):
+    """Defaults for saving outputs (`videogw run`, `videogw download`)."""
+
+    max_bytes: int = Field(default=2 * 1024**3, gt=0)  # far above any generated clip
+    allow_private: bool = False  # private/loopback addresses and plain http: emulators only
+
+
 class PollConfig(_Strict):
     floor_s: float = Field(default=1.0, gt=0)
     cap_s: float = Field(default=30.0, gt=0)
@@ -90,6 +98,7 @@ class Config(_Strict):
     routes: dict[str, RouteConfig] = Field(default_factory=dict)
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     poll: PollConfig = Field(default_factory=PollConfig)
+    download: DownloadConfig = Field(default_factory=DownloadConfig)
     breaker: BreakerConfig = Field(default_factory=BreakerConfig)
     public_url: str | None = None  # where the webhook receiver is reachable (https)
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..download import DEFAULT_MAX_BYTES, DownloadPolicy
+from ..download import DownloadPolicy
 from ..models import Job, JobStatus
 from . import backend, render
 from .common import Code, JsonOpt, emit_json, guarded, request_options, state
@@ -25,14 +25,21 @@ Output = Annotated[
     typer.Option("--output", metavar="PATH", help="File (or directory) to save the output to."),
 ]
 AllowPrivate = Annotated[
-    bool,
+    bool | None,
     typer.Option(
-        "--allow-private",
-        help="Allow output URLs on private/loopback addresses and plain http (emulators only).",
+        "--allow-private/--no-allow-private",
+        help="Allow output URLs on private/loopback addresses and plain http (emulators only);"
+        " default: [download] allow_private in the config, else no.",
+        show_default=False,
     ),
 ]
 MaxBytes = Annotated[
-    int, typer.Option("--max-bytes", metavar="BYTES", help="Refuse outputs larger than this.")
+    int | None,
+    typer.Option(
+        "--max-bytes",
+        metavar="BYTES",
+        help="Refuse outputs larger than this; default: [download] max_bytes (2 GiB).",
+    ),
 ]
 
 
@@ -110,8 +117,13 @@ def cancel(job_id: JobId, json_out: JsonOpt = False) -> None:
     show(job, json_out)
 
 
-def _policy(allow_private: bool, max_bytes: int) -> DownloadPolicy:
-    return DownloadPolicy(allow_private=allow_private, max_bytes=max_bytes)
+def _policy(gateway: Any, allow_private: bool | None, max_bytes: int | None) -> DownloadPolicy:
+    """The command line's choices, else the config file's [download] table."""
+    defaults = gateway.config.download
+    return DownloadPolicy(
+        allow_private=defaults.allow_private if allow_private is None else allow_private,
+        max_bytes=defaults.max_bytes if max_bytes is None else max_bytes,
+    )
 
 
 @guarded
@@ -120,8 +132,8 @@ def run(
     request: dict[str, Any],
     output: Output = None,
     no_download: Annotated[bool, typer.Option("--no-download", help="Keep only the URL.")] = False,
-    allow_private: AllowPrivate = False,
-    max_bytes: MaxBytes = DEFAULT_MAX_BYTES,
+    allow_private: AllowPrivate = None,
+    max_bytes: MaxBytes = None,
     timeout: Timeout = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -140,7 +152,7 @@ def run(
             gateway,
             job,
             dest=output,
-            policy=_policy(allow_private, max_bytes),
+            policy=_policy(gateway, allow_private, max_bytes),
             console=st.err,
             warn=lambda text: st.note(f"warning: {text}"),
         )
@@ -152,8 +164,8 @@ def run(
 def download(
     job_id: JobId,
     output: Output = None,
-    allow_private: AllowPrivate = False,
-    max_bytes: MaxBytes = DEFAULT_MAX_BYTES,
+    allow_private: AllowPrivate = None,
+    max_bytes: MaxBytes = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Download a finished job's outputs (https only; size and sha256 go to the ledger)."""
@@ -167,7 +179,7 @@ def download(
         gateway,
         job,
         dest=output,
-        policy=_policy(allow_private, max_bytes),
+        policy=_policy(gateway, allow_private, max_bytes),
         console=st.err,
         warn=lambda text: st.note(f"warning: {text}"),
     )
