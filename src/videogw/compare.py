@@ -165,6 +165,17 @@ class ComparisonOps:
 
         def provider(self, name: str) -> Provider: ...
 
+    def _estimate_op(self, prepared: Prepared) -> Op[tuple[CostEstimate | None, str | None]]:
+        """The provider's own estimate endpoint where it has one (else its table), or why
+        there is none: a missing estimate never stops a quote or a comparison."""
+        provider = self.provider(prepared.provider)
+        try:
+            estimate = yield from drive(provider, provider.estimate_flow(prepared), self.retry)
+        except (NotImplementedError, VideoGWError) as exc:
+            log.debug("%s: no estimate: %s", prepared.provider, exc)
+            return None, f"no estimate: {exc}"
+        return estimate, None
+
     def _quotes_op(self, request: GenerationRequest) -> Op[list[Quote]]:
         quotes: list[Quote] = []
         candidates: list[Prepared] = []
@@ -175,16 +186,10 @@ class ComparisonOps:
         else:
             candidates, skipped = plan.candidates, plan.skipped
         for prepared in candidates:
-            provider = self.provider(prepared.provider)
-            estimate: CostEstimate | None
-            try:
-                estimate = yield from drive(provider, provider.estimate_flow(prepared), self.retry)
-                reason = None
-            except (NotImplementedError, VideoGWError) as exc:
-                estimate, reason = None, f"no estimate: {exc}"
+            estimate, reason = yield from self._estimate_op(prepared)
             quotes.append(
                 Quote(
-                    provider.instance,
+                    prepared.provider,
                     prepared.model,
                     prepared.spec.provider_model,
                     estimate,
@@ -200,16 +205,8 @@ class ComparisonOps:
         rows = self.router.explain(request)
         estimates: dict[str, CostEstimate | None] = {}
         for row in rows:
-            if row.prepared is None:
-                continue
-            provider = self.provider(row.provider)
-            try:
-                # a provider's own estimate endpoint, where it has one (else its table)
-                estimates[row.provider] = yield from drive(
-                    provider, provider.estimate_flow(row.prepared), self.retry
-                )
-            except (NotImplementedError, VideoGWError) as exc:
-                log.debug("%s: no estimate: %s", row.provider, exc)
+            if row.prepared is not None:
+                estimates[row.provider], _ = yield from self._estimate_op(row.prepared)
         return rows_from(rows, request.model_name, estimates)
 
     @staticmethod
