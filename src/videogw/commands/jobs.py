@@ -117,12 +117,24 @@ def cancel(job_id: JobId, json_out: JsonOpt = False) -> None:
     show(job, json_out)
 
 
-def _policy(gateway: Any, allow_private: bool | None, max_bytes: int | None) -> DownloadPolicy:
-    """The command line's choices, else the config file's [download] table."""
+def _save(
+    gateway: Any, job: Job, output: Path | None, allow_private: bool | None, max_bytes: int | None
+) -> Job:
+    """Download `job`'s outputs under the command line's choices, else the config file's
+    [download] table, with progress on stderr."""
+    st = state()
     defaults = gateway.config.download
-    return DownloadPolicy(
+    policy = DownloadPolicy(
         allow_private=defaults.allow_private if allow_private is None else allow_private,
         max_bytes=defaults.max_bytes if max_bytes is None else max_bytes,
+    )
+    return download_outputs(
+        gateway,
+        job,
+        dest=output,
+        policy=policy,
+        console=st.err,
+        warn=lambda text: st.note(f"warning: {text}"),
     )
 
 
@@ -148,14 +160,7 @@ def run(
     st.note(f"job {job.id} accepted by {job.provider} as {job.provider_job_id}")
     job = follow(gateway, job, timeout=timeout, console=st.err)
     if job.status is JobStatus.succeeded and job.outputs and not no_download:
-        job = download_outputs(
-            gateway,
-            job,
-            dest=output,
-            policy=_policy(gateway, allow_private, max_bytes),
-            console=st.err,
-            warn=lambda text: st.note(f"warning: {text}"),
-        )
+        job = _save(gateway, job, output, allow_private, max_bytes)
     show(job, json_out)
     finish(job)
 
@@ -175,14 +180,7 @@ def download(
     if not job.outputs:
         st.note(f"job {job.id} has no outputs ({job.status.value})")
         raise typer.Exit(int(Code.failed))
-    job = download_outputs(
-        gateway,
-        job,
-        dest=output,
-        policy=_policy(gateway, allow_private, max_bytes),
-        console=st.err,
-        warn=lambda text: st.note(f"warning: {text}"),
-    )
+    job = _save(gateway, job, output, allow_private, max_bytes)
     show(job, json_out)
 
 
