@@ -20,6 +20,7 @@ from videogw.config import Config
 from videogw.testing import registry_with
 
 EXPECTED_JOB_S = 4.0
+LEASE_S = 1.5  # a killed worker's jobs are taken over this long after its last renewal
 
 
 def config(ledger: str, urls: dict[str, str]) -> Config:
@@ -31,7 +32,7 @@ def config(ledger: str, urls: dict[str, str]) -> Config:
         {
             "providers": providers,
             "routes": {"dop-lite": {"candidates": sorted(urls), "strategy": "weighted"}},
-            "ledger": {"path": ledger},
+            "ledger": {"path": ledger, "lease_s": LEASE_S},
         }
     )
 

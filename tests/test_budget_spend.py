@@ -56,12 +56,12 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
 
 
 def test_a_charged_job_without_a_reported_cost_is_committed_at_its_estimate(store: Any) -> None:
-    store.save(charged_job(None, None))
+    store.create(charged_job(None, None))
     assert store.spend_usd(SINCE) == 0  # nothing was reported...
     assert store.committed_usd(SINCE) == Decimal("0.125")  # ...but the budget counts it
 
 
 def test_a_reported_cost_in_credits_is_spend_at_the_estimates_rate(store: Any) -> None:
-    store.save(charged_job(Decimal(4), "credits"))
+    store.create(charged_job(Decimal(4), "credits"))
     assert store.spend_usd(SINCE) == Decimal("0.25")
     assert store.committed_usd(SINCE) == 0

@@ -33,8 +33,8 @@ ROUTE = {"candidates": ["toy", "toy-cheap", "toy-credits", "toy-motion"], "strat
 async def test_compare_lists_every_provider_with_estimate_and_ledger_figures(kit: Kit) -> None:
     store = MemoryStore()
     for latency in (20, 30, 40, 50):
-        store.save(finished_job("toy", latency))
-    store.save(finished_job("toy", 5, status=JobStatus.failed, charged=False, cost=None))
+        store.create(finished_job("toy", latency))
+    store.create(finished_job("toy", 5, status=JobStatus.failed, charged=False, cost=None))
     gw = kit.gateway(ROUTE, store=store)
     rows: list[Comparison] = await maybe_await(gw.compare(request()))
     by = {row.provider: row for row in rows}

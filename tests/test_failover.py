@@ -14,7 +14,7 @@ from videogw import AttemptOutcome, JobStatus
 from videogw.emulator import FakeClock, FaultProfile, Timing
 from videogw.errors import ContentRefusedError, ProviderRejectedError
 from videogw.events import FailedOver, JobEvent
-from videogw.router import DECISIONS, Situation, decide
+from videogw.policy import DECISIONS, Situation, decide
 from videogw.testing import maybe_await
 
 

@@ -61,20 +61,19 @@ def test_a_job_round_trips_exactly_and_survives_reopening(tmp_path: Path) -> Non
     job = finished_job("toy", 42, cost="0.123456789")
     job = job.model_copy(update={"labels": {"run": "7"}, "provider_data": {"url": "x"}})
     first = SQLiteLedger(path)
-    first.save(job)
+    stored = first.create(job)
     first.close()
     again = SQLiteLedger(path)
-    assert again.get(job.id) == job
+    assert again.get(job.id) == stored == job.model_copy(update={"version": 1})
     assert again.get("nope") is None
     again.close()
 
 
 def test_every_state_change_is_one_row_updated_in_place(ledger: SQLiteLedger) -> None:
     job = finished_job("toy", 10, status=JobStatus.queued, charged=None, cost=None)
-    ledger.save(job)
+    job = ledger.create(job)
     for status in (JobStatus.running, JobStatus.succeeded):
-        job = job.model_copy(update={"status": status})
-        ledger.save(job)
+        job = ledger.update(job.model_copy(update={"status": status}))
     assert ledger._db.execute("SELECT count(*), max(status) FROM jobs").fetchone() == (
         1,
         "succeeded",
@@ -87,25 +86,23 @@ def test_find_filters_on_indexed_columns(ledger: SQLiteLedger) -> None:
     b = finished_job("toy2", 1, status=JobStatus.failed, charged=False)
     c = finished_job("toy", 1, status=JobStatus.running, charged=None, cost=None)
     for job in (a, b, c):
-        ledger.save(job)
+        ledger.create(job)
     assert {j.id for j in ledger.find(provider="toy")} == {a.id, c.id}
     assert [j.id for j in ledger.find(statuses=[JobStatus.failed])] == [b.id]
     assert ledger.find(statuses=[]) == []
     assert len(ledger.find(limit=2)) == 2
-    plan = ledger._db.execute(
-        "EXPLAIN QUERY PLAN SELECT job FROM jobs WHERE provider = 'toy' AND provider_job_id = ?",
-        ("x",),
-    ).fetchall()
-    assert "jobs_provider_job" in str(plan)
+    assert len(ledger.find(limit=10**30)) == 3  # a huge limit is no overflow
 
 
 def test_resumable_and_unknown_submits(ledger: SQLiteLedger) -> None:
     live = finished_job("toy", 1, status=JobStatus.running, charged=None, cost=None)
     done = finished_job("toy", 1)
     intent = Job(model="dop-lite", task=Task.image_to_video, idempotency_key="k-1")
-    unmapped = live.model_copy(update={"id": "u1", "status": JobStatus.unknown})
+    unmapped = live.model_copy(
+        update={"id": "u1", "status": JobStatus.unknown, "idempotency_key": "k-u1"}
+    )
     for job in (live, done, intent, unmapped):
-        ledger.save(job)
+        ledger.create(job)
     assert {j.id for j in ledger.resumable()} == {live.id, "u1"}  # has an id: keep polling
     assert [j.id for j in ledger.unknown_submits()] == [intent.id]  # none: reconcile
 
@@ -114,11 +111,11 @@ def test_resumable_and_unknown_submits(ledger: SQLiteLedger) -> None:
 def test_statistics_count_every_attempt(backend: str, tmp_path: Path) -> None:
     store: Any = MemoryStore() if backend == "memory" else SQLiteLedger(tmp_path / "s.sqlite3")
     for latency in (10, 20, 30, 40, 100):
-        store.save(finished_job("toy", latency, cost="0.10"))
-    store.save(finished_job("toy", 5, status=JobStatus.failed, charged=False, cost=None))
-    store.save(finished_job("toy", 5, status=JobStatus.cancelled, charged=False, cost=None))
+        store.create(finished_job("toy", latency, cost="0.10"))
+    store.create(finished_job("toy", 5, status=JobStatus.failed, charged=False, cost=None))
+    store.create(finished_job("toy", 5, status=JobStatus.cancelled, charged=False, cost=None))
     credits = priced("7", "credits", usd="0.07")
-    store.save(finished_job("toy", 50, cost="8", currency="credits", estimate=credits))
+    store.create(finished_job("toy", 50, cost="8", currency="credits", estimate=credits))
     stats = store.stats("toy", "dop-lite")
     assert stats.samples == 8
     # successful latencies 10 20 30 40 50 100: nearest-rank p50 is 30, p95 is 100
@@ -152,8 +149,7 @@ def test_requests_round_trip_with_bytes_and_paths(tmp_path: Path) -> None:
     assert load_request(dump_request(req)) == req
     ledger = SQLiteLedger(tmp_path / "l.sqlite3")
     job = finished_job("toy", 1)
-    ledger.save(job)
-    ledger.save_request(job.id, req)
+    ledger.create(job, req)
     assert ledger.load_request(job.id) == req
     assert ledger.load_request("nope") is None
 
@@ -204,8 +200,7 @@ def test_default_ledger_path_is_the_platform_data_dir(
 
 
 def test_the_file_is_readable_by_plain_sqlite(ledger: SQLiteLedger) -> None:
-    job = finished_job("toy", 12)
-    ledger.save(job)
+    job = ledger.create(finished_job("toy", 12))
     with sqlite3.connect(ledger.path) as other:
         (text,) = other.execute("SELECT job FROM jobs WHERE id = ?", (job.id,)).fetchone()
     assert Job.model_validate_json(text) == job
@@ -214,6 +209,6 @@ def test_the_file_is_readable_by_plain_sqlite(ledger: SQLiteLedger) -> None:
 def test_spend_converts_credits_with_the_estimates_rate(ledger: SQLiteLedger) -> None:
     credits = priced("7", "credits", usd="0.07")
     job = finished_job("toy", 3, cost="10", currency="credits", estimate=credits)
-    ledger.save(job)
+    ledger.create(job)
     since = job.finished_at - timedelta(hours=1)  # type: ignore[operator]
     assert ledger.spend_usd(since) == Decimal("0.1")

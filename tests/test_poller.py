@@ -74,7 +74,7 @@ async def test_many_jobs_with_one_scheduler_and_a_per_provider_limit(
     assert 1 < gauge.peak <= 4  # concurrent, and never above the provider's limit
     reads = akit.emulator("toy").count("status")
     assert reads <= 5 * len(jobs)  # a 2.5 s job: a handful of looks, not 0.5 s polling
-    assert not gw._pollers  # nothing left behind
+    assert not gw.tracker.pollers  # nothing left behind
 
 
 async def test_retry_after_pauses_every_read_to_that_provider(akit: Kit, clock: FakeClock) -> None:
@@ -150,12 +150,12 @@ def test_first_poll_follows_the_ledgers_p50_else_the_typical_duration(
     store = MemoryStore()
     gw = kit.gateway({"candidates": ["toy", "toy2"]}, store=store)
     job = gw.submit(request())
-    assert gw._expected_seconds(job) == pytest.approx(2.5)  # the emulator's expected_job_s
+    assert gw.tracker._expected_seconds(job) == pytest.approx(2.5)  # the emulator's expected_job_s
     for latency in (40, 40, 40):
-        store.save(finished_job("toy", latency))
+        store.create(finished_job("toy", latency))
     gw.refresh_stats()
-    assert gw._expected_seconds(job) == pytest.approx(40)
-    poller = gw._new_poller()
+    assert gw.tracker._expected_seconds(job) == pytest.approx(40)
+    poller = gw.tracker.new_poller()
     delay = poller.delay_for(job)
     assert 0.25 * 40 * 0.94 <= delay <= 0.25 * 40 * 1.06  # a quarter of E, with jitter
     asyncio.run(kit.close())

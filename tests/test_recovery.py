@@ -85,8 +85,14 @@ def test_resume_after_sigkill_finishes_every_job_without_a_duplicate_submit(
 
     config = recovery_worker.config(str(ledger_path), urls)
     with Gateway(config, registry=recovery_worker.registry()) as gw:
+        # the dead worker's leases have not expired yet: nothing is taken from it
+        early = gw.resume(timeout=0)
+        assert early.jobs == []
+        assert len(early.held) == JOBS
+        time.sleep(recovery_worker.LEASE_S)
         report = gw.resume(timeout=30)
     assert report.unknown == []
+    assert report.held == []
     assert len(report.jobs) == JOBS
     for job in report.jobs:
         assert job.status is JobStatus.succeeded, job

@@ -77,11 +77,11 @@ def test_cheapest_compares_credits_without_a_rate_only_among_themselves() -> Non
 def test_fastest_orders_by_observed_p50_with_the_estimate_as_tie_break(kit: Kit) -> None:
     store = MemoryStore()
     for latency in (30, 32, 34):
-        store.save(finished_job("toy", latency))
+        store.create(finished_job("toy", latency))
     for latency in (90, 95, 99):
-        store.save(finished_job("toy-cheap", latency))
+        store.create(finished_job("toy-cheap", latency))
     for latency in (30, 32, 34):
-        store.save(finished_job("toy2", latency))  # as fast as toy; same price
+        store.create(finished_job("toy2", latency))  # as fast as toy; same price
     route = {"candidates": ["toy-cheap", "toy2", "toy-unpriced", "toy"], "strategy": "fastest"}
     gw = kit.gateway(route, store=store)
     # toy and toy2 tie on p50 and price: route order breaks the tie; no history goes last
@@ -95,7 +95,7 @@ def test_fastest_orders_by_observed_p50_with_the_estimate_as_tie_break(kit: Kit)
 def test_fastest_uses_the_estimate_when_latencies_tie(kit: Kit) -> None:
     store = MemoryStore()
     for name in ("toy", "toy-cheap"):
-        store.save(finished_job(name, 40))
+        store.create(finished_job(name, 40))
     gw = kit.gateway({"candidates": ["toy", "toy-cheap"], "strategy": "fastest"}, store=store)
     assert order(gw) == ["toy-cheap", "toy"]
 
@@ -185,11 +185,11 @@ def test_daily_budget_counts_todays_charged_and_live_attempts(
 
     store: Any = MemoryStore() if ledger == "memory" else SQLiteLedger(tmp_path / "l.sqlite3")
     now = clock.now()
-    store.save(finished_job("toy", 10, cost="0.10", ended=now - timedelta(minutes=5)))
-    store.save(finished_job("toy", 10, cost="0.10", ended=now - timedelta(days=2)))  # not today
-    store.save(finished_job("toy", 10, status=JobStatus.failed, charged=False, ended=now))
+    store.create(finished_job("toy", 10, cost="0.10", ended=now - timedelta(minutes=5)))
+    store.create(finished_job("toy", 10, cost="0.10", ended=now - timedelta(days=2)))  # not today
+    store.create(finished_job("toy", 10, status=JobStatus.failed, charged=False, ended=now))
     live = finished_job("toy2", 10, status=JobStatus.running, charged=None, cost=None, ended=now)
-    store.save(live)  # may still cost its estimate, $0.10
+    store.create(live)  # may still cost its estimate, $0.10
     route = {"candidates": ["toy", "toy-cheap"]}
     gw = kit.gateway(route, store=store, ledger={"max_daily_spend_usd": "0.25"})
     # $0.10 charged + $0.10 committed today: $0.10 more breaks $0.25, $0.04 does not

@@ -18,7 +18,7 @@ T0 = datetime(2026, 11, 21, tzinfo=UTC)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     store = MemoryStore() if request.param == "memory" else SQLiteLedger(tmp_path / "l.sqlite3")
     for n in range(6):
-        store.save(
+        store.create(
             Job(
                 id=f"{'ab' if n < 3 else 'cd'}{n:030x}",
                 model="dop-lite" if n % 2 else "soul",

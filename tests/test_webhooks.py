@@ -209,8 +209,7 @@ async def test_a_delivery_for_a_job_now_on_another_provider_is_ignored(
     gateway: Any, client: httpx.AsyncClient
 ) -> None:
     job = await submit(gateway)
-    moved = job.model_copy(update={"provider": "elsewhere"})
-    gateway.store.save(moved)
+    moved = gateway.store.update(job.model_copy(update={"provider": "elsewhere"}))
     body, headers = toy_delivery(job, "done")
     answer = await client.post(f"/webhooks/toy/{job.id}", content=body, headers=headers)
     assert answer.status_code == 200

@@ -14,16 +14,17 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .engine import Op, RetryPolicy, drive
 from .errors import NoCandidateError, VideoGWError
 from .models import CostEstimate, GenerationRequest, Job
-from .provider import Prepared, Provider
+from .provider import Prepared
+from .providerset import Providers
 from .router import Candidacy, Router
 from .stats import ProviderStats, usd_of
 
-__all__ = ["Comparison", "ComparisonOps", "Quote", "pinned_copy", "rows_from", "with_runs"]
+__all__ = ["Comparer", "Comparison", "Quote", "pinned_copy", "rows_from", "with_runs"]
 
 log = logging.getLogger("videogw")
 
@@ -156,19 +157,19 @@ class Quote:
     reason: str | None = None
 
 
-class ComparisonOps:
-    """The gateway's estimate and compare operations (mixed into the gateway core)."""
+class Comparer:
+    """Estimates and comparisons for a request: the router's assessment, each provider's
+    own estimate endpoint where it has one, and the ledger's figures."""
 
-    if TYPE_CHECKING:
-        router: Router
-        retry: RetryPolicy
+    def __init__(self, *, router: Router, providers: Providers, retry: RetryPolicy) -> None:
+        self.router = router
+        self.providers = providers
+        self.retry = retry
 
-        def provider(self, name: str) -> Provider: ...
-
-    def _estimate_op(self, prepared: Prepared) -> Op[tuple[CostEstimate | None, str | None]]:
+    def estimate_op(self, prepared: Prepared) -> Op[tuple[CostEstimate | None, str | None]]:
         """The provider's own estimate endpoint where it has one (else its table), or why
         there is none: a missing estimate never stops a quote or a comparison."""
-        provider = self.provider(prepared.provider)
+        provider = self.providers.get(prepared.provider)
         try:
             estimate = yield from drive(provider, provider.estimate_flow(prepared), self.retry)
         except (NotImplementedError, VideoGWError) as exc:
@@ -176,7 +177,7 @@ class ComparisonOps:
             return None, f"no estimate: {exc}"
         return estimate, None
 
-    def _quotes_op(self, request: GenerationRequest) -> Op[list[Quote]]:
+    def quotes_op(self, request: GenerationRequest) -> Op[list[Quote]]:
         quotes: list[Quote] = []
         candidates: list[Prepared] = []
         try:
@@ -186,7 +187,7 @@ class ComparisonOps:
         else:
             candidates, skipped = plan.candidates, plan.skipped
         for prepared in candidates:
-            estimate, reason = yield from self._estimate_op(prepared)
+            estimate, reason = yield from self.estimate_op(prepared)
             quotes.append(
                 Quote(
                     prepared.provider,
@@ -201,23 +202,23 @@ class ComparisonOps:
             quotes.append(Quote(name, request.model_name, None, None, False, why))
         return quotes
 
-    def _compare_op(self, request: GenerationRequest) -> Op[list[Comparison]]:
+    def compare_op(self, request: GenerationRequest) -> Op[list[Comparison]]:
         rows = self.router.explain(request)
         estimates: dict[str, CostEstimate | None] = {}
         for row in rows:
             if row.prepared is not None:
-                estimates[row.provider], _ = yield from self._estimate_op(row.prepared)
+                estimates[row.provider], _ = yield from self.estimate_op(row.prepared)
         return rows_from(rows, request.model_name, estimates)
 
     @staticmethod
-    def _compare_runs(
+    def runs(
         rows: list[Comparison], request: GenerationRequest
     ) -> list[tuple[str, GenerationRequest]]:
         group = uuid.uuid4().hex[:12]
         return [(r.provider, pinned_copy(request, r.provider, group)) for r in rows if r.candidate]
 
     @staticmethod
-    def _compare_result(
+    def result(
         rows: list[Comparison],
         submitted: dict[str, Job],
         errors: dict[str, str],

@@ -73,6 +73,10 @@ class LedgerConfig(_Strict):
     # NORMAL survives a killed process (the WAL is written before each save returns);
     # FULL also survives power loss, at one fsync per state change
     synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+    # how long a process holds a job it acts on without renewing; after it dies, another
+    # process takes the job over once this has passed
+    lease_s: float = Field(default=120.0, gt=0)
+    claim_batch: int = Field(default=500, ge=1)  # jobs `resume` claims per transaction
 
 
 class DownloadConfig(_Strict):

@@ -22,13 +22,16 @@ import tenacity
 from tenacity import RetryCallState
 
 from .errors import (
+    ConfigurationError,
     Failover,
+    InvalidRequestError,
     OutcomeUnknownError,
     RequestNotSentError,
     ServerError,
     TransportError,
     VideoGWError,
 )
+from .policy import may_replay_submit, settle_submit_error
 from .provider import Call, Flow, Provider, Purpose
 
 __all__ = [
@@ -131,19 +134,14 @@ def _transport_error(provider: Provider, call: Call, exc: httpx.HTTPError) -> Tr
 def _may_retry(provider: Provider, call: Call, error: VideoGWError) -> bool:
     if call.purpose is not Purpose.submit:
         return True
-    # Only an idempotent submit may be replayed, and only when its outcome is unknown:
-    # a clear refusal is for the router to act on (fail over), not for us to repeat.
-    return call.may_replay(provider.capabilities.idempotency) and isinstance(
-        error, OutcomeUnknownError | ServerError
-    )
+    return may_replay_submit(error, replayable=call.may_replay(provider.capabilities.idempotency))
 
 
-def _settle(provider: Provider, call: Call, error: VideoGWError) -> VideoGWError:
-    """What a failed call means for the caller.
+def _settle(provider: Provider, call: Call, error: VideoGWError, maybe_sent: bool) -> VideoGWError:
+    """What a failed call means for the caller (the money rules are `videogw.policy`'s).
 
-    A 500 to a non-idempotent submit may hide a created job: call it unknown. A failed
-    upload created nothing billable (the submit was never sent), so it is "not sent"
-    whatever the storage said."""
+    A failed upload created nothing billable (the submit was never sent), so it is "not
+    sent" whatever the storage said."""
     if call.purpose is Purpose.upload and getattr(error, "failover", None) is Failover.unknown:
         not_sent = RequestNotSentError(
             f"input upload failed, so nothing was submitted ({error})", provider=provider.instance
@@ -152,14 +150,17 @@ def _settle(provider: Provider, call: Call, error: VideoGWError) -> VideoGWError
         return not_sent
     if call.purpose is not Purpose.submit:
         return error
-    if isinstance(error, ServerError) and not call.may_replay(provider.capabilities.idempotency):
-        unknown = OutcomeUnknownError(
-            f"submit answered HTTP {error.status_code} ({error.message}); the job may exist",
-            provider=provider.instance,
-        )
-        unknown.__cause__ = error
-        return unknown
-    return error
+    return settle_submit_error(
+        error,
+        provider=provider.instance,
+        replayable=call.may_replay(provider.capabilities.idempotency),
+        maybe_sent=maybe_sent,
+    )
+
+
+def _maybe_sent(error: VideoGWError) -> bool:
+    """Could this failed try have reached the provider and created something?"""
+    return isinstance(error, OutcomeUnknownError | ServerError)
 
 
 def send(provider: Provider, call: Call, policy: RetryPolicy) -> Op[httpx.Response]:
@@ -173,8 +174,9 @@ def send(provider: Provider, call: Call, policy: RetryPolicy) -> Op[httpx.Respon
         if maybe is None:
             return response
         error = maybe
+    maybe_sent = _maybe_sent(error)  # sticky: once a try may have landed, it stays so
     if not _may_retry(provider, call, error):
-        raise _settle(provider, call, error)
+        raise _settle(provider, call, error, False)
 
     # The first attempt ran without tenacity (cheap on the hot path); from here tenacity
     # decides, driven step by step so this stays a generator (sans-I/O).
@@ -186,7 +188,7 @@ def send(provider: Provider, call: Call, policy: RetryPolicy) -> Op[httpx.Respon
         try:
             action = retrying.iter(state)
         except VideoGWError as exhausted:  # tenacity gave up and re-raised the last error
-            raise _settle(provider, call, exhausted) from None
+            raise _settle(provider, call, exhausted, maybe_sent) from None
         if isinstance(action, tenacity.DoAttempt):
             try:
                 response = yield call
@@ -198,7 +200,8 @@ def send(provider: Provider, call: Call, policy: RetryPolicy) -> Op[httpx.Respon
                     return response
                 failure = found
             if not _may_retry(provider, call, failure):
-                raise _settle(provider, call, failure)
+                raise _settle(provider, call, failure, maybe_sent)
+            maybe_sent = maybe_sent or _maybe_sent(failure)
             state.set_exception((type(failure), failure, failure.__traceback__))
         elif isinstance(action, tenacity.DoSleep):
             state.prepare_for_next_attempt()
@@ -208,16 +211,32 @@ def send(provider: Provider, call: Call, policy: RetryPolicy) -> Op[httpx.Respon
             raise error
 
 
-def drive(provider: Provider, flow: Flow[T], policy: RetryPolicy) -> Op[T]:
+def drive(provider: Provider, flow: Flow[T], policy: RetryPolicy, *, submit: bool = False) -> Op[T]:
     """Run a provider's flow: each `Call` it yields goes through `send`; errors are thrown
-    back into the flow so a provider may handle an optional step failing."""
+    back into the flow so a provider may handle an optional step failing.
+
+    `submit=True` (a submit flow): any error before the flow's first submit call left the
+    process is "not sent" (an upload slot answered garbage, a local file vanished...), so
+    no plugin has to say so itself; request and configuration errors keep their type."""
     value: httpx.Response | None = None
     error: BaseException | None = None
+    sent = not submit
     while True:
         try:
             call = flow.throw(error) if error is not None else flow.send(value)  # type: ignore[arg-type]
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
+        except (InvalidRequestError, ConfigurationError):
+            raise
+        except VideoGWError as exc:
+            if sent or isinstance(exc, RequestNotSentError):
+                raise
+            not_sent = RequestNotSentError(
+                f"failed before the submit was sent, so nothing was created ({exc})",
+                provider=provider.instance,
+            )
+            raise not_sent from exc
+        sent = sent or call.purpose is Purpose.submit
         value, error = None, None
         try:
             value = yield from send(provider, call, policy)

@@ -28,6 +28,16 @@ The tree::
     │   ├── ContentRefusedError ...... input refused by moderation at submit
     │   ├── NotCancellableError ...... the job already started and cannot be cancelled
     │   └── MalformedResponseError ... the answer could not be parsed
+    ├── LedgerError .................. the ledger could not be read or written
+    │   ├── LedgerUnavailableError ... locked by another process too long, disk full, I/O
+    │   ├── LedgerCorruptError ....... a stored row cannot be read (`job_id` names it)
+    │   ├── LedgerReplacedError ...... the ledger file was deleted or replaced under us
+    │   ├── StaleJobError ............ a write lost its compare-and-swap (re-read, re-apply)
+    │   ├── IdempotencyConflictError . a known idempotency key with a different request
+    │   ├── JobLeasedError ........... another process holds the job's lease and acts on it
+    │   └── AcceptanceNotRecordedError a provider accepted a job the ledger failed to record:
+    │                                  carries `provider` and `provider_job_id`
+    ├── BudgetExceededError .......... a daily or per-job budget would be passed: not sent
     ├── WebhookRejectedError ......... a delivery failed verification (signature, token, age)
     ├── JobFailedError ............... wait(raise_on_failure=True) saw a failed job
     └── WaitTimeoutError ............. (also TimeoutError) wait() passed its deadline
@@ -46,16 +56,24 @@ if TYPE_CHECKING:
     from .models import Job
 
 __all__ = [
+    "AcceptanceNotRecordedError",
     "AuthenticationError",
+    "BudgetExceededError",
     "CapacityError",
     "ConfigurationError",
     "ContentRefusedError",
     "DuplicateProviderError",
     "Failover",
+    "IdempotencyConflictError",
     "InsufficientCreditsError",
     "InvalidRequestError",
     "JobFailedError",
+    "JobLeasedError",
     "JobNotFoundError",
+    "LedgerCorruptError",
+    "LedgerError",
+    "LedgerReplacedError",
+    "LedgerUnavailableError",
     "MalformedResponseError",
     "MissingCredentialsError",
     "ModelUnavailableError",
@@ -68,6 +86,7 @@ __all__ = [
     "RateLimitError",
     "RequestNotSentError",
     "ServerError",
+    "StaleJobError",
     "TransportError",
     "UnknownModelError",
     "UnknownProviderError",
@@ -273,6 +292,87 @@ class MalformedResponseError(ProviderError):
     retryable = True  # a garbled status read is worth another read; never a resubmit
     failover = Failover.unknown
     kind = "malformed_response"
+
+
+class LedgerError(VideoGWError):
+    """The ledger could not do what was asked. Nothing a provider answered is lost: see
+    `AcceptanceNotRecordedError`."""
+
+
+class LedgerUnavailableError(LedgerError):
+    """Locked by another process for longer than the busy timeout, disk full, or an I/O
+    error: the write did not happen (it may be retried)."""
+
+
+class LedgerCorruptError(LedgerError):
+    def __init__(self, job_id: str, detail: str) -> None:
+        self.job_id = job_id
+        super().__init__(f"job {job_id}: its ledger row cannot be read ({detail})")
+
+
+class LedgerReplacedError(LedgerError):
+    """The ledger file this process opened was deleted or replaced by another file: writing
+    on would record jobs where nobody will look for them."""
+
+
+class StaleJobError(LedgerError):
+    """A write was conditional on a version of the job that is no longer current."""
+
+    def __init__(self, job_id: str, expected: int, found: int | None) -> None:
+        self.job_id = job_id
+        self.expected = expected
+        self.found = found
+        super().__init__(
+            f"job {job_id}: written at version {expected}, but the ledger holds "
+            f"{'no such job' if found is None else f'version {found}'}"
+        )
+
+
+class IdempotencyConflictError(LedgerError, InvalidRequestError):
+    """The idempotency key is already used by a job made from a different request."""
+
+    def __init__(self, key: str, job_id: str) -> None:
+        self.key = key
+        self.job_id = job_id
+        InvalidRequestError.__init__(
+            self,
+            f"idempotency key {key!r} already belongs to job {job_id}, made from a different "
+            "request; use a new key for a new request",
+            field="idempotency_key",
+        )
+
+
+class JobLeasedError(LedgerError):
+    def __init__(self, job_id: str, owner: str | None) -> None:
+        self.job_id = job_id
+        self.owner = owner
+        super().__init__(
+            f"job {job_id} is being handled by another process ({owner or 'unknown'}); "
+            "it acts on the job until its lease ends"
+        )
+
+
+class AcceptanceNotRecordedError(LedgerError):
+    """A provider accepted (and may bill) a job, but the ledger write failed even after
+    retries. The provider and its job id are here so nothing is lost: record them."""
+
+    def __init__(self, job_id: str, provider: str, provider_job_id: str, cause: str) -> None:
+        self.job_id = job_id
+        self.provider = provider
+        self.provider_job_id = provider_job_id
+        super().__init__(
+            f"job {job_id}: {provider} accepted it as {provider_job_id}, but the ledger could "
+            f"not record that ({cause}); keep this id to track or reconcile the job"
+        )
+
+
+class BudgetExceededError(VideoGWError):
+    """A submit would pass a budget: refused before anything was sent."""
+
+    def __init__(self, message: str, *, limit_usd: object = None, spent_usd: object = None):
+        self.limit_usd = limit_usd
+        self.spent_usd = spent_usd
+        super().__init__(message)
 
 
 class WebhookRejectedError(VideoGWError):

@@ -1,56 +1,301 @@
 """`Gateway` and `AsyncGateway`: submit, status, cancel, wait, run, estimate, compare,
 wait_all, resume.
 
-All logic lives in `videogw.core` as generator operations; these two classes only choose
-the driver (`SyncEngine` or `AsyncEngine`). A job is written to the store before its first
-submit and after every change, so a `Job` read back from the store (or from its JSON) is
-all a new process needs to carry on tracking it.
+Thin facades: they build the services (providers, router, the recorder over the ledger,
+submit, track, compare) with explicit collaborators, and pick the driver (`SyncEngine` or
+`AsyncEngine`) that runs the services' operations. Every job change goes through the one
+`Recorder`, so a `Job` read back from the ledger (or from its JSON) is all a new process
+needs to carry on.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Iterable, Mapping
-from typing import Any, Self
+import random
+from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
+from typing import Any, Self, Unpack
 
-from .compare import Comparison, Quote
-from .config import Config
-from .core import ProgressCallback, ResumeReport, _GatewayCore
-from .engine import AsyncEngine, SyncEngine
+import httpx
+from pydantic import ValidationError
+
+from .breaker import Breakers
+from .compare import Comparer, Comparison, Quote
+from .config import Config, load_config
+from .credits import CreditState
+from .engine import AsyncEngine, Clock, Op, RetryPolicy, SyncEngine, drive
 from .errors import VideoGWError
-from .models import GenerationRequest, Job
+from .events import EventBus, EventCallback
+from .health import ProviderHealth
+from .ledger import Ledger, new_owner, open_ledger
+from .models import GenerationRequest, Job, RequestFields
+from .plugins import Registry, get_registry
 from .poller import Tracked, drive_async, drive_sync
+from .provider import Provider, StatusUpdate, _invalid_from_pydantic
+from .providerset import Providers
+from .recorder import Recorder
+from .router import Candidacy, Router
+from .stats import ProviderStats
+from .submit import Submitter
+from .track import ProgressCallback, ResumeReport, Tracker
 
 __all__ = ["AsyncGateway", "Gateway", "ProgressCallback", "Quote", "ResumeReport"]
 
+log = logging.getLogger("videogw")
 
-class Gateway(_GatewayCore):
-    """The blocking gateway. Use as a context manager (or call `close()`)."""
+STATS_TTL_S = 30.0  # how long routing and polling reuse the ledger's figures
+RequestLike = GenerationRequest | Mapping[str, Any] | None
+Transport = httpx.BaseTransport | httpx.AsyncBaseTransport
+
+
+class _Base:
+    """What both gateways share: the services, wired once."""
 
     def __init__(
         self,
         config: Config | str | os.PathLike[str] | None = None,
         *,
-        transports: Mapping[str, Any] | None = None,
-        transport: Any | None = None,
-        **kwargs: Any,
+        providers: Mapping[str, Provider] | Iterable[Provider] | None = None,
+        registry: Registry | None = None,
+        store: Ledger | None = None,
+        clock: Clock | None = None,
+        retry: RetryPolicy | None = None,
+        rng: random.Random | None = None,
     ) -> None:
-        super().__init__(config, **kwargs)
+        self.config = config if isinstance(config, Config) else load_config(config)
+        self.clock = clock or Clock()
+        self.retry = retry or RetryPolicy()
+        self._owns_store = store is None
+        self.store: Ledger = store if store is not None else open_ledger(self.config.ledger)
+        self.events = EventBus()
+        self.providers = Providers(self.config, registry or get_registry(), providers)
+        self.health = ProviderHealth(self.config.breaker, self.clock.monotonic)
+        self._stats_cache: dict[tuple[str, str], tuple[float, ProviderStats | None]] = {}
+        self.recorder = Recorder(self.store, self.events)
+        self.router = Router(
+            self.config,
+            self.providers.names,
+            self.providers.get,
+            breakers=self.health.breakers,
+            credits=self.health.credits,
+            stats=self.stats,
+            spend=self._spent_today,
+            now=self.clock.now,
+            rng=rng,
+        )
+        self.submitter = Submitter(
+            config=self.config,
+            providers=self.providers,
+            router=self.router,
+            recorder=self.recorder,
+            health=self.health,
+            events=self.events,
+            clock=self.clock,
+            retry=self.retry,
+        )
+        self.tracker = Tracker(
+            config=self.config,
+            providers=self.providers,
+            router=self.router,
+            recorder=self.recorder,
+            submitter=self.submitter,
+            health=self.health,
+            clock=self.clock,
+            retry=self.retry,
+            stats=self.stats,
+        )
+        self.comparer = Comparer(router=self.router, providers=self.providers, retry=self.retry)
+
+    # -- providers ---------------------------------------------------------------------
+    @property
+    def ledger(self) -> Ledger:
+        return self.store
+
+    @property
+    def registry(self) -> Registry:
+        return self.providers.registry
+
+    @property
+    def breakers(self) -> Breakers:
+        return self.health.breakers
+
+    @property
+    def credits(self) -> CreditState:
+        return self.health.credits
+
+    def provider_names(self) -> list[str]:
+        """Every provider instance: given in code, configured, or registered by a plugin."""
+        return self.providers.names()
+
+    def provider(self, name: str) -> Provider:
+        """The provider instance called `name` (built from its settings on first use)."""
+        return self.providers.get(name)
+
+    def reset_provider(self, name: str | None = None) -> None:
+        """Forget breaker, cool-down and credit state (of one provider, or all): after a
+        top-up or a key rotation."""
+        self.health.reset(name)
+
+    # -- observing ---------------------------------------------------------------------
+    def on_event(self, callback: EventCallback) -> Callable[[], None]:
+        """Call `callback` with every `videogw.events.JobEvent`; returns an unsubscriber."""
+        return self.events.subscribe(callback)
+
+    def stats(self, provider: str, model: str) -> ProviderStats | None:
+        """What the ledger observed for a provider and neutral model (cached briefly)."""
+        key = (provider, model)
+        now = self.clock.monotonic()
+        hit = self._stats_cache.get(key)
+        if hit is not None and now - hit[0] < STATS_TTL_S:
+            return hit[1]
+        value = self.store.stats(provider, model)
+        self._stats_cache[key] = (now, value)
+        return value
+
+    def refresh_stats(self) -> None:
+        self._stats_cache.clear()
+
+    def _spent_today(self, since: Any) -> Decimal | None:
+        return self.store.spend_usd(since) + self.store.committed_usd(since)
+
+    # -- requests ----------------------------------------------------------------------
+    @staticmethod
+    def _request(request: RequestLike, fields: Mapping[str, Any]) -> GenerationRequest:
+        if isinstance(request, GenerationRequest):
+            return request.model_copy(update=dict(fields)) if fields else request
+        data = {**(request or {}), **fields}
+        try:
+            return GenerationRequest.model_validate(data)
+        except ValidationError as exc:
+            raise _invalid_from_pydantic(exc) from None
+
+    def explain(
+        self, request: RequestLike = None, /, **fields: Unpack[RequestFields]
+    ) -> list[Candidacy]:
+        """Every provider for this request: candidates in the order they would be tried,
+        then the others, each with why not (capability, breaker, credit, budget...)."""
+        return self.router.explain(self._request(request, fields))
+
+    def get(self, job_id: str) -> Job:
+        """A job from the ledger, to check on or resume after a restart."""
+        job = self.store.get(job_id)
+        if job is None:
+            raise KeyError(f"no job {job_id!r} in the ledger")
+        return job
+
+    def unknown_submits(self) -> list[Job]:
+        """Jobs whose submit outcome is unknown (a paid job may exist): reconcile them with
+        the provider; videogw never resubmits them on its own."""
+        return self.store.unknown_submits()
+
+    def apply_webhook_update(self, job_id: str, update: StatusUpdate) -> Job:
+        """Record a verified webhook delivery (see `Tracker.apply_webhook_update`)."""
+        return self.tracker.apply_webhook_update(job_id, update)
+
+    def record_update(self, job: Job, update: StatusUpdate) -> Job:
+        """Record a status update through the one writer (a compare-and-swap)."""
+        return self.tracker.record_update(job, update)
+
+    # -- operations, shared by both drivers --------------------------------------------
+    def _submit_op(self, request: GenerationRequest) -> Op[Job]:
+        owner = new_owner("submit")
+        try:
+            return (yield from self.submitter.submit_op(request, owner))
+        finally:
+            _release(self.store, request, owner)
+
+    def _run_op(
+        self,
+        request: GenerationRequest,
+        timeout: float | None,
+        on_progress: ProgressCallback | None,
+        raise_on_failure: bool,
+    ) -> Op[Job]:
+        owner = new_owner("run")
+        try:
+            job = yield from self.submitter.submit_op(request, owner)
+        except BaseException:
+            _release(self.store, request, owner)
+            raise
+        if job.provider_job_id is None:
+            _release(self.store, request, owner)
+            return job  # outcome unknown: waiting would poll nothing
+        self.tracker.adopt(job.id, owner)  # the submit's lease carries on into the wait
+        return (yield from self.tracker.wait_op(job, timeout, on_progress, raise_on_failure, owner))
+
+    def _catalog_op(self, provider_name: str, kind: str) -> Op[list[dict[str, Any]]]:
+        provider = self.providers.get(provider_name)
+        return (yield from drive(provider, provider.catalog_flow(kind), self.retry))
+
+    def _engine_options(self) -> dict[str, Any]:
+        timeouts, limits = self.providers.engine_limits()
+        return {"timeouts": timeouts, "limits": limits, "clock": self.clock}
+
+    def _close_store(self) -> None:
+        if self._owns_store:
+            self.store.close()
+
+
+def _release(ledger: Ledger, request: GenerationRequest, owner: str) -> None:
+    """Give up the lease a submit took on its job (whatever became of it)."""
+    try:
+        job = ledger.get_by_key(request.idempotency_key)
+        if job is not None:
+            ledger.release(job.id, owner)
+    except VideoGWError as exc:  # the lease expires on its own
+        log.warning("could not release the lease of a submitted job: %s", exc)
+
+
+class Gateway(_Base):
+    """The blocking gateway. Use as a context manager (or call `close()`).
+
+    `config` is a `Config`, a path to a TOML file, or None (the defaults, ``$VIDEOGW_*``).
+    `store` is the ledger to use (default: the one the config names; SQLite). `transport`
+    (all providers) or `transports` (per provider) replace the HTTP transport, e.g. with
+    an emulator's. `providers`, `registry`, `clock`, `retry` and `rng` are for tests and
+    embedding."""
+
+    def __init__(
+        self,
+        config: Config | str | os.PathLike[str] | None = None,
+        *,
+        transports: Mapping[str, httpx.BaseTransport] | None = None,
+        transport: httpx.BaseTransport | None = None,
+        providers: Mapping[str, Provider] | Iterable[Provider] | None = None,
+        registry: Registry | None = None,
+        store: Ledger | None = None,
+        clock: Clock | None = None,
+        retry: RetryPolicy | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        super().__init__(
+            config,
+            providers=providers,
+            registry=registry,
+            store=store,
+            clock=clock,
+            retry=retry,
+            rng=rng,
+        )
         self._engine = SyncEngine(
             transports=transports, transport=transport, **self._engine_options()
         )
 
-    def submit(
-        self, request: GenerationRequest | Mapping[str, Any] | None = None, /, **fields: Any
-    ) -> Job:
-        """Validate, pick a provider, submit once. Returns the recorded `Job` right away."""
+    def submit(self, request: RequestLike = None, /, **fields: Unpack[RequestFields]) -> Job:
+        """Validate, pick a provider, submit once. Returns the recorded `Job` right away.
+
+        The same `idempotency_key` again returns the same job (nothing is sent); with a
+        different request it raises `IdempotencyConflictError`."""
         return self._engine.run(self._submit_op(self._request(request, fields)))
 
     def status(self, job: Job) -> Job:
-        return self._engine.run(self._status_op(job))
+        """Read the job's status from its provider once, record it, and return it."""
+        return self._engine.run(self.tracker.status_op(job))
 
     def cancel(self, job: Job) -> Job:
-        return self._engine.run(self._cancel_op(job))
+        """Cancel the job at its provider (where the provider can), and record it."""
+        return self._engine.run(self.tracker.cancel_op(job))
 
     def wait(
         self,
@@ -60,17 +305,20 @@ class Gateway(_GatewayCore):
         on_progress: ProgressCallback | None = None,
         raise_on_failure: bool = False,
     ) -> Job:
-        return self._engine.run(self._wait_op(job, timeout, on_progress, raise_on_failure))
+        """Poll until the job finishes (adaptive schedule), applying the route's rules
+        after acceptance. Another process acting on the job is followed, not duplicated.
+        Raises `WaitTimeoutError` after `timeout` seconds (the job keeps running)."""
+        return self._engine.run(self.tracker.wait_op(job, timeout, on_progress, raise_on_failure))
 
     def run(
         self,
-        request: GenerationRequest | Mapping[str, Any] | None = None,
+        request: RequestLike = None,
         /,
         *,
         timeout: float | None = None,
         on_progress: ProgressCallback | None = None,
         raise_on_failure: bool = False,
-        **fields: Any,
+        **fields: Unpack[RequestFields],
     ) -> Job:
         """Submit and wait."""
         op = self._run_op(self._request(request, fields), timeout, on_progress, raise_on_failure)
@@ -87,64 +335,84 @@ class Gateway(_GatewayCore):
         returns them as last seen, in the order given. A job whose reads keep failing is
         returned as it was (it lives on at the provider; `resume()` picks it up later)."""
         jobs = list(jobs)
-        poller = self._new_poller()
+        owner = new_owner("wait_all")
+        self.tracker.hold_all(jobs, owner)
+        return self._track(jobs, owner, timeout, first_delay)
+
+    def _track(
+        self, jobs: list[Job], owner: str, timeout: float | None, first_delay: float | None
+    ) -> list[Job]:
+        tracker = self.tracker
+        poller = tracker.new_poller()
         poller.add_all(jobs, first_delay=first_delay)
         deadline = None if timeout is None else self.clock.monotonic() + timeout
-        self._pollers.append(poller)
+        tracker.pollers.append(poller)
         try:
             drive_sync(
                 poller,
-                lambda entry: self._engine.run(self._track_step_op(poller, entry)),
+                lambda entry: self._engine.run(tracker.track_step_op(poller, entry, owner)),
                 monotonic=self.clock.monotonic,
                 sleep=self.clock.sleep,
                 deadline=deadline,
             )
         finally:
-            self._pollers.remove(poller)
+            tracker.pollers.remove(poller)
+            tracker.release_all(owner, (job.id for job in jobs))
         return poller.results(job.id for job in jobs)
 
     def resume(self, *, timeout: float | None = None) -> ResumeReport:
-        """After a restart: track every job that is not finished and has a provider job id
-        until it finishes; list (never touch) the submits whose outcome is unknown."""
-        jobs, unknown = self._resume_lists()
-        done = self.wait_all(jobs, timeout=timeout, first_delay=0.0)
-        return ResumeReport(done, unknown)
+        """After a restart: claim every open job nobody else holds (in batches) and track
+        it to the end, resubmitting where the route says; list (never touch) the submits
+        whose outcome is unknown."""
+        owner = new_owner("resume")
+        jobs = self.tracker.claim_all(owner)
+        done = self._track(jobs, owner, timeout, 0.0)
+        return self.tracker.report(jobs, done)
 
     def estimate(
-        self, request: GenerationRequest | Mapping[str, Any] | None = None, /, **fields: Any
+        self, request: RequestLike = None, /, **fields: Unpack[RequestFields]
     ) -> list[Quote]:
-        return self._engine.run(self._quotes_op(self._request(request, fields)))
+        """What the request would cost at each candidate (its own estimate endpoint where
+        it has one, else its price table), and why the others are not candidates."""
+        return self._engine.run(self.comparer.quotes_op(self._request(request, fields)))
 
     def compare(
         self,
-        request: GenerationRequest | Mapping[str, Any] | None = None,
+        request: RequestLike = None,
         /,
         *,
         run: bool = False,
         timeout: float | None = None,
-        **fields: Any,
+        **fields: Unpack[RequestFields],
     ) -> list[Comparison]:
         """A row per provider: candidate or why not, estimate, and the ledger's figures.
         ``run=True`` spends money: it runs the request on every candidate and adds the
         measured latency and actual cost."""
         req = self._request(request, fields)
-        rows = self._engine.run(self._compare_op(req))
+        rows = self._engine.run(self.comparer.compare_op(req))
         if not run:
             return rows
         submitted: dict[str, Job] = {}
         errors: dict[str, str] = {}
-        for name, pinned in self._compare_runs(rows, req):
+        for name, pinned in self.comparer.runs(rows, req):
             try:
                 submitted[name] = self.submit(pinned)
             except VideoGWError as exc:
                 errors[name] = str(exc)
         finished = self.wait_all(submitted.values(), timeout=timeout)
-        return self._compare_result(rows, submitted, errors, finished)
+        return self.comparer.result(rows, submitted, errors, finished)
 
     def catalog(self, provider: str, kind: str) -> list[dict[str, Any]]:
+        """A provider's catalogue (motions, avatar presets, voices...), as it returns it."""
         return self._engine.run(self._catalog_op(provider, kind))
 
+    def confirm_webhook(self, job: Job, update: StatusUpdate) -> Job | None:
+        """Confirm a webhook's terminal claim with a status read, under the job's lease
+        (None when another process holds it and will act)."""
+        return self._engine.run(self.tracker.confirm_op(job, update))
+
     def close(self) -> None:
+        """Close the HTTP clients and the ledger this gateway opened."""
         self._engine.close()
         self._close_store()
 
@@ -155,32 +423,46 @@ class Gateway(_GatewayCore):
         self.close()
 
 
-class AsyncGateway(_GatewayCore):
-    """The asyncio gateway: the same operations, awaited."""
+class AsyncGateway(_Base):
+    """The asyncio gateway: the same operations, awaited (see `Gateway`)."""
 
     def __init__(
         self,
         config: Config | str | os.PathLike[str] | None = None,
         *,
-        transports: Mapping[str, Any] | None = None,
-        transport: Any | None = None,
-        **kwargs: Any,
+        transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        providers: Mapping[str, Provider] | Iterable[Provider] | None = None,
+        registry: Registry | None = None,
+        store: Ledger | None = None,
+        clock: Clock | None = None,
+        retry: RetryPolicy | None = None,
+        rng: random.Random | None = None,
     ) -> None:
-        super().__init__(config, **kwargs)
+        super().__init__(
+            config,
+            providers=providers,
+            registry=registry,
+            store=store,
+            clock=clock,
+            retry=retry,
+            rng=rng,
+        )
         self._engine = AsyncEngine(
             transports=transports, transport=transport, **self._engine_options()
         )
 
-    async def submit(
-        self, request: GenerationRequest | Mapping[str, Any] | None = None, /, **fields: Any
-    ) -> Job:
+    async def submit(self, request: RequestLike = None, /, **fields: Unpack[RequestFields]) -> Job:
+        """See `Gateway.submit`."""
         return await self._engine.run(self._submit_op(self._request(request, fields)))
 
     async def status(self, job: Job) -> Job:
-        return await self._engine.run(self._status_op(job))
+        """See `Gateway.status`."""
+        return await self._engine.run(self.tracker.status_op(job))
 
     async def cancel(self, job: Job) -> Job:
-        return await self._engine.run(self._cancel_op(job))
+        """See `Gateway.cancel`."""
+        return await self._engine.run(self.tracker.cancel_op(job))
 
     async def wait(
         self,
@@ -190,18 +472,22 @@ class AsyncGateway(_GatewayCore):
         on_progress: ProgressCallback | None = None,
         raise_on_failure: bool = False,
     ) -> Job:
-        return await self._engine.run(self._wait_op(job, timeout, on_progress, raise_on_failure))
+        """See `Gateway.wait`."""
+        return await self._engine.run(
+            self.tracker.wait_op(job, timeout, on_progress, raise_on_failure)
+        )
 
     async def run(
         self,
-        request: GenerationRequest | Mapping[str, Any] | None = None,
+        request: RequestLike = None,
         /,
         *,
         timeout: float | None = None,
         on_progress: ProgressCallback | None = None,
         raise_on_failure: bool = False,
-        **fields: Any,
+        **fields: Unpack[RequestFields],
     ) -> Job:
+        """Submit and wait."""
         op = self._run_op(self._request(request, fields), timeout, on_progress, raise_on_failure)
         return await self._engine.run(op)
 
@@ -215,64 +501,83 @@ class AsyncGateway(_GatewayCore):
         """Track many jobs concurrently with one scheduler and a bounded set of workers
         (each provider's `max_concurrency`); see `Gateway.wait_all`."""
         jobs = list(jobs)
-        poller = self._new_poller()
+        owner = new_owner("wait_all")
+        self.tracker.hold_all(jobs, owner)
+        return await self._track(jobs, owner, timeout, first_delay)
+
+    async def _track(
+        self, jobs: list[Job], owner: str, timeout: float | None, first_delay: float | None
+    ) -> list[Job]:
+        tracker = self.tracker
+        poller = tracker.new_poller()
         poller.add_all(jobs, first_delay=first_delay)
         deadline = None if timeout is None else self.clock.monotonic() + timeout
 
         async def step(entry: Tracked) -> None:
-            await self._engine.run(self._track_step_op(poller, entry))
+            await self._engine.run(tracker.track_step_op(poller, entry, owner))
 
-        self._pollers.append(poller)
+        tracker.pollers.append(poller)
         try:
             await drive_async(
                 poller,
                 step,
                 monotonic=self.clock.monotonic,
                 asleep=self.clock.asleep,
-                limits=self._limits(jobs),
+                limits=tracker.limits(jobs),
                 deadline=deadline,
             )
         finally:
-            self._pollers.remove(poller)
+            tracker.pollers.remove(poller)
+            tracker.release_all(owner, (job.id for job in jobs))
         return poller.results(job.id for job in jobs)
 
     async def resume(self, *, timeout: float | None = None) -> ResumeReport:
-        jobs, unknown = self._resume_lists()
-        done = await self.wait_all(jobs, timeout=timeout, first_delay=0.0)
-        return ResumeReport(done, unknown)
+        """See `Gateway.resume`."""
+        owner = new_owner("resume")
+        jobs = self.tracker.claim_all(owner)
+        done = await self._track(jobs, owner, timeout, 0.0)
+        return self.tracker.report(jobs, done)
 
     async def estimate(
-        self, request: GenerationRequest | Mapping[str, Any] | None = None, /, **fields: Any
+        self, request: RequestLike = None, /, **fields: Unpack[RequestFields]
     ) -> list[Quote]:
-        return await self._engine.run(self._quotes_op(self._request(request, fields)))
+        """See `Gateway.estimate`."""
+        return await self._engine.run(self.comparer.quotes_op(self._request(request, fields)))
 
     async def compare(
         self,
-        request: GenerationRequest | Mapping[str, Any] | None = None,
+        request: RequestLike = None,
         /,
         *,
         run: bool = False,
         timeout: float | None = None,
-        **fields: Any,
+        **fields: Unpack[RequestFields],
     ) -> list[Comparison]:
+        """See `Gateway.compare`."""
         req = self._request(request, fields)
-        rows = await self._engine.run(self._compare_op(req))
+        rows = await self._engine.run(self.comparer.compare_op(req))
         if not run:
             return rows
         submitted: dict[str, Job] = {}
         errors: dict[str, str] = {}
-        for name, pinned in self._compare_runs(rows, req):
+        for name, pinned in self.comparer.runs(rows, req):
             try:
                 submitted[name] = await self.submit(pinned)
             except VideoGWError as exc:
                 errors[name] = str(exc)
         finished = await self.wait_all(submitted.values(), timeout=timeout)
-        return self._compare_result(rows, submitted, errors, finished)
+        return self.comparer.result(rows, submitted, errors, finished)
 
     async def catalog(self, provider: str, kind: str) -> list[dict[str, Any]]:
+        """See `Gateway.catalog`."""
         return await self._engine.run(self._catalog_op(provider, kind))
 
+    async def confirm_webhook(self, job: Job, update: StatusUpdate) -> Job | None:
+        """See `Gateway.confirm_webhook`."""
+        return await self._engine.run(self.tracker.confirm_op(job, update))
+
     async def aclose(self) -> None:
+        """Close the HTTP clients and the ledger this gateway opened."""
         await self._engine.aclose()
         self._close_store()
 

@@ -21,7 +21,7 @@ from .provider import Accepted, Prepared, StatusUpdate
 __all__ = [
     "accept",
     "apply_update",
-    "begin_resubmit",
+    "begin_attempt",
     "give_up",
     "new_job",
     "note_attempt",
@@ -99,46 +99,19 @@ def _now_on(
     )
 
 
-def record_failure(
+def begin_attempt(
     job: Job,
     prepared: Prepared,
-    error: VideoGWError,
-    *,
-    outcome: AttemptOutcome,
-    started: datetime,
-    now: datetime,
-    estimate: CostEstimate | None,
-) -> Job:
-    """A submit that created nothing (not sent, or refused): the attempt ends here."""
-    attempt = _attempt(
-        prepared,
-        outcome,
-        started=started,
-        estimate=estimate,
-        ended_at=now,
-        charged=False,
-        **_attempt_fields(error),
-    )
-    return job.model_copy(update={"attempts": (*job.attempts, attempt), "updated_at": now})
-
-
-def record_unknown(
-    job: Job,
-    prepared: Prepared,
-    error: TransportError | ProviderError,
     *,
     started: datetime,
     now: datetime,
     estimate: CostEstimate | None,
 ) -> Job:
-    """A submit whose outcome is unknown: a paid job may exist, so nothing else is tried."""
+    """Write-ahead: the submit to `prepared.provider` is about to leave. Until its answer
+    is recorded the job names that provider and counts as unknown (a paid job may exist
+    there), and the attempt holds its estimate against budgets."""
     attempt = _attempt(
-        prepared,
-        AttemptOutcome.unknown,
-        started=started,
-        estimate=estimate,
-        status=JobStatus.unknown,
-        **_attempt_fields(error),
+        prepared, AttemptOutcome.sending, started=started, estimate=estimate, status=None
     )
     return _now_on(
         job,
@@ -148,49 +121,121 @@ def record_unknown(
         now=now,
         status=JobStatus.unknown,
         provider_data=dict(prepared.provider_data),
-        # an earlier attempt's job id (a resubmit after a refunded failure) must not be
-        # polled as if it were this one: this attempt has none we know of
         provider_job_id=None,
-        error=JobError(kind="outcome_unknown", message=str(error)),
+        aftercare=None,
+        error=JobError(kind="outcome_unknown", message=f"submit to {prepared.provider} in flight"),
+    )
+
+
+# what describes the current attempt at the top of a Job: restored when a new attempt
+# created nothing, so the job reads as it did before
+_CURRENT = (
+    "status",
+    "raw_status",
+    "provider",
+    "provider_model",
+    "provider_job_id",
+    "provider_data",
+    "outputs",
+    "error",
+    "estimate",
+    "actual_cost",
+    "cost_currency",
+    "charged",
+    "submitted_at",
+    "finished_at",
+    "aftercare",
+    "progress",
+)
+
+
+def _resolve(job: Job, n: int, **changes: Any) -> tuple[Attempt, ...]:
+    attempts = list(job.attempts)
+    attempts[n] = attempts[n].model_copy(update=changes)
+    return tuple(attempts)
+
+
+def record_failure(
+    job: Job,
+    n: int,
+    error: VideoGWError,
+    *,
+    outcome: AttemptOutcome,
+    now: datetime,
+    prior: Job,
+) -> Job:
+    """Attempt `n` created nothing (not sent, or refused): it ends here, and the job reads
+    as it did before the attempt began (`prior`)."""
+    attempts = _resolve(
+        job, n, outcome=outcome, ended_at=now, charged=False, **_attempt_fields(error)
+    )
+    restored = {name: getattr(prior, name) for name in _CURRENT}
+    return job.model_copy(update={**restored, "attempts": attempts, "updated_at": now})
+
+
+def record_unknown(
+    job: Job, n: int, error: TransportError | ProviderError | VideoGWError, *, now: datetime
+) -> Job:
+    """Attempt `n`'s outcome is unknown: a paid job may exist, so nothing else is tried."""
+    attempts = _resolve(
+        job, n, outcome=AttemptOutcome.unknown, status=JobStatus.unknown, **_attempt_fields(error)
+    )
+    return job.model_copy(
+        update={
+            "attempts": attempts,
+            "status": JobStatus.unknown,
+            "provider": attempts[n].provider,
+            "provider_model": attempts[n].provider_model,
+            # an earlier attempt's job id (a resubmit after a refunded failure) must not be
+            # polled as if it were this one: this attempt has none we know of
+            "provider_job_id": None,
+            "aftercare": None,
+            "error": JobError(kind="outcome_unknown", message=str(error)),
+            "updated_at": now,
+        }
     )
 
 
 def accept(
     job: Job,
+    n: int,
     prepared: Prepared,
     accepted: Accepted,
     *,
-    started: datetime,
     now: datetime,
-    estimate: CostEstimate | None,
 ) -> Job:
-    attempt = _attempt(
-        prepared,
-        AttemptOutcome.accepted,
-        started=started,
-        estimate=estimate,
+    """Attempt `n` was accepted: its provider job id is the one to track."""
+    attempts = _resolve(
+        job,
+        n,
+        outcome=AttemptOutcome.accepted,
         provider_job_id=accepted.provider_job_id,
         provider_request_id=accepted.provider_request_id,
         status=accepted.status,
+        reason=None,
     )
-    job = _now_on(
-        job,
-        prepared,
-        attempt,
-        started=started,
-        now=now,
-        status=accepted.status,
-        raw_status=accepted.raw_status,
-        provider_job_id=accepted.provider_job_id,
-        provider_data={**prepared.provider_data, **accepted.provider_data},
-        error=None,
+    job = job.model_copy(
+        update={
+            "attempts": attempts,
+            "status": accepted.status,
+            "raw_status": accepted.raw_status,
+            "provider": attempts[n].provider,
+            "provider_model": attempts[n].provider_model,
+            "provider_job_id": accepted.provider_job_id,
+            "provider_data": {**prepared.provider_data, **accepted.provider_data},
+            "error": None,
+            "aftercare": None,
+            "updated_at": now,
+        }
     )
     if accepted.update is not None:
         job = apply_update(job, accepted.update, now=now)
     return job
 
 
-def apply_update(job: Job, update: StatusUpdate, *, now: datetime) -> Job:
+def apply_update(
+    job: Job, update: StatusUpdate, *, now: datetime, latency_s: float | None = None
+) -> Job:
     """Fold a status read (or a verified webhook) into the job and its current attempt."""
     if (
         job.status.is_terminal
@@ -233,6 +278,14 @@ def apply_update(job: Job, update: StatusUpdate, *, now: datetime) -> Job:
                 attempt_changes[name] = value
         if update.status.is_terminal:
             attempt_changes["ended_at"] = current.ended_at or now
+            if current.latency_s is None:
+                # `latency_s` is measured on a monotonic clock where this process saw the
+                # submit; wall time otherwise, never negative (a clock stepped back)
+                attempt_changes["latency_s"] = (
+                    latency_s
+                    if latency_s is not None
+                    else max(0.0, (now - current.started_at).total_seconds())
+                )
         changes["attempts"] = (*job.attempts[:-1], current.model_copy(update=attempt_changes))
     new = job.model_copy(update=changes)
     return new
@@ -245,9 +298,9 @@ def give_up(job: Job, error: VideoGWError, *, now: datetime) -> Job:
     A job that was accepted earlier (a resubmit that found no taker) keeps the outcome of
     its last accepted attempt instead."""
     if job.provider_job_id is not None or any(
-        a.outcome is AttemptOutcome.unknown for a in job.attempts
+        a.outcome in (AttemptOutcome.unknown, AttemptOutcome.sending) for a in job.attempts
     ):
-        return job
+        return job.model_copy(update={"aftercare": None, "updated_at": now})
     return job.model_copy(
         update={
             "status": JobStatus.failed,
@@ -269,19 +322,3 @@ def note_attempt(job: Job, reason: str, *, now: datetime) -> Job:
         return job
     current = job.attempts[-1].model_copy(update={"reason": reason})
     return job.model_copy(update={"attempts": (*job.attempts[:-1], current), "updated_at": now})
-
-
-def begin_resubmit(job: Job, *, now: datetime) -> Job:
-    """The job is about to be sent to another provider: until that answers, its outcome
-    is unknown (written before the submit, so a crash leaves it listed for reconciliation
-    rather than finished)."""
-    return job.model_copy(
-        update={
-            "status": JobStatus.unknown,
-            "provider_job_id": None,
-            "raw_status": None,
-            "finished_at": None,
-            "error": JobError(kind="outcome_unknown", message="being resubmitted"),
-            "updated_at": now,
-        }
-    )

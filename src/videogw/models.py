@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypedDict
 
 from pydantic import (
     BaseModel,
@@ -37,6 +37,7 @@ __all__ = [
     "ModelSpec",
     "Motion",
     "Output",
+    "RequestFields",
     "Task",
     "new_idempotency_key",
     "utcnow",
@@ -308,6 +309,9 @@ class AttemptOutcome(StrEnum):
     rejected = "rejected"  # the provider answered with a typed refusal: nothing was created
     unknown = "unknown"  # the body may have been received: never resubmit elsewhere
     accepted = "accepted"  # the provider gave a job id; the job's status is tracked below
+    # written ahead, before the submit request leaves the process: until its answer is
+    # recorded, the provider named on it may hold a paid job
+    sending = "sending"
 
 
 class Attempt(_Frozen):
@@ -325,6 +329,8 @@ class Attempt(_Frozen):
     estimate: CostEstimate | None = None
     actual_cost: Decimal | None = None
     charged: bool | None = None
+    # submit to finish, measured on one monotonic clock where one process saw both ends
+    latency_s: float | None = None
 
 
 class Job(_Frozen):
@@ -360,6 +366,12 @@ class Job(_Frozen):
     updated_at: datetime = Field(default_factory=utcnow)
     submitted_at: datetime | None = None
     finished_at: datetime | None = None
+    # what must still happen to a finished job ("resubmit": a refunded failure on a
+    # retry_failed route): kept in the ledger so a crash between the two never drops it
+    aftercare: str | None = None
+    # the ledger version this copy was read at (0: never stored); every write is a
+    # compare-and-swap on it
+    version: int = 0
 
     @property
     def is_terminal(self) -> bool:
@@ -372,3 +384,34 @@ class Job(_Frozen):
             (a.actual_cost or Decimal(0) for a in self.attempts if a.charged),
             start=Decimal(0),
         )
+
+
+MediaLike = Media | str | Path | bytes
+
+
+class MotionFields(TypedDict, total=False):
+    id: str
+    strength: float
+
+
+class RequestFields(TypedDict, total=False):
+    """The fields of a `GenerationRequest`, as keyword arguments of `Gateway.submit`,
+    `run`, `estimate`, `explain` and `compare` (so an IDE and mypy catch ``promt=``)."""
+
+    model: str
+    task: Task | str
+    prompt: str
+    image: MediaLike
+    end_image: MediaLike
+    audio: MediaLike
+    duration_s: int
+    quality: str
+    seed: int
+    motion: Motion | MotionFields
+    aspect_ratio: str
+    resolution: str
+    enhance_prompt: bool
+    options: dict[str, Any]
+    webhook_url: str
+    idempotency_key: str
+    labels: dict[str, str]

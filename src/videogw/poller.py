@@ -178,7 +178,7 @@ class Poller:
             return  # a webhook finished it while the read was out; that answer stands
         entry.job = job
         entry.failures = 0
-        if job.status.is_terminal or job.provider_job_id is None:
+        if job.aftercare is None and (job.status.is_terminal or job.provider_job_id is None):
             self._finish(entry)
         else:
             self._schedule(entry)

@@ -80,7 +80,12 @@ def facts_from_job(job: Job, start: int = 0) -> list[AttemptFact]:
         latency = None
         terminal = attempt.status is not None and attempt.status.is_terminal
         if attempt.outcome is AttemptOutcome.accepted and terminal and attempt.ended_at:
-            latency = (attempt.ended_at - attempt.started_at).total_seconds()
+            # a wall clock stepped back must not feed `fastest` a negative latency
+            latency = (
+                attempt.latency_s
+                if attempt.latency_s is not None
+                else max(0.0, (attempt.ended_at - attempt.started_at).total_seconds())
+            )
         facts.append(
             AttemptFact(
                 job_id=job.id,

@@ -43,10 +43,9 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from . import lifecycle
 from .callbacks import callback_url, with_callback
 from .errors import UnsupportedOperationError, VideoGWError, WebhookRejectedError
-from .models import Job, utcnow
+from .models import Job
 from .provider import Provider, StatusUpdate
 
 if TYPE_CHECKING:  # Starlette is imported when an app is built: the gateway needs only
@@ -106,6 +105,7 @@ class ReceiverStats:
     confirmed: int = 0
     disputed: int = 0  # terminal claims the status read did not confirm
     confirm_failures: int = 0
+    deferred: int = 0  # terminal claims left to the process that holds the job's lease
     reasons: deque[str] = field(default_factory=lambda: deque(maxlen=50))
 
 
@@ -156,7 +156,7 @@ class WebhookReceiver:
         body = await self._body(request)
         if body is None:
             return self._refuse(413, f"body over {self.max_body} bytes")
-        job: Job | None = await self._call(self.gateway.store.get, job_id)
+        job: Job | None = await self._call(self.gateway.store.get, job_id)  # a read
         if job is None:
             return self._refuse(404, f"no job {job_id!r}")
         if job.provider != name:
@@ -180,9 +180,8 @@ class WebhookReceiver:
             self.stats.duplicates += 1
             return JSONResponse({"result": "duplicate"})
         if not update.status.is_terminal:
-            new = lifecycle.apply_update(job, update, now=utcnow())
-            if new != job:
-                await self._call(self.gateway.store.save, new)
+            # through the one writer: a compare-and-swap that never overwrites a newer record
+            new = await self._call(self.gateway.apply_webhook_update, job.id, update)
             self.stats.applied += 1
             return JSONResponse({"result": "applied", "status": new.status.value})
         if self.confirm == "inline":
@@ -204,10 +203,12 @@ class WebhookReceiver:
         return b"".join(chunks)
 
     async def _confirm(self, job: Job, update: StatusUpdate, key: str) -> None:
-        """Trust a terminal claim only when a status read agrees (the read writes the store).
-        An unconfirmed claim is forgotten, so the provider's retry of it is heard again."""
+        """Trust a terminal claim only when a status read agrees, read under the job's
+        lease (the read is recorded through the gateway's one writer). When another
+        process holds the lease, it acts on the job and this receiver leaves it be. An
+        unconfirmed claim is forgotten, so the provider's retry of it is heard again."""
         try:
-            read: Job = await self._call(self.gateway.status, job)
+            read: Job | None = await self._call(self.gateway.confirm_webhook, job, update)
         except VideoGWError as exc:
             self.seen.discard(key)
             self.stats.confirm_failures += 1
@@ -220,6 +221,11 @@ class WebhookReceiver:
                 exc,
             )
             return
+        if read is None:
+            self.seen.discard(key)
+            self.stats.deferred += 1
+            log.info("job %s: leased by another process; it will read the job itself", job.id)
+            return
         if read.status is not update.status:
             self.seen.discard(key)
             self.stats.disputed += 1
@@ -231,9 +237,6 @@ class WebhookReceiver:
                 read.status.value,
             )
             return
-        merged = lifecycle.apply_update(read, update, now=utcnow())
-        if merged != read:
-            await self._call(self.gateway.store.save, merged)
         self.stats.confirmed += 1
         self.stats.applied += 1
 

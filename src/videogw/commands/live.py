@@ -85,6 +85,8 @@ def download_outputs(
             outputs[index] = download(
                 output, path, policy=policy, on_progress=on_progress, on_warning=warn
             )
-    saved = job.model_copy(update={"outputs": tuple(outputs)})
-    gateway.store.save(saved)
+    done = tuple(outputs)
+    saved: Job = gateway.recorder.change(
+        job, lambda current: current.model_copy(update={"outputs": done})
+    )
     return saved

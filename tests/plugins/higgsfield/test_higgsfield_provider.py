@@ -424,7 +424,9 @@ def test_dropped_submit_is_replayed_with_the_same_key_and_buys_once(
     assert list(app.jobs) == [job.provider_job_id], "one job, not two"
 
 
-def test_same_key_other_body_is_refused_by_the_emulator(gw: Any, emulated: Emulated) -> None:
+def test_same_key_other_body_is_refused_before_sending(gw: Any, emulated: Emulated) -> None:
+    # the ledger knows the key: the same request is the same job, another is refused by
+    # videogw before anything reaches the provider (whose own check would refuse it too)
     first = gw.submit(
         {"model": "dop-lite", "prompt": "a cat", "image": IMAGE, "idempotency_key": "k-1"}
     )
@@ -432,7 +434,7 @@ def test_same_key_other_body_is_refused_by_the_emulator(gw: Any, emulated: Emula
         {"model": "dop-lite", "prompt": "a cat", "image": IMAGE, "idempotency_key": "k-1"}
     )
     assert again.provider_job_id == first.provider_job_id
-    with pytest.raises(errors.ProviderRejectedError, match="different parameters"):
+    with pytest.raises(errors.IdempotencyConflictError, match="different request"):
         gw.submit(
             {"model": "dop-lite", "prompt": "a dog", "image": IMAGE, "idempotency_key": "k-1"}
         )

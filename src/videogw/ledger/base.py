@@ -1,0 +1,250 @@
+"""The ledger contract: the single source of truth for jobs, shared by every process.
+
+Every backend (memory, SQLite, PostgreSQL) implements all of `Ledger`, and
+`videogw.testing.LedgerContract` is the one conformance suite they all pass. What it
+promises:
+
+- **Versioned records.** `create` stores a job at version 1; `update` is a compare-and-swap
+  on the version the job was read at (`Job.version`) and returns it at the next version. A
+  stale writer gets `StaleJobError`, re-reads and re-applies its change (the `Recorder`
+  does this). There is no blind upsert.
+- **Idempotency keys are unique per ledger.** `create` of a known key returns the stored
+  job when the request is the same and raises `IdempotencyConflictError` when it differs.
+- **Leases.** `acquire` / `release` / `claim`: whoever acts on an accepted job holds its
+  lease; an expired lease may be taken over. `claim` takes a batch of open jobs atomically.
+- **Holds.** An attempt that may still be charged (sending, accepted and live, or unknown)
+  holds its estimate; a `Budget` passed with a write is checked in the same transaction
+  that adds the hold, so concurrent submitters never pass it together.
+- **Typed failures.** Every backend error is a `LedgerError`; a row that cannot be read
+  is reported and skipped by `find`, and raises `LedgerCorruptError` from `get`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import socket
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from ..models import AttemptOutcome, GenerationRequest, Job, JobStatus, Media
+from ..stats import ProviderStats, facts_from_job
+
+__all__ = [
+    "Budget",
+    "Lease",
+    "Ledger",
+    "dump_request",
+    "exposure_usd",
+    "fingerprint",
+    "is_claimable",
+    "is_resumable",
+    "is_unknown_submit",
+    "load_request",
+    "new_owner",
+]
+
+_MEDIA = ("image", "end_image", "audio")
+# outcomes of an attempt that may still be charged while its status is not terminal
+HOLDING = frozenset({AttemptOutcome.accepted, AttemptOutcome.unknown, AttemptOutcome.sending})
+HOLDING_VALUES = frozenset(o.value for o in HOLDING)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Limits checked in the transaction that adds a hold (a new attempt's estimate).
+
+    `daily_usd`: spend plus holds since `since` (the start of the day), over every job, or
+    over one client key's jobs when `client_key` is set. `per_job_usd`: what one logical
+    job may have charged or held across its attempts."""
+
+    since: datetime
+    daily_usd: Decimal | None = None
+    per_job_usd: Decimal | None = None
+    client_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Lease:
+    owner: str
+    until: float  # seconds since the epoch
+
+
+def new_owner(kind: str = "op") -> str:
+    """A lease owner id: host, process and a fresh token (two threads never share one)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{kind}:{uuid.uuid4().hex[:8]}"
+
+
+def is_resumable(job: Job) -> bool:
+    return not job.status.is_terminal and job.provider_job_id is not None
+
+
+def is_unknown_submit(job: Job) -> bool:
+    """Not finished and no provider job id: a submit may have created a paid job."""
+    return not job.status.is_terminal and job.provider_job_id is None
+
+
+def is_claimable(job: Job) -> bool:
+    """Open for tracking: accepted and live, or finished with aftercare still to do."""
+    return is_resumable(job) or job.aftercare is not None
+
+
+def exposure_usd(job: Job) -> Decimal:
+    """What one logical job has charged or may still be charged, in USD (estimates stand
+    in where the provider reports no figure)."""
+    total = Decimal(0)
+    for fact in facts_from_job(job):
+        if fact.charged:
+            total += fact.cost_usd if fact.cost_usd is not None else fact.estimate_usd or 0
+        elif (
+            fact.charged is None
+            and fact.outcome in HOLDING_VALUES
+            and (fact.status is None or not JobStatus(fact.status).is_terminal)
+        ):
+            total += fact.estimate_usd or 0
+    return total
+
+
+def dump_request(request: GenerationRequest) -> str:
+    """JSON for a request, bytes included (base64), so a resubmit survives a restart."""
+    data: dict[str, Any] = request.model_dump(mode="json", exclude=set(_MEDIA))
+    for name in _MEDIA:
+        media: Media | None = getattr(request, name)
+        if media is None:
+            continue
+        item: dict[str, Any] = {"content_type": media.content_type}
+        if media.url is not None:
+            item["url"] = media.url
+        elif media.path is not None:
+            item["path"] = str(media.path)
+        elif media.data is not None:
+            item["data_b64"] = base64.b64encode(media.data).decode()
+        data[name] = item
+    return json.dumps(data, separators=(",", ":"), sort_keys=True)
+
+
+def load_request(text: str) -> GenerationRequest:
+    data = json.loads(text)
+    for name in _MEDIA:
+        item = data.get(name)
+        if isinstance(item, dict) and "data_b64" in item:
+            item["data"] = base64.b64decode(item.pop("data_b64"))
+    return GenerationRequest.model_validate(data)
+
+
+def fingerprint(request: GenerationRequest | None) -> str | None:
+    """What makes two submits "the same request" for an idempotency key: everything but
+    the key itself."""
+    if request is None:
+        return None
+    data = json.loads(dump_request(request))
+    data.pop("idempotency_key", None)
+    text = json.dumps(data, separators=(",", ":"), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Ledger(ABC):
+    """Where jobs are kept: see the module docstring for the contract."""
+
+    # -- jobs -------------------------------------------------------------------------
+    @abstractmethod
+    def create(
+        self,
+        job: Job,
+        request: GenerationRequest | None = None,
+        *,
+        lease: tuple[str, float] | None = None,
+        budget: Budget | None = None,
+    ) -> Job:
+        """Store a new job at version 1, with its request, and optionally a lease for its
+        creator (`lease=(owner, ttl_s)`). A known idempotency key returns the stored job
+        unchanged when `request` is the same, and raises `IdempotencyConflictError` when
+        it differs."""
+
+    @abstractmethod
+    def update(self, job: Job, *, budget: Budget | None = None) -> Job:
+        """Write `job` if the stored version is still `job.version`; return it at the next
+        version. Raises `StaleJobError` otherwise, `BudgetExceededError` when `budget`
+        would be passed by the holds this write adds."""
+
+    @abstractmethod
+    def get(self, job_id: str) -> Job | None: ...
+
+    @abstractmethod
+    def get_by_key(self, idempotency_key: str) -> Job | None: ...
+
+    @abstractmethod
+    def find(
+        self,
+        *,
+        statuses: Iterable[JobStatus] | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+        id_prefix: str | None = None,
+        newest_first: bool = False,
+        limit: int | None = None,
+    ) -> list[Job]:
+        """Matching jobs by creation time (oldest first unless `newest_first`), at most
+        `limit`. A row that cannot be read is logged and skipped."""
+
+    @abstractmethod
+    def load_request(self, job_id: str) -> GenerationRequest | None: ...
+
+    # -- leases -----------------------------------------------------------------------
+    @abstractmethod
+    def acquire(self, job_id: str, owner: str, ttl_s: float) -> bool:
+        """Take (or renew) the job's lease for `ttl_s`; False when another owner holds a
+        lease that has not expired."""
+
+    @abstractmethod
+    def acquire_many(self, job_ids: Iterable[str], owner: str, ttl_s: float) -> set[str]:
+        """`acquire` for many jobs in one transaction; returns the ids now held."""
+
+    @abstractmethod
+    def release(self, job_id: str, owner: str) -> None:
+        """Give the lease up, if `owner` holds it."""
+
+    @abstractmethod
+    def lease(self, job_id: str) -> Lease | None:
+        """The live lease on a job, if any."""
+
+    @abstractmethod
+    def claim(self, owner: str, ttl_s: float, limit: int) -> list[Job]:
+        """Lease up to `limit` open jobs (accepted and live, or with aftercare to do) that
+        nobody holds, atomically, oldest change first."""
+
+    # -- reading for routing, budgets and recovery --------------------------------------
+    @abstractmethod
+    def unknown_submits(self) -> list[Job]:
+        """Jobs not finished without a provider job id: a submit may have created one."""
+
+    @abstractmethod
+    def resumable(self) -> list[Job]:
+        """Jobs not finished that have a provider job id (a read: nothing is claimed)."""
+
+    @abstractmethod
+    def stats(self, provider: str, model: str) -> ProviderStats: ...
+
+    @abstractmethod
+    def spend_usd(self, since: datetime, *, client_key: str | None = None) -> Decimal:
+        """USD charged by attempts that ended since `since` (where a USD figure is known)."""
+
+    @abstractmethod
+    def committed_usd(self, since: datetime, *, client_key: str | None = None) -> Decimal:
+        """Holds: estimated USD of attempts started since `since` that may still be charged,
+        and of charged attempts whose provider never reported a figure."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @property
+    def location(self) -> str:
+        """Where the ledger is, for messages."""
+        return type(self).__name__

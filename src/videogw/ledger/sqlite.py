@@ -1,0 +1,607 @@
+"""The durable ledger on one SQLite file in WAL mode (the embedded default).
+
+Each `Job` is stored whole as its JSON next to indexed columns for the queries videogw
+makes; attempts get a row each, so statistics, budgets and holds count every attempt.
+
+Across processes on one machine: every write is one ``BEGIN IMMEDIATE`` transaction, so
+a compare-and-swap on the version, a lease taken, a batch claimed, or a budget checked
+together with the hold it adds, is atomic against every other process on the file.
+
+Durability: ``synchronous=NORMAL`` (the default) survives a killed process: a commit is in
+the WAL before the write returns. A power cut may lose the commits since the last
+checkpoint; ``synchronous=FULL`` fsyncs every commit and survives that too.
+
+Errors are typed: a lock held past the busy timeout, a full disk or an I/O error is
+`LedgerUnavailableError`; a file deleted or replaced under the process is
+`LedgerReplacedError` (checked before each write); an unreadable row is skipped by `find`
+and raises `LedgerCorruptError` from `get`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import ValidationError
+
+from ..errors import (
+    IdempotencyConflictError,
+    LedgerCorruptError,
+    LedgerError,
+    LedgerReplacedError,
+    LedgerUnavailableError,
+    StaleJobError,
+)
+from ..models import GenerationRequest, Job, JobStatus
+from ..stats import MAX_SAMPLES, AttemptFact, ProviderStats, Sample, facts_from_job, summarize
+from .base import (
+    Budget,
+    Lease,
+    Ledger,
+    dump_request,
+    fingerprint,
+    is_claimable,
+    load_request,
+)
+from .memory import check_budget
+
+__all__ = ["SQLiteLedger"]
+
+log = logging.getLogger("videogw.ledger")
+T = TypeVar("T")
+
+SCHEMA_VERSION = 2
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    terminal INTEGER NOT NULL,
+    provider TEXT,
+    model TEXT NOT NULL,
+    provider_job_id TEXT,
+    idempotency_key TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    finished_at REAL,
+    claimed_by TEXT,
+    claimed_until REAL,
+    request TEXT,
+    job TEXT NOT NULL,
+    version INTEGER NOT NULL DEFAULT 1,
+    open INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at);
+CREATE INDEX IF NOT EXISTS jobs_unfinished ON jobs (created_at) WHERE terminal = 0;
+CREATE INDEX IF NOT EXISTS jobs_claimable ON jobs (updated_at) WHERE open = 1;
+
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    key TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL,
+    fingerprint TEXT
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS attempts (
+    job_id TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    status TEXT,
+    started_at REAL NOT NULL,
+    ended_at REAL,
+    latency_s REAL,
+    charged INTEGER,
+    cost TEXT,
+    currency TEXT,
+    cost_usd REAL,
+    estimate_usd REAL,
+    client_key TEXT,
+    PRIMARY KEY (job_id, n)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS attempts_stats ON attempts (provider, model, ended_at);
+CREATE INDEX IF NOT EXISTS attempts_spend ON attempts (ended_at) WHERE charged = 1;
+CREATE INDEX IF NOT EXISTS attempts_open ON attempts (started_at) WHERE charged IS NULL;
+"""
+
+# v1 (videogw 0.1) had no versions, keys table, open flag or client keys: add them
+_MIGRATE_V1 = (
+    "ALTER TABLE jobs ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
+    "ALTER TABLE jobs ADD COLUMN open INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE attempts ADD COLUMN client_key TEXT",
+    "UPDATE jobs SET open = 1 WHERE terminal = 0 AND provider_job_id IS NOT NULL",
+    "INSERT OR IGNORE INTO idempotency_keys (key, job_id) SELECT idempotency_key, id FROM jobs",
+)
+
+_INSERT_JOB = """
+INSERT INTO jobs (id, status, terminal, provider, model, provider_job_id, idempotency_key,
+                  created_at, updated_at, finished_at, claimed_by, claimed_until, request, job,
+                  version, open)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)
+"""
+
+_UPDATE_JOB = """
+UPDATE jobs SET status = ?, terminal = ?, provider = ?, model = ?, provider_job_id = ?,
+    updated_at = ?, finished_at = ?, job = ?, open = ?, version = version + 1
+WHERE id = ? AND version = ?
+"""
+
+_UPSERT_ATTEMPT = """
+INSERT OR REPLACE INTO attempts (job_id, n, provider, model, outcome, status, started_at,
+    ended_at, latency_s, charged, cost, currency, cost_usd, estimate_usd, client_key)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+_TERMINAL = tuple(s.value for s in JobStatus if s.is_terminal)
+_IN_TERMINAL = f"({','.join('?' * len(_TERMINAL))})"  # placeholders only, values bound
+
+_STATS = (
+    "SELECT status, latency_s, charged, cost, currency, cost_usd FROM attempts "  # noqa: S608
+    "WHERE provider = ? AND model = ? AND outcome = 'accepted' "
+    f"AND status IN {_IN_TERMINAL} AND ended_at IS NOT NULL "
+    f"ORDER BY ended_at DESC LIMIT {MAX_SAMPLES}"
+)
+_SPEND = "SELECT SUM(cost_usd) FROM attempts WHERE charged = 1 AND ended_at >= ?"
+# Holds: attempts that may still be charged (sending, live, unknown), and charged attempts
+# whose provider never says what it billed (Higgsfield bills credits silently): their
+# estimate stands in, so a budget never treats a paid job as free.
+_COMMITTED = (
+    "SELECT SUM(estimate_usd) FROM attempts WHERE started_at >= ? AND ("  # noqa: S608
+    "(charged IS NULL AND outcome IN ('accepted', 'unknown', 'sending') "
+    f"AND (status IS NULL OR status NOT IN {_IN_TERMINAL})) "
+    "OR (charged = 1 AND cost_usd IS NULL))"
+)
+_BY_CLIENT = " AND client_key = ?"
+
+
+def _opt(value: Decimal | None) -> float | None:
+    return float(value) if value is not None else None
+
+
+def _decimal(value: float | None) -> Decimal:
+    # SQLite sums REALs; round back to a sensible number of places for money
+    return Decimal(0) if value is None else Decimal(str(round(value, 9))).normalize()
+
+
+def _unavailable(exc: sqlite3.Error, path: object) -> LedgerError:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        hint = "another process held the ledger locked for longer than the busy timeout"
+    elif "full" in text:
+        hint = "the disk is full"
+    else:
+        hint = type(exc).__name__
+    error = LedgerUnavailableError(f"ledger {path}: {text} ({hint})")
+    error.__cause__ = exc
+    return error
+
+
+def _job_row(job: Job) -> tuple[Any, ...]:
+    return (
+        job.status.value,
+        int(job.status.is_terminal),
+        job.provider,
+        job.model,
+        job.provider_job_id,
+    )
+
+
+def _attempt_rows(job: Job) -> list[tuple[Any, ...]]:
+    client = job.labels.get("client_key")
+    return [_attempt_row(f, client) for f in facts_from_job(job)]
+
+
+def _attempt_row(f: AttemptFact, client: str | None) -> tuple[Any, ...]:
+    return (
+        f.job_id,
+        f.n,
+        f.provider,
+        f.model,
+        f.outcome,
+        f.status,
+        f.started_at,
+        f.ended_at,
+        f.latency_s,
+        None if f.charged is None else int(f.charged),
+        str(f.cost) if f.cost is not None else None,
+        f.currency,
+        _opt(f.cost_usd),
+        _opt(f.estimate_usd),
+        client,
+    )
+
+
+class SQLiteLedger(Ledger):
+    """`Ledger` on one SQLite file (or ``":memory:"``)."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+        busy_timeout_s: float = 10.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.path = Path(path)
+        self._clock = clock
+        self._lock = threading.RLock()
+        memory = str(path) == ":memory:"
+        if not memory:
+            if self.path.is_dir():
+                raise LedgerUnavailableError(
+                    f"ledger path {self.path} is a directory; name a file (e.g. "
+                    f"{self.path / 'ledger.sqlite3'})"
+                )
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise LedgerUnavailableError(f"ledger {self.path}: {exc}") from exc
+        try:
+            self._db = sqlite3.connect(
+                str(path), isolation_level=None, check_same_thread=False, cached_statements=64
+            )
+            self._db.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={synchronous}")
+            self._migrate()
+        except sqlite3.Error as exc:
+            raise _unavailable(exc, self.path) from exc
+        self._identity = None if memory else self._stat()
+
+    def __repr__(self) -> str:
+        return f"<SQLiteLedger {str(self.path)!r}>"
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    def _migrate(self) -> None:
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            (version,) = db.execute("PRAGMA user_version").fetchone()
+            existing = db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'jobs'"
+            ).fetchone()
+            if existing and version < 2:
+                for statement in _MIGRATE_V1[:3]:
+                    db.execute(statement)
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                db.execute(statement)
+            if existing and version < 2:
+                for statement in _MIGRATE_V1[3:]:
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    # -- plumbing ---------------------------------------------------------------------
+    def _stat(self) -> tuple[int, int]:
+        try:
+            info = os.stat(self.path)
+        except FileNotFoundError:
+            raise LedgerReplacedError(
+                f"ledger {self.path} was deleted while this process had it open; nothing "
+                "more is written there (restore it, or start again on a new ledger)"
+            ) from None
+        return info.st_dev, info.st_ino
+
+    def _check_file(self) -> None:
+        if self._identity is not None and self._stat() != self._identity:
+            raise LedgerReplacedError(
+                f"ledger {self.path} was replaced by another file while this process had "
+                "it open; nothing more is written (restart to use the new file)"
+            )
+
+    def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """One write transaction, taken with the write lock up front (BEGIN IMMEDIATE), so
+        what `work` reads and checks still holds when it commits."""
+        with self._lock:
+            self._check_file()
+            db = self._db
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise _unavailable(exc, self.path) from exc
+            try:
+                result = work(db)
+                db.execute("COMMIT")
+            except BaseException as exc:
+                # nothing to roll back, perhaps: the first error is the one to report
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise _unavailable(exc, self.path) from exc
+                raise
+            return result
+
+    def _read(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        with self._lock:
+            try:
+                return self._db.execute(sql, list(args)).fetchall()
+            except sqlite3.Error as exc:
+                raise _unavailable(exc, self.path) from exc
+
+    def _parse(self, job_id: str, text: str) -> Job:
+        try:
+            return Job.model_validate_json(text)
+        except (ValidationError, ValueError) as exc:
+            raise LedgerCorruptError(job_id, str(exc).splitlines()[0]) from None
+
+    def _spent(self, db: sqlite3.Connection, since: datetime, client: str | None) -> Decimal:
+        extra = _BY_CLIENT if client is not None else ""
+        args: tuple[Any, ...] = (client,) if client is not None else ()
+        (spent,) = db.execute(_SPEND + extra, (since.timestamp(), *args)).fetchone()
+        (held,) = db.execute(_COMMITTED + extra, (since.timestamp(), *_TERMINAL, *args)).fetchone()
+        return _decimal(spent) + _decimal(held)
+
+    # -- jobs -------------------------------------------------------------------------
+    def create(
+        self,
+        job: Job,
+        request: GenerationRequest | None = None,
+        *,
+        lease: tuple[str, float] | None = None,
+        budget: Budget | None = None,
+    ) -> Job:
+        stored = job.model_copy(update={"version": 1})
+        print_ = fingerprint(request)
+        request_text = dump_request(request) if request is not None else None
+
+        def work(db: sqlite3.Connection) -> Job:
+            known = db.execute(
+                "SELECT job_id, fingerprint FROM idempotency_keys WHERE key = ?",
+                (job.idempotency_key,),
+            ).fetchone()
+            if known is not None:
+                if known[1] != print_:
+                    raise IdempotencyConflictError(job.idempotency_key, known[0])
+                (text,) = db.execute("SELECT job FROM jobs WHERE id = ?", (known[0],)).fetchone()
+                return self._parse(known[0], text)
+            exists = db.execute("SELECT version FROM jobs WHERE id = ?", (job.id,)).fetchone()
+            if exists is not None:
+                raise StaleJobError(job.id, 0, exists[0])
+            db.execute(
+                _INSERT_JOB,
+                (
+                    job.id,
+                    *_job_row(stored),
+                    job.idempotency_key,
+                    job.created_at.timestamp(),
+                    job.updated_at.timestamp(),
+                    job.finished_at.timestamp() if job.finished_at else None,
+                    lease[0] if lease else None,
+                    self._clock() + lease[1] if lease else None,
+                    request_text,
+                    stored.model_dump_json(),
+                    int(is_claimable(stored)),
+                ),
+            )
+            db.execute(
+                "INSERT INTO idempotency_keys (key, job_id, fingerprint) VALUES (?, ?, ?)",
+                (job.idempotency_key, job.id, print_),
+            )
+            rows = _attempt_rows(stored)
+            if rows:
+                db.executemany(_UPSERT_ATTEMPT, rows)
+            if budget is not None:
+                check_budget(budget, stored, lambda since, c: self._spent(db, since, c))
+            return stored
+
+        return self._write(work)
+
+    def update(self, job: Job, *, budget: Budget | None = None) -> Job:
+        stored = job.model_copy(update={"version": job.version + 1})
+
+        def work(db: sqlite3.Connection) -> Job:
+            changed = db.execute(
+                _UPDATE_JOB,
+                (
+                    *_job_row(stored),
+                    stored.updated_at.timestamp(),
+                    stored.finished_at.timestamp() if stored.finished_at else None,
+                    stored.model_dump_json(),
+                    int(is_claimable(stored)),
+                    job.id,
+                    job.version,
+                ),
+            ).rowcount
+            if changed != 1:
+                found = db.execute("SELECT version FROM jobs WHERE id = ?", (job.id,)).fetchone()
+                raise StaleJobError(job.id, job.version, found[0] if found else None)
+            rows = _attempt_rows(stored)
+            if rows:
+                db.executemany(_UPSERT_ATTEMPT, rows)
+            if budget is not None:
+                check_budget(budget, stored, lambda since, c: self._spent(db, since, c))
+            return stored
+
+        return self._write(work)
+
+    def get(self, job_id: str) -> Job | None:
+        rows = self._read("SELECT job FROM jobs WHERE id = ?", (job_id,))
+        return self._parse(job_id, rows[0][0]) if rows else None
+
+    def get_by_key(self, idempotency_key: str) -> Job | None:
+        rows = self._read(
+            "SELECT j.id, j.job FROM idempotency_keys k JOIN jobs j ON j.id = k.job_id "
+            "WHERE k.key = ?",
+            (idempotency_key,),
+        )
+        return self._parse(rows[0][0], rows[0][1]) if rows else None
+
+    def find(
+        self,
+        *,
+        statuses: Iterable[JobStatus] | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+        id_prefix: str | None = None,
+        newest_first: bool = False,
+        limit: int | None = None,
+    ) -> list[Job]:
+        where: list[str] = []
+        args: list[Any] = []
+        if statuses is not None:
+            wanted = [JobStatus(s).value for s in statuses]
+            if not wanted:
+                return []
+            where.append(f"status IN ({','.join('?' * len(wanted))})")
+            args.extend(wanted)
+        if provider is not None:
+            where.append("provider = ?")
+            args.append(provider)
+        if model is not None:
+            where.append("model = ?")
+            args.append(model)
+        if id_prefix is not None:
+            # ids are hex: a range on the primary key, not a LIKE scan
+            where.append("id >= ? AND id < ?")
+            args.extend([id_prefix, id_prefix + "\U0010ffff"])
+        return self._jobs(where, args, limit, newest_first=newest_first)
+
+    def _jobs(
+        self,
+        where: Sequence[str],
+        args: Sequence[Any],
+        limit: int | None,
+        *,
+        newest_first: bool = False,
+    ) -> list[Job]:
+        sql = "SELECT id, job FROM jobs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC, id DESC" if newest_first else " ORDER BY created_at, id"
+        if limit is not None:
+            sql += f" LIMIT {max(0, min(int(limit), 2**62))}"
+        jobs = []
+        for job_id, text in self._read(sql, args):
+            try:
+                jobs.append(self._parse(job_id, text))
+            except LedgerCorruptError as exc:
+                log.error("%s; skipped (the other jobs are unaffected)", exc)
+        return jobs
+
+    def load_request(self, job_id: str) -> GenerationRequest | None:
+        rows = self._read("SELECT request FROM jobs WHERE id = ?", (job_id,))
+        return load_request(rows[0][0]) if rows and rows[0][0] else None
+
+    # -- leases -----------------------------------------------------------------------
+    def acquire(self, job_id: str, owner: str, ttl_s: float) -> bool:
+        def work(db: sqlite3.Connection) -> bool:
+            now = self._clock()
+            return (
+                db.execute(
+                    "UPDATE jobs SET claimed_by = ?, claimed_until = ? WHERE id = ? AND "
+                    "(claimed_by IS NULL OR claimed_by = ? OR claimed_until <= ?)",
+                    (owner, now + ttl_s, job_id, owner, now),
+                ).rowcount
+                == 1
+            )
+
+        return self._write(work)
+
+    def acquire_many(self, job_ids: Iterable[str], owner: str, ttl_s: float) -> set[str]:
+        wanted = list(job_ids)
+
+        def work(db: sqlite3.Connection) -> set[str]:
+            now = self._clock()
+            held = set()
+            for job_id in wanted:
+                taken = db.execute(
+                    "UPDATE jobs SET claimed_by = ?, claimed_until = ? WHERE id = ? AND "
+                    "(claimed_by IS NULL OR claimed_by = ? OR claimed_until <= ?)",
+                    (owner, now + ttl_s, job_id, owner, now),
+                ).rowcount
+                if taken:
+                    held.add(job_id)
+            return held
+
+        return self._write(work) if wanted else set()
+
+    def release(self, job_id: str, owner: str) -> None:
+        self._write(
+            lambda db: db.execute(
+                "UPDATE jobs SET claimed_by = NULL, claimed_until = NULL "
+                "WHERE id = ? AND claimed_by = ?",
+                (job_id, owner),
+            )
+        )
+
+    def lease(self, job_id: str) -> Lease | None:
+        rows = self._read(
+            "SELECT claimed_by, claimed_until FROM jobs WHERE id = ? AND claimed_until > ?",
+            (job_id, self._clock()),
+        )
+        return Lease(rows[0][0], rows[0][1]) if rows and rows[0][0] else None
+
+    def claim(self, owner: str, ttl_s: float, limit: int) -> list[Job]:
+        def work(db: sqlite3.Connection) -> list[tuple[str, str]]:
+            now = self._clock()
+            rows: list[tuple[str, str]] = db.execute(
+                "SELECT id, job FROM jobs WHERE open = 1 AND "
+                "(claimed_until IS NULL OR claimed_until <= ?) ORDER BY updated_at LIMIT ?",
+                (now, max(0, int(limit))),
+            ).fetchall()
+            db.executemany(
+                "UPDATE jobs SET claimed_by = ?, claimed_until = ? WHERE id = ?",
+                [(owner, now + ttl_s, job_id) for job_id, _ in rows],
+            )
+            return rows
+
+        jobs = []
+        for job_id, text in self._write(work):
+            try:
+                jobs.append(self._parse(job_id, text))
+            except LedgerCorruptError as exc:
+                log.error("%s; skipped (the other jobs are unaffected)", exc)
+        return jobs
+
+    # -- reading ----------------------------------------------------------------------
+    def unknown_submits(self) -> list[Job]:
+        return self._jobs(["terminal = 0", "provider_job_id IS NULL"], (), None)
+
+    def resumable(self) -> list[Job]:
+        return self._jobs(["terminal = 0", "provider_job_id IS NOT NULL"], (), None)
+
+    def stats(self, provider: str, model: str) -> ProviderStats:
+        rows = self._read(_STATS, (provider, model, *_TERMINAL))
+        samples = [
+            Sample(
+                status,
+                latency,
+                None if charged is None else bool(charged),
+                Decimal(cost) if cost is not None else None,
+                currency,
+                _decimal(cost_usd) if cost_usd is not None else None,
+            )
+            for status, latency, charged, cost, currency, cost_usd in rows
+        ]
+        return summarize(provider, model, samples)
+
+    def spend_usd(self, since: datetime, *, client_key: str | None = None) -> Decimal:
+        extra = _BY_CLIENT if client_key is not None else ""
+        args = (client_key,) if client_key is not None else ()
+        ((total,),) = self._read(_SPEND + extra, (since.timestamp(), *args))
+        return _decimal(total)
+
+    def committed_usd(self, since: datetime, *, client_key: str | None = None) -> Decimal:
+        extra = _BY_CLIENT if client_key is not None else ""
+        args = (client_key,) if client_key is not None else ()
+        ((total,),) = self._read(_COMMITTED + extra, (since.timestamp(), *_TERMINAL, *args))
+        return _decimal(total)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,134 @@
+"""The one writer of jobs.
+
+Every change to a job — a submit's write-ahead attempt and its answer, a status read, a
+webhook delivery, a cancel, a resubmit — is a pure transition (`videogw.lifecycle`)
+handed to `Recorder.change`, which writes it as a compare-and-swap on the version it was
+computed from. When another process or thread wrote first, the recorder re-reads the job
+and re-applies the transition to the newer copy, or drops it when the transition says the
+newer state already covers it (returns ``None``). Observers hear of every status change
+from here, whoever made it.
+
+A write that fails because the ledger is busy or the disk is full is retried; a provider's
+acceptance that still cannot be written raises `AcceptanceNotRecordedError`, which carries
+the provider and its job id, so a paid job is never lost silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from .errors import (
+    AcceptanceNotRecordedError,
+    LedgerError,
+    LedgerUnavailableError,
+    StaleJobError,
+)
+from .events import EventBus, Finished, StatusChanged
+from .ledger import Budget, Ledger
+from .models import GenerationRequest, Job
+
+__all__ = ["Change", "Recorder"]
+
+T = TypeVar("T")
+
+log = logging.getLogger("videogw")
+
+Change = Callable[[Job], Job | None]
+MAX_CONFLICTS = 50  # re-reads before a write gives up: only a storm of writers gets there
+UNAVAILABLE_RETRIES = (0.05, 0.2, 0.5, 1.0)  # pauses between tries of a busy ledger
+
+
+class Recorder:
+    def __init__(
+        self,
+        ledger: Ledger,
+        events: EventBus,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.ledger = ledger
+        self.events = events
+        self._sleep = sleep
+
+    def create(
+        self,
+        job: Job,
+        request: GenerationRequest | None,
+        *,
+        lease: tuple[str, float] | None = None,
+        budget: Budget | None = None,
+    ) -> Job:
+        """Store a new job (or get the one its idempotency key already names)."""
+        return self._retrying(lambda: self.ledger.create(job, request, lease=lease, budget=budget))
+
+    def change(
+        self,
+        job: Job,
+        transition: Change,
+        *,
+        budget: Budget | None = None,
+        accepted: tuple[str, str] | None = None,
+    ) -> Job:
+        """Apply `transition` to `job` and write the result conditionally on `job.version`;
+        on a conflict, re-read and re-apply. Returns the job as stored (or as read, when the
+        transition changes nothing). `accepted=(provider, provider_job_id)` marks the write
+        of an acceptance: if it cannot be written, `AcceptanceNotRecordedError` says so."""
+        current = job
+        try:
+            for _ in range(MAX_CONFLICTS):
+                new = transition(current)
+                if new is None or new == current:
+                    return current
+                try:
+                    stored = self._update(new, budget)
+                except StaleJobError:
+                    fresh = self._retrying(lambda: self.ledger.get(job.id))
+                    if fresh is None:
+                        # a job this ledger never held (read from JSON, another ledger):
+                        # from now on it is recorded here
+                        stored = self._adopt(new.model_copy(update={"version": 0}))
+                        self._announce(current, stored)
+                        return stored
+                    current = fresh
+                    continue
+                self._announce(current, stored)
+                return stored
+            raise LedgerError(f"job {job.id}: {MAX_CONFLICTS} conflicting writes in a row")
+        except LedgerError as exc:
+            if accepted is None or isinstance(exc, AcceptanceNotRecordedError):
+                raise
+            provider, provider_job_id = accepted
+            log.critical(
+                "job %s: %s accepted it as %s but the ledger could not record it: %s",
+                job.id,
+                provider,
+                provider_job_id,
+                exc,
+            )
+            raise AcceptanceNotRecordedError(job.id, provider, provider_job_id, str(exc)) from exc
+
+    def _adopt(self, job: Job) -> Job:
+        return self._retrying(lambda: self.ledger.create(job, None))
+
+    def _update(self, job: Job, budget: Budget | None) -> Job:
+        return self._retrying(lambda: self.ledger.update(job, budget=budget))
+
+    def _retrying(self, write: Callable[[], T]) -> T:
+        for pause in (*UNAVAILABLE_RETRIES, None):
+            try:
+                return write()
+            except LedgerUnavailableError as exc:
+                if pause is None:
+                    raise
+                log.warning("ledger busy (%s); trying again in %.2f s", exc, pause)
+                self._sleep(pause)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _announce(self, old: Job, new: Job) -> None:
+        if old.status is not new.status:
+            self.events.emit(StatusChanged(new, old.status))
+            if new.status.is_terminal:
+                self.events.emit(Finished(new))

@@ -1,0 +1,513 @@
+"""Tracking accepted jobs: status reads, cancel, wait, many jobs at once, webhook updates,
+and the money rules after acceptance (DESIGN §5), all under the job's lease.
+
+Whatever acts on an accepted job — polling it, a webhook's confirming read, cancel,
+resubmit — holds its lease in the ledger (taken atomically, renewed while working,
+released at the end, taken over when expired). A second `wait`, `resume` or receiver that
+finds a job leased follows it through the ledger instead; it never acts on it. A refunded
+failure on a `retry_failed` route is marked for aftercare in the same write that records
+it, so a crash between the two never drops the resubmit.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from . import lifecycle
+from .config import Config, RouteConfig
+from .engine import Clock, Op, RetryPolicy, Sleep, drive
+from .errors import (
+    JobFailedError,
+    JobLeasedError,
+    NotCancellableError,
+    OutcomeUnknownError,
+    ProviderError,
+    TransportError,
+    VideoGWError,
+    WaitTimeoutError,
+)
+from .health import ProviderHealth
+from .ledger import Ledger, is_claimable, new_owner
+from .models import GenerationRequest, Job, JobStatus
+from .policy import Situation, decide
+from .poller import Poller, Tracked
+from .provider import StatusUpdate
+from .providerset import Providers
+from .recorder import Recorder
+from .router import Plan, Router
+from .schedule import next_poll_delay
+from .stats import ProviderStats
+from .submit import Submitter
+
+__all__ = ["MAX_STATUS_FAILURES", "POLL_ONCE", "ProgressCallback", "ResumeReport", "Tracker"]
+
+log = logging.getLogger("videogw")
+
+ProgressCallback = Callable[[Job], None]
+MAX_STATUS_FAILURES = 8  # consecutive failed reads before tracking a job gives up (it lives on)
+MIN_SAMPLES = 3  # observed jobs before the ledger's p50 replaces the typical duration
+# The poller retries failed reads itself (rescheduling), so a worker is never held asleep.
+POLL_ONCE = RetryPolicy(max_attempts=1)
+RESUBMIT = "resubmit"
+
+
+@dataclass(frozen=True)
+class ResumeReport:
+    """What `resume()` did: every job it tracked, as last seen (terminal unless its reads
+    kept failing or the timeout passed), and the submits whose outcome is unknown, left
+    untouched for reconciliation with the provider."""
+
+    jobs: list[Job]
+    unknown: list[Job]
+    errors: dict[str, str] = field(default_factory=dict)
+    # open jobs another live process holds (their leases have not expired): left to it
+    held: list[Job] = field(default_factory=list)
+
+
+class Tracker:
+    def __init__(
+        self,
+        *,
+        config: Config,
+        providers: Providers,
+        router: Router,
+        recorder: Recorder,
+        submitter: Submitter,
+        health: ProviderHealth,
+        clock: Clock,
+        retry: RetryPolicy,
+        stats: Callable[[str, str], ProviderStats | None],
+    ) -> None:
+        self.config = config
+        self.providers = providers
+        self.router = router
+        self.recorder = recorder
+        self.submitter = submitter
+        self.health = health
+        self.clock = clock
+        self.retry = retry
+        self.stats = stats
+        self.pollers: list[Poller] = []
+        self._renew_at: dict[tuple[str, str], float] = {}  # (owner, job) -> monotonic
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.recorder.ledger
+
+    @property
+    def lease_s(self) -> float:
+        return self.config.ledger.lease_s
+
+    # -- leases -------------------------------------------------------------------------
+    def hold(self, job_id: str, owner: str) -> bool:
+        """Take or keep the job's lease for `owner` (renewed once half of it has passed)."""
+        key = (owner, job_id)
+        now = self.clock.monotonic()
+        due = self._renew_at.get(key)
+        if due is not None and now < due:
+            return True
+        if not self.ledger.acquire(job_id, owner, self.lease_s):
+            self._renew_at.pop(key, None)
+            return False
+        self._renew_at[key] = now + self.lease_s / 2
+        return True
+
+    def adopt(self, job_id: str, owner: str) -> None:
+        """`owner` already holds this job's lease (taken when it was created)."""
+        self._renew_at[(owner, job_id)] = self.clock.monotonic()
+
+    def let_go(self, job_id: str, owner: str) -> None:
+        if self._renew_at.pop((owner, job_id), None) is not None:
+            self.ledger.release(job_id, owner)
+
+    # -- recording what a provider said ---------------------------------------------------
+    def route_of(self, job: Job) -> RouteConfig | None:
+        return self.router.route_for(job.model)
+
+    def _mark(self, before: Job, after: Job) -> Job:
+        """Aftercare the money rules ask for, decided in the write that records the change:
+        a refunded failure on a `retry_failed` route moves to the next candidate."""
+        if (
+            after.status is JobStatus.failed
+            and before.status is not JobStatus.failed
+            and after.charged is False
+            and after.aftercare is None
+            and decide(Situation.failed_refunded, self.route_of(after)).try_next
+        ):
+            return after.model_copy(update={"aftercare": RESUBMIT})
+        return after
+
+    def record_update(self, job: Job, update: StatusUpdate) -> Job:
+        """Fold a status read or a verified webhook into the job, as a compare-and-swap; an
+        update about an attempt the job has since left is dropped."""
+        about = job.provider_job_id
+        latency = None
+        if update.status.is_terminal and job.id in self.submitter._accepted_at:
+            started = self.submitter.monotonic_start(job.id)
+            latency = None if started is None else max(0.0, self.clock.monotonic() - started)
+
+        def transition(current: Job) -> Job | None:
+            if current.provider_job_id != about or about is None:
+                return None  # the job moved on (resubmitted): this is about an old attempt
+            new = lifecycle.apply_update(current, update, now=self.clock.now(), latency_s=latency)
+            if new.model_copy(update={"updated_at": current.updated_at}) == current:
+                return None  # nothing new: no write (the poller reads ten thousand jobs)
+            return self._mark(current, new)
+
+        return self.recorder.change(job, transition)
+
+    def _read_op(self, job: Job, policy: RetryPolicy | None = None) -> Op[Job]:
+        if job.provider is None or job.provider_job_id is None:
+            raise OutcomeUnknownError(
+                f"job {job.id} has no provider job id: its submit outcome is unknown, so "
+                "there is nothing to poll; reconcile it with the provider",
+                provider=job.provider,
+            )
+        provider = self.providers.get(job.provider)
+        update = yield from drive(provider, provider.status_flow(job), policy or self.retry)
+        if update.remaining_credits is not None:
+            threshold = getattr(provider.settings, "low_credit_threshold", None)
+            self.health.credits.observe(provider.instance, update.remaining_credits, threshold)
+        if update.status is JobStatus.unknown and update.raw_status is not None:
+            log.warning(
+                "job %s: %s reported an unmapped status %r",
+                job.id,
+                provider.instance,
+                update.raw_status,
+                extra={"job_id": job.id},
+            )
+        return self.record_update(job, update)
+
+    def status_op(self, job: Job) -> Op[Job]:
+        """One status read, recorded (no lease needed: the write is a compare-and-swap)."""
+        if job.version > 0:
+            job = self.ledger.get(job.id) or job
+        return (yield from self._read_op(job))
+
+    def cancel_op(self, job: Job) -> Op[Job]:
+        if job.provider is None or job.provider_job_id is None:
+            raise OutcomeUnknownError(
+                f"job {job.id} has no provider job id to cancel", provider=job.provider
+            )
+        owner = new_owner("cancel")
+        if job.version > 0 and not self.hold(job.id, owner):
+            lease = self.ledger.lease(job.id)
+            raise JobLeasedError(job.id, lease.owner if lease else None)
+        try:
+            if job.version > 0:
+                job = self.ledger.get(job.id) or job
+            provider = self.providers.get(job.provider or "")
+            update = yield from drive(provider, provider.cancel_flow(job), self.retry)
+            return self.record_update(job, update)
+        finally:
+            self.let_go(job.id, owner)
+
+    # -- after acceptance (under the lease) ---------------------------------------------
+    def poll_op(self, job: Job, owner: str, policy: RetryPolicy | None = None) -> Op[Job]:
+        """One status read, then the route's rules after acceptance."""
+        if job.aftercare is None:
+            job = yield from self._read_op(job, policy)
+        return (yield from self.aftercare_op(job, owner))
+
+    def aftercare_op(self, job: Job, owner: str) -> Op[Job]:
+        if job.aftercare == RESUBMIT:
+            why = job.error.message if job.error is not None else "failed"
+            return (yield from self._resubmit_op(job, owner, f"failed_refunded: {why}"))
+        if job.status is JobStatus.queued:
+            return (yield from self._queued_deadline_op(job, owner))
+        return job
+
+    def _queued_deadline_op(self, job: Job, owner: str) -> Op[Job]:
+        route = self.route_of(job)
+        deadline = route.queued_deadline_s if route is not None else None
+        if deadline is None or job.submitted_at is None or job.provider is None:
+            return job
+        current = job.attempts[-1] if job.attempts else None
+        age = (self.clock.now() - job.submitted_at).total_seconds()
+        if age < deadline or current is None or current.reason is not None:
+            return job  # not yet, or already dealt with
+        provider = self.providers.get(job.provider)
+        cancellable = provider.capabilities.cancel
+        situation = (
+            Situation.queued_deadline_cancel if cancellable else Situation.queued_deadline_no_cancel
+        )
+        decision = decide(situation, route)
+        plan = self._next_plan(job) if decision.try_next else None
+        if not decision.cancel_first or plan is None:
+            why = "no cancel exists" if not cancellable else "no other candidate to move to"
+            return self._keep_tracking(job, f"queued past the {deadline:g} s deadline; {why}")
+        try:
+            update = yield from drive(provider, provider.cancel_flow(job), self.retry)
+        except NotCancellableError:
+            return self._keep_tracking(job, "queued past the deadline, but it already started")
+        except (ProviderError, TransportError) as exc:
+            log.warning("job %s: cancel after the queued deadline failed: %s", job.id, exc)
+            return job  # the next read tries again
+        cancelled = self.record_update(job, update)
+        if cancelled.status is not JobStatus.cancelled:
+            return cancelled
+        reason = f"{situation.value}: queued past {deadline:g} s, cancelled"
+        return (yield from self._resubmit_op(cancelled, owner, reason, plan=plan))
+
+    def _keep_tracking(self, job: Job, reason: str) -> Job:
+        log.info("job %s: %s; kept tracking it", job.id, reason, extra={"job_id": job.id})
+        return self.recorder.change(
+            job,
+            lambda j: lifecycle.note_attempt(j, f"{reason}; kept tracking", now=self.clock.now()),
+        )
+
+    def _request_for(self, job: Job) -> GenerationRequest | None:
+        try:
+            return self.ledger.load_request(job.id)
+        except (ValueError, OSError) as exc:  # e.g. a local input file is gone
+            log.warning("job %s: stored request unusable: %s", job.id, exc)
+            return None
+
+    def _next_plan(self, job: Job) -> Plan | None:
+        request = self._request_for(job)
+        if request is None:
+            log.warning("job %s: its request is not stored, so it cannot move on", job.id)
+            return None
+        tried = {attempt.provider for attempt in job.attempts}
+        try:
+            return self.router.plan(request, exclude=tried)
+        except VideoGWError as exc:
+            log.info("job %s: no candidate to move on to (%s)", job.id, exc)
+            return None
+
+    def _resubmit_op(self, job: Job, owner: str, reason: str, plan: Plan | None = None) -> Op[Job]:
+        # the lease is checked right before money moves: a process that lost it acts no more
+        if not self.hold(job.id, owner):
+            return self.ledger.get(job.id) or job
+        plan = plan or self._next_plan(job)
+        request = self._request_for(job) if plan is not None else None
+        if plan is None or request is None:
+            return self.recorder.change(
+                job,
+                lambda j: (
+                    j.model_copy(update={"aftercare": None, "updated_at": self.clock.now()})
+                    if j.aftercare is not None
+                    else None
+                ),
+            )
+        self.submitter._failed_over(job, job.provider or "", plan.candidates[0].provider, reason)
+        return (
+            yield from self.submitter.attempts_op(job, request, plan, owner, raise_errors=False)
+        )
+
+    # -- waiting ------------------------------------------------------------------------
+    def _expected_seconds(self, job: Job) -> float | None:
+        """How long the job should take: the ledger's observed p50 for its provider and
+        model, else the provider's configured or typical duration."""
+        if job.provider is None:
+            return None
+        observed = self.stats(job.provider, job.model)
+        if observed is not None and observed.p50_s and observed.samples >= MIN_SAMPLES:
+            return observed.p50_s
+        try:
+            provider = self.providers.get(job.provider)
+        except VideoGWError:
+            return None
+        if provider.settings.expected_job_s:
+            return provider.settings.expected_job_s
+        spec = provider.capabilities.models.get(job.model)
+        return spec.typical_seconds if spec is not None else None
+
+    def _delay(self, job: Job) -> float:
+        age = (self.clock.now() - (job.submitted_at or job.created_at)).total_seconds()
+        return next_poll_delay(
+            age,
+            self._expected_seconds(job),
+            floor=self.config.poll.floor_s,
+            cap=self.config.poll.cap_s,
+        )
+
+    def wait_op(
+        self,
+        job: Job,
+        timeout: float | None,
+        on_progress: ProgressCallback | None,
+        raise_on_failure: bool,
+        owner: str | None = None,
+    ) -> Op[Job]:
+        owner = owner or new_owner("wait")
+        started = self.clock.monotonic()
+        failures = 0
+        if job.version > 0:
+            job = self.ledger.get(job.id) or job
+        try:
+            while not job.status.is_terminal or job.aftercare is not None:
+                if job.provider_job_id is None and job.aftercare is None:
+                    return job  # a submit's outcome is unknown: nothing to poll
+                delay = 0.0 if job.aftercare is not None else self._delay(job)
+                waited = self.clock.monotonic() - started
+                last_look = timeout is not None and waited + delay >= timeout
+                if last_look:
+                    assert timeout is not None
+                    delay = max(0.0, timeout - waited)
+                yield Sleep(delay)
+                leased = job.version == 0 or self.hold(job.id, owner)
+                try:
+                    if leased:
+                        new = yield from self.poll_op(job, owner)
+                    else:
+                        # another process acts on this job: follow it through the ledger
+                        new = self.ledger.get(job.id) or job
+                except (TransportError, ProviderError) as exc:
+                    failures += 1
+                    if not exc.retryable or failures >= MAX_STATUS_FAILURES:
+                        raise
+                    log.warning("job %s: status read failed (%s); will look again", job.id, exc)
+                    new = job
+                else:
+                    failures = 0
+                if on_progress is not None and (new.status, new.progress) != (
+                    job.status,
+                    job.progress,
+                ):
+                    on_progress(new)
+                job = new
+                if last_look and (not job.status.is_terminal or job.aftercare is not None):
+                    raise WaitTimeoutError(job, self.clock.monotonic() - started)
+        finally:
+            self.let_go(job.id, owner)
+        if raise_on_failure and job.status is not JobStatus.succeeded:
+            raise JobFailedError(job)
+        return job
+
+    # -- many jobs ------------------------------------------------------------------------
+    def new_poller(self) -> Poller:
+        return Poller(
+            monotonic=self.clock.monotonic,
+            wall=self.clock.now,
+            expected=self._expected_seconds,
+            floor=self.config.poll.floor_s,
+            cap=self.config.poll.cap_s,
+            rng=random.Random(),
+        )
+
+    def track_step_op(self, poller: Poller, entry: Tracked, owner: str) -> Op[None]:
+        """One poll of one tracked job (under its lease), reported back to the poller."""
+        job = entry.job
+        if job.version > 0 and not self.hold(job.id, owner):
+            # leased by another process: follow its record instead of acting
+            current = self.ledger.get(job.id) or job
+            if current.status.is_terminal and current.aftercare is None:
+                poller.settle(job.id, current)
+            else:
+                poller.touch(job.id, current)
+                poller.retry(entry, self._delay(current))
+            return
+        try:
+            new = yield from self.poll_op(job, owner, POLL_ONCE)
+        except (TransportError, ProviderError) as exc:
+            after = getattr(exc, "retry_after", None)
+            if after is not None and job.provider is not None:
+                poller.pause(job.provider, float(after))
+            if exc.retryable and entry.failures + 1 < MAX_STATUS_FAILURES:
+                log.info("job %s: status read failed (%s); will look again", job.id, exc)
+                poller.retry(entry, float(after) if after is not None else None)
+            else:
+                log.error(
+                    "job %s: stopped tracking after %s; it lives on at %s: resume it later",
+                    job.id,
+                    exc,
+                    job.provider,
+                    extra={"job_id": job.id},
+                )
+                poller.give_up(entry, exc)
+                self.let_go(job.id, owner)
+            return
+        if new.aftercare is not None:
+            poller.update(entry, new)  # still open: the next step does the aftercare
+            poller.touch(new.id, new, now=True)
+        else:
+            poller.update(entry, new)
+        if job.id not in poller:
+            self.let_go(job.id, owner)
+
+    def hold_all(self, jobs: Iterable[Job], owner: str) -> None:
+        """Lease every stored job about to be tracked, in one transaction (the ones another
+        process holds are followed, not acted on)."""
+        held = self.ledger.acquire_many((j.id for j in jobs if j.version > 0), owner, self.lease_s)
+        now = self.clock.monotonic()
+        for job_id in held:
+            self._renew_at[(owner, job_id)] = now + self.lease_s / 2
+
+    def release_all(self, owner: str, job_ids: Iterable[str]) -> None:
+        for job_id in job_ids:
+            self.let_go(job_id, owner)
+
+    def claim_all(self, owner: str) -> list[Job]:
+        """Lease every open job nobody holds, a batch per transaction."""
+        claimed: list[Job] = []
+        batch = self.config.ledger.claim_batch
+        while True:
+            got = self.ledger.claim(owner, self.lease_s, batch)
+            now = self.clock.monotonic()
+            for job in got:
+                self._renew_at[(owner, job.id)] = now + self.lease_s / 2
+            claimed.extend(got)
+            if len(got) < batch:
+                return claimed
+
+    def report(self, jobs: list[Job], done: list[Job]) -> ResumeReport:
+        claimed = {job.id for job in jobs}
+        held = [job for job in self.ledger.resumable() if job.id not in claimed]
+        return ResumeReport(done, self.ledger.unknown_submits(), held=held)
+
+    def limits(self, jobs: Iterable[Job]) -> dict[str, int]:
+        limits: dict[str, int] = {}
+        for job in jobs:
+            if job.provider is not None and job.provider not in limits:
+                try:
+                    limits[job.provider] = self.providers.get(job.provider).settings.max_concurrency
+                except VideoGWError:
+                    continue
+        return limits
+
+    # -- webhooks ------------------------------------------------------------------------
+    def apply_webhook_update(self, job_id: str, update: StatusUpdate) -> Job:
+        """Fold a verified webhook delivery into a job (recorded as a compare-and-swap); a
+        job it finishes is no longer polled here, and a refunded failure marked for
+        aftercare is read at once by whoever tracks it."""
+        job = self.ledger.get(job_id)
+        if job is None:
+            raise KeyError(f"no job {job_id!r}")
+        new = self.record_update(job, update)
+        for poller in self.pollers:
+            if new.status.is_terminal and new.aftercare is None:
+                poller.settle(job_id, new)
+            else:
+                poller.touch(job_id, new, now=new.aftercare is not None)
+        return new
+
+    def confirm_op(self, job: Job, update: StatusUpdate) -> Op[Job | None]:
+        """A webhook says the job finished: trust it only when a status read agrees, taken
+        under the job's lease. When another process holds the lease, it acts: this returns
+        None (in this process, its poller is told to look now)."""
+        owner = new_owner("webhook")
+        if not self.hold(job.id, owner):
+            for poller in self.pollers:
+                poller.touch(job.id, self.ledger.get(job.id) or job, now=True)
+            return None
+        try:
+            current = self.ledger.get(job.id) or job
+            read = yield from self._read_op(current)
+            if read.status is update.status:
+                read = self.record_update(read, update)
+            for poller in self.pollers:
+                if read.status.is_terminal and read.aftercare is None:
+                    poller.settle(job.id, read)
+                else:
+                    poller.touch(job.id, read, now=read.aftercare is not None)
+            return read
+        finally:
+            self.let_go(job.id, owner)
+
+
+def still_open(job: Job) -> bool:
+    return is_claimable(job) or not job.status.is_terminal
