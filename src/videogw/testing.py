@@ -31,7 +31,7 @@ from .models import AttemptOutcome, CostEstimate, GenerationRequest, Job, JobSta
 from .plugins import Registry
 from .provider import Provider
 
-__all__ = ["ProviderContract", "maybe_await", "registry_with"]
+__all__ = ["LedgerContract", "ProviderContract", "maybe_await", "registry_with"]
 
 
 async def maybe_await(value: Any) -> Any:
@@ -196,3 +196,198 @@ class ProviderContract:
         assert estimate.basis
         assert estimate.source
         assert estimate.amount >= 0
+
+
+def _attempt_job(
+    *,
+    outcome: AttemptOutcome = AttemptOutcome.accepted,
+    status: JobStatus = JobStatus.running,
+    estimate_usd: str = "0.10",
+    key: str | None = None,
+    charged: bool | None = None,
+    client_key: str | None = None,
+) -> Job:
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from .models import Attempt, Task, new_idempotency_key
+
+    now = datetime.now(UTC)
+    key = key or new_idempotency_key()
+    estimate = CostEstimate(
+        amount=Decimal(estimate_usd), currency="USD", basis="test", source="test"
+    )
+    pjid = None if outcome is not AttemptOutcome.accepted else f"p-{key}"
+    attempt = Attempt(
+        provider="toy",
+        provider_model="toy-model",
+        idempotency_key=key,
+        outcome=outcome,
+        started_at=now,
+        provider_job_id=pjid,
+        status=status,
+        estimate=estimate,
+        charged=charged,
+    )
+    return Job(
+        model="dop-lite",
+        task=Task.image_to_video,
+        status=status,
+        provider="toy",
+        provider_job_id=pjid,
+        idempotency_key=key,
+        charged=charged,
+        estimate=estimate,
+        attempts=(attempt,),
+        labels={"client_key": client_key} if client_key else {},
+        created_at=now,
+        updated_at=now,
+    )
+
+
+class LedgerContract:
+    """The conformance suite every `videogw.ledger.Ledger` backend passes.
+
+    ```python
+    class TestMyLedger(LedgerContract):
+        @pytest.fixture
+        def ledger(self, tmp_path):
+            led = MyLedger(...)
+            yield led
+            led.close()
+    ```
+
+    A subclass provides the `ledger` fixture (empty, its clock the wall clock); a backend
+    shared by processes also passes tests/test_ledger_processes.py's real-process tests.
+    """
+
+    @pytest.fixture
+    def ledger(self) -> Any:  # pragma: no cover - subclasses provide it
+        raise NotImplementedError
+
+    def test_create_stores_version_one_and_get_round_trips(self, ledger: Any) -> None:
+        job = _attempt_job()
+        stored = ledger.create(job)
+        assert stored.version == 1
+        assert ledger.get(job.id) == stored
+        assert ledger.get("no-such-job") is None
+
+    def test_update_is_a_compare_and_swap(self, ledger: Any) -> None:
+        from .errors import StaleJobError
+
+        stored = ledger.create(_attempt_job())
+        first = ledger.update(stored.model_copy(update={"status": JobStatus.queued}))
+        assert first.version == 2
+        with pytest.raises(StaleJobError):
+            ledger.update(stored.model_copy(update={"status": JobStatus.succeeded}))
+        assert ledger.get(stored.id).status is JobStatus.queued
+        with pytest.raises(StaleJobError):
+            ledger.update(_attempt_job())  # never stored: no blind insert either
+
+    def test_idempotency_keys_are_unique(self, ledger: Any) -> None:
+        from .errors import IdempotencyConflictError
+
+        request = GenerationRequest(model="dop-lite", prompt="a cat", idempotency_key="k-1")
+        job = _attempt_job(key="k-1")
+        stored = ledger.create(job, request)
+        again = ledger.create(_attempt_job(key="k-1"), request)
+        assert again.id == stored.id
+        assert ledger.get_by_key("k-1") == stored
+        other = request.model_copy(update={"prompt": "a dog"})
+        with pytest.raises(IdempotencyConflictError, match=stored.id):
+            ledger.create(_attempt_job(key="k-1"), other)
+        assert len(ledger.find()) == 1
+        assert ledger.load_request(stored.id) == request
+
+    def test_leases_exclude_other_owners_until_they_expire(self, ledger: Any) -> None:
+        import time
+
+        job = ledger.create(_attempt_job())
+        assert ledger.acquire(job.id, "a", 0.3)
+        assert ledger.acquire(job.id, "a", 0.3)  # renew
+        assert not ledger.acquire(job.id, "b", 30)
+        assert ledger.lease(job.id).owner == "a"
+        time.sleep(0.4)
+        assert ledger.lease(job.id) is None
+        assert ledger.acquire(job.id, "b", 30)  # taken over
+        ledger.release(job.id, "a")  # not a's to release
+        assert ledger.lease(job.id).owner == "b"
+        ledger.release(job.id, "b")
+        assert ledger.lease(job.id) is None
+        assert ledger.acquire_many([job.id, "nope"], "c", 30) == {job.id}
+
+    def test_claim_takes_disjoint_batches_of_open_jobs(self, ledger: Any) -> None:
+        open_ids = {ledger.create(_attempt_job()).id for _ in range(5)}
+        ledger.create(_attempt_job(status=JobStatus.succeeded, charged=True))
+        ledger.create(_attempt_job(outcome=AttemptOutcome.sending, status=JobStatus.unknown))
+        first = {j.id for j in ledger.claim("a", 30, 3)}
+        second = {j.id for j in ledger.claim("b", 30, 10)}
+        assert len(first) == 3
+        assert not first & second
+        assert first | second == open_ids
+        assert ledger.claim("c", 30, 10) == []
+
+    def test_aftercare_keeps_a_finished_job_claimable(self, ledger: Any) -> None:
+        job = ledger.create(_attempt_job(status=JobStatus.failed, charged=False))
+        assert ledger.claim("a", 30, 10) == []
+        ledger.update(job.model_copy(update={"aftercare": "resubmit"}))
+        assert [j.id for j in ledger.claim("a", 30, 10)] == [job.id]
+
+    def test_unknown_submits_and_resumable(self, ledger: Any) -> None:
+        live = ledger.create(_attempt_job())
+        sending = ledger.create(
+            _attempt_job(outcome=AttemptOutcome.sending, status=JobStatus.unknown)
+        )
+        ledger.create(_attempt_job(status=JobStatus.succeeded, charged=True))
+        assert [j.id for j in ledger.unknown_submits()] == [sending.id]
+        assert [j.id for j in ledger.resumable()] == [live.id]
+
+    def test_holds_count_against_budgets_in_the_same_write(self, ledger: Any) -> None:
+        from datetime import UTC, datetime, timedelta
+        from decimal import Decimal
+
+        from .errors import BudgetExceededError
+        from .ledger import Budget
+
+        since = datetime.now(UTC) - timedelta(hours=1)
+        budget = Budget(since=since, daily_usd=Decimal("0.25"))
+        for _ in range(2):  # 0.20 held
+            ledger.create(
+                _attempt_job(outcome=AttemptOutcome.sending, status=JobStatus.unknown),
+                budget=budget,
+            )
+        assert ledger.committed_usd(since) == Decimal("0.2")
+        with pytest.raises(BudgetExceededError):
+            ledger.create(_attempt_job(), budget=budget)
+        assert len(ledger.find()) == 2  # the refused write left nothing
+        # a refunded failure releases its hold
+        job = ledger.find()[0]
+        ledger.update(
+            job.model_copy(
+                update={
+                    "attempts": (
+                        job.attempts[0].model_copy(
+                            update={"outcome": AttemptOutcome.rejected, "charged": False}
+                        ),
+                    )
+                }
+            )
+        )
+        assert ledger.committed_usd(since) == Decimal("0.1")
+        ledger.create(_attempt_job(), budget=budget)
+        per_client = Budget(since=since, daily_usd=Decimal("0.15"), client_key="alice")
+        ledger.create(_attempt_job(client_key="alice"), budget=per_client)
+        with pytest.raises(BudgetExceededError, match="alice"):
+            ledger.create(_attempt_job(client_key="alice"), budget=per_client)
+        assert ledger.committed_usd(since, client_key="alice") == Decimal("0.1")
+
+    def test_find_filters_and_orders(self, ledger: Any) -> None:
+        jobs = [ledger.create(_attempt_job()) for _ in range(3)]
+        assert [j.id for j in ledger.find()] == [j.id for j in jobs]
+        assert [j.id for j in ledger.find(newest_first=True, limit=2)] == [
+            jobs[2].id,
+            jobs[1].id,
+        ]
+        assert ledger.find(statuses=[]) == []
+        assert len(ledger.find(provider="toy", statuses=[JobStatus.running])) == 3
+        assert ledger.find(id_prefix=jobs[0].id) == [jobs[0]]
