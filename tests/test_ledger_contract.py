@@ -13,8 +13,8 @@ from videogw.testing import LedgerContract
 
 class TestMemoryLedger(LedgerContract):
     @pytest.fixture
-    def ledger(self) -> Iterator[MemoryLedger]:
-        yield MemoryLedger()
+    def ledger(self) -> MemoryLedger:
+        return MemoryLedger()
 
 
 class TestSQLiteLedger(LedgerContract):
