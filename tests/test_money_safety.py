@@ -164,9 +164,11 @@ def test_the_same_idempotency_key_from_two_processes_is_one_job(
     outputs = [finish(p) for p in [spawn("submit_key", ledger, servers, "K-1") for _ in range(3)]]
     assert len({line.split()[1] for line in outputs}) == 1, outputs
     assert servers["toy"].app.count("submit") == 1
-    with money_worker.gateway(str(ledger), urls(servers)) as gw:
-        with pytest.raises(IdempotencyConflictError, match="K-1"):
-            gw.submit(model="dop-lite", prompt="another", image=CAT, idempotency_key="K-1")
+    with (
+        money_worker.gateway(str(ledger), urls(servers)) as gw,
+        pytest.raises(IdempotencyConflictError, match="K-1"),
+    ):
+        gw.submit(model="dop-lite", prompt="another", image=CAT, idempotency_key="K-1")
     assert servers["toy"].app.count("submit") == 1
 
 
