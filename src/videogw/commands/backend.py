@@ -222,7 +222,12 @@ def compare_rows(
 
 def resume(gateway: Any, *, timeout: float | None) -> dict[str, Any]:
     report = gateway.resume(timeout=timeout)
-    return {"jobs": report.jobs, "unknown": report.unknown, "errors": dict(report.errors)}
+    return {
+        "jobs": report.jobs,
+        "unknown": report.unknown,
+        "errors": dict(report.errors),
+        "held": report.held,
+    }
 
 
 def usd(value: Any) -> Decimal | None:

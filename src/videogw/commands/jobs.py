@@ -229,6 +229,11 @@ def resume(timeout: Timeout = None, json_out: JsonOpt = False) -> None:
             )
         for job_id, error in report["errors"].items():
             st.note(f"job {job_id}: {error}")
+        if report["held"]:
+            st.note(
+                f"{len(report['held'])} open jobs are being tracked by another process (their "
+                "leases are live); they were left to it, and are taken over here once it stops"
+            )
     ok = all(job.status is JobStatus.succeeded for job in report["jobs"])
     if not ok or report["unknown"] or report["errors"]:
         raise typer.Exit(int(Code.failed))
