@@ -17,6 +17,7 @@ The last line is JSON with the figures. tests/test_killloop.py runs a bounded ve
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -41,6 +42,7 @@ MOTION = {"id": "d2389a9a-91c2-4276-bc9c-c9e35e8fb85a"}
 CAT = "https://example.com/cat.jpg"
 LEASE_S = 1.0
 BATCH = 10
+ROUTE = {"candidates": list(NAMES), "strategy": "weighted", "retry_failed": True}
 
 
 def registry() -> Any:
@@ -121,7 +123,7 @@ def run(kills: int, jobs: int, seed: int, workdir: Path) -> dict[str, Any]:
     n = 0
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     try:
-        while killed < kills:
+        while killed < kills or logical_jobs(ledger) < jobs:
             proc = subprocess.Popen(
                 [sys.executable, str(HERE), "--worker", ledger, settings, str(n), str(per_run)],
                 stdout=subprocess.PIPE,
@@ -152,6 +154,17 @@ def run(kills: int, jobs: int, seed: int, workdir: Path) -> dict[str, Any]:
     finally:
         for server in emulated.servers.values():
             server.stop()
+
+
+def logical_jobs(ledger: str) -> int:
+    """How many logical jobs are on record so far (a plain read of the file)."""
+    import sqlite3
+
+    if not Path(ledger).exists():
+        return 0
+    with contextlib.closing(sqlite3.connect(ledger)) as db:
+        (count,) = db.execute("SELECT count(*) FROM jobs").fetchone()
+    return int(count)
 
 
 def provider_price(emulated: Any, provider: str, job_id: str) -> Decimal:
