@@ -15,10 +15,10 @@ import killloop
 
 @pytest.mark.slow
 def test_sigkills_at_random_instants_never_pay_twice_or_lose_a_job(tmp_path: Path) -> None:
-    figures = killloop.run(kills=10, jobs=200, seed=7, workdir=tmp_path)
+    figures = killloop.run(kills=8, jobs=50, seed=7, workdir=tmp_path)
     print(figures)
-    assert figures["kills"] == 10
-    assert figures["logical_jobs"] >= 30, figures
+    assert figures["kills"] >= 8
+    assert figures["logical_jobs"] >= 50, figures
     assert figures["paid_twice"] == 0, figures
     assert figures["problems"] == [], figures
     assert figures["open_not_listed"] == 0, figures

@@ -14,7 +14,6 @@ import logging
 import os
 import random
 from collections.abc import Callable, Iterable, Mapping
-from decimal import Decimal
 from typing import Any, Self, Unpack
 
 import httpx
@@ -27,6 +26,7 @@ from .credits import CreditState
 from .engine import AsyncEngine, Clock, Op, RetryPolicy, SyncEngine, drive
 from .errors import VideoGWError
 from .events import EventBus, EventCallback
+from .figures import Figures
 from .health import ProviderHealth
 from .ledger import Ledger, new_owner, open_ledger
 from .models import GenerationRequest, Job, RequestFields
@@ -44,7 +44,6 @@ __all__ = ["AsyncGateway", "Gateway", "ProgressCallback", "Quote", "ResumeReport
 
 log = logging.getLogger("videogw")
 
-STATS_TTL_S = 30.0  # how long routing and polling reuse the ledger's figures
 RequestLike = GenerationRequest | Mapping[str, Any] | None
 Transport = httpx.BaseTransport | httpx.AsyncBaseTransport
 
@@ -71,19 +70,9 @@ class _Base:
         self.events = EventBus()
         self.providers = Providers(self.config, registry or get_registry(), providers)
         self.health = ProviderHealth(self.config.breaker, self.clock.monotonic)
-        self._stats_cache: dict[tuple[str, str], tuple[float, ProviderStats | None]] = {}
+        self.figures = Figures(self.store, now=self.clock.now, monotonic=self.clock.monotonic)
         self.recorder = Recorder(self.store, self.events)
-        self.router = Router(
-            self.config,
-            self.providers.names,
-            self.providers.get,
-            breakers=self.health.breakers,
-            credits=self.health.credits,
-            stats=self.stats,
-            spend=self._spent_today,
-            now=self.clock.now,
-            rng=rng,
-        )
+        self.router = Router(self.config, self.providers, self.health, self.figures, rng=rng)
         self.submitter = Submitter(
             config=self.config,
             providers=self.providers,
@@ -103,7 +92,7 @@ class _Base:
             health=self.health,
             clock=self.clock,
             retry=self.retry,
-            stats=self.stats,
+            figures=self.figures,
         )
         self.comparer = Comparer(router=self.router, providers=self.providers, retry=self.retry)
 
@@ -142,22 +131,13 @@ class _Base:
         """Call `callback` with every `videogw.events.JobEvent`; returns an unsubscriber."""
         return self.events.subscribe(callback)
 
-    def stats(self, provider: str, model: str) -> ProviderStats | None:
+    def stats(self, provider: str, model: str) -> ProviderStats:
         """What the ledger observed for a provider and neutral model (cached briefly)."""
-        key = (provider, model)
-        now = self.clock.monotonic()
-        hit = self._stats_cache.get(key)
-        if hit is not None and now - hit[0] < STATS_TTL_S:
-            return hit[1]
-        value = self.store.stats(provider, model)
-        self._stats_cache[key] = (now, value)
-        return value
+        return self.figures.stats(provider, model)
 
     def refresh_stats(self) -> None:
-        self._stats_cache.clear()
-
-    def _spent_today(self, since: Any) -> Decimal | None:
-        return self.store.spend_usd(since) + self.store.committed_usd(since)
+        """Forget the cached figures: the next routing decision reads the ledger."""
+        self.figures.refresh()
 
     # -- requests ----------------------------------------------------------------------
     @staticmethod

@@ -7,15 +7,12 @@ the candidates in the route's strategy order. What a failure allows is `videogw.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, time
 from decimal import Decimal
 from typing import Any
 
-from .breaker import Breakers
 from .config import Config, RouteConfig
-from .credits import CreditState
 from .errors import (
     ConfigurationError,
     InvalidRequestError,
@@ -25,9 +22,12 @@ from .errors import (
     UnsupportedRequestError,
     VideoGWError,
 )
+from .figures import Figures
+from .health import ProviderHealth
 from .models import CostEstimate, GenerationRequest
 from .policy import DECISIONS, Decision, Situation, decide, situation_of
 from .provider import Prepared, Provider
+from .providerset import Providers
 from .stats import ProviderStats, usd_of
 
 __all__ = [
@@ -77,10 +77,6 @@ class _Assessment:
     pinned_error: VideoGWError | None = None
 
 
-StatsFn = Callable[[str, str], ProviderStats | None]
-SpendFn = Callable[[datetime], Decimal | None]
-
-
 def _cost_key(estimate: CostEstimate | None) -> tuple[int, str, Decimal]:
     """Cheapest first: USD where known, else the amount within its currency, unknown last."""
     if estimate is None:
@@ -95,24 +91,16 @@ class Router:
     def __init__(
         self,
         config: Config,
-        providers: Callable[[], Sequence[str]],
-        get: Callable[[str], Provider],
+        providers: Providers,
+        health: ProviderHealth,
+        figures: Figures,
         *,
-        breakers: Breakers | None = None,
-        credits: CreditState | None = None,
-        stats: StatsFn | None = None,
-        spend: SpendFn | None = None,
-        now: Callable[[], datetime] | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.config = config
-        self._names = providers
-        self._get = get
-        self.breakers = breakers
-        self.credits = credits
-        self._stats = stats
-        self._spend = spend
-        self._now = now
+        self.providers = providers
+        self.health = health
+        self.figures = figures
         self.rng = rng or random.Random()
 
     def route_for(self, model: str) -> RouteConfig | None:
@@ -163,7 +151,7 @@ class Router:
         elif route is not None:
             names = list(route.candidates)
         else:
-            names = list(self._names())
+            names = self.providers.names()
         found = _Assessment(route=route)
         # the ledger's figures cost a query per provider: only `fastest` and explain need them
         with_stats = with_stats or (route is not None and route.strategy == "fastest")
@@ -177,7 +165,9 @@ class Router:
             elif pinned and error is not None:
                 found.pinned_error = error
         why = f"the request is pinned to {pinned}" if pinned else f"not in the route for {model}"
-        found.rows.extend(Candidacy(n, False, why) for n in self._names() if n not in names)
+        found.rows.extend(
+            Candidacy(n, False, why) for n in self.providers.names() if n not in names
+        )
         return found
 
     def _assess_one(
@@ -189,7 +179,7 @@ class Router:
         with_stats: bool,
     ) -> tuple[Candidacy, VideoGWError | None]:
         try:
-            provider = self._get(name)
+            provider = self.providers.get(name)
         except (UnknownProviderError, ConfigurationError) as exc:
             return Candidacy(name, False, f"not available: {exc}"), exc
         try:
@@ -202,8 +192,8 @@ class Router:
             return Candidacy(name, False, str(exc), serves_model=True), exc
         row = Candidacy(name, False, prepared=prepared, serves_model=True)
         row.estimate = _table_estimate(provider, prepared)
-        if with_stats and self._stats is not None:
-            row.stats = self._stats(name, prepared.model)
+        if with_stats:
+            row.stats = self.figures.stats(name, prepared.model)
         row.reason = self._health(provider, prepared, row.estimate, route, exclude)
         row.candidate = row.reason is None
         return row, None
@@ -222,14 +212,12 @@ class Router:
         weighted = route is not None and route.strategy == "weighted"
         if weighted and route is not None and route.weights.get(name, 1.0) <= 0:
             return "weight 0 in the route"
-        if self.credits is not None:
-            why = self.credits.blocked(provider, prepared)
-            if why is not None:
-                return why
-        if self.breakers is not None:
-            why = self.breakers.blocked(name, prepared.model)
-            if why is not None:
-                return why
+        why = self.health.credits.blocked(provider, prepared)
+        if why is not None:
+            return why
+        why = self.health.breakers.blocked(name, prepared.model)
+        if why is not None:
+            return why
         return self._budget(estimate, route)
 
     def _budget(self, estimate: CostEstimate | None, route: RouteConfig | None) -> str | None:
@@ -243,11 +231,10 @@ class Router:
             return "over budget: no USD estimate to check the budget against"
         if per_job is not None and usd > per_job:
             return f"over budget: estimate ${usd} > max_cost_usd ${per_job}"
-        if daily is not None and self._spend is not None and self._now is not None:
-            now = self._now()
-            midnight = datetime.combine(now.date(), time(0), tzinfo=now.tzinfo)
-            spent = self._spend(midnight)
-            if spent is not None and spent + usd > daily:
+        if daily is not None:
+            # a first look; the submit's own write checks it again, atomically with its hold
+            spent = self.figures.spent_today()
+            if spent + usd > daily:
                 return (
                     f"over daily budget: ${spent} spent or committed today + ${usd} "
                     f"> max_daily_spend_usd ${daily}"

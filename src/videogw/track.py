@@ -29,6 +29,7 @@ from .errors import (
     VideoGWError,
     WaitTimeoutError,
 )
+from .figures import Figures
 from .health import ProviderHealth
 from .ledger import Ledger, is_claimable, new_owner
 from .models import GenerationRequest, Job, JobStatus
@@ -39,7 +40,6 @@ from .providerset import Providers
 from .recorder import Recorder
 from .router import Plan, Router
 from .schedule import next_poll_delay
-from .stats import ProviderStats
 from .submit import Submitter
 
 __all__ = ["MAX_STATUS_FAILURES", "POLL_ONCE", "ProgressCallback", "ResumeReport", "Tracker"]
@@ -79,7 +79,7 @@ class Tracker:
         health: ProviderHealth,
         clock: Clock,
         retry: RetryPolicy,
-        stats: Callable[[str, str], ProviderStats | None],
+        figures: Figures,
     ) -> None:
         self.config = config
         self.providers = providers
@@ -89,7 +89,7 @@ class Tracker:
         self.health = health
         self.clock = clock
         self.retry = retry
-        self.stats = stats
+        self.figures = figures
         self.pollers: list[Poller] = []
         self._renew_at: dict[tuple[str, str], float] = {}  # (owner, job) -> monotonic
 
@@ -304,7 +304,7 @@ class Tracker:
         model, else the provider's configured or typical duration."""
         if job.provider is None:
             return None
-        observed = self.stats(job.provider, job.model)
+        observed = self.figures.stats(job.provider, job.model)
         if observed is not None and observed.p50_s and observed.samples >= MIN_SAMPLES:
             return observed.p50_s
         try:
