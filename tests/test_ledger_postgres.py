@@ -1,0 +1,121 @@
+"""The ledger conformance suite on PostgreSQL, and a daily budget held across processes.
+
+Where PostgreSQL comes from: ``$VIDEOGW_TEST_POSTGRES_URL``; else a server answering on
+127.0.0.1:5432 (user postgres); else these tests skip, saying why. With
+``VIDEOGW_REQUIRE_POSTGRES=1`` (CI sets it) a skip is a failure instead. Each test gets its
+own schema, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from videogw.testing import LedgerContract
+
+URL_ENV = "VIDEOGW_TEST_POSTGRES_URL"
+REQUIRE_ENV = "VIDEOGW_REQUIRE_POSTGRES"
+LOCAL_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get(REQUIRE_ENV) == "1":
+        pytest.fail(f"PostgreSQL is required ({REQUIRE_ENV}=1) but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    try:
+        import psycopg
+    except ImportError:
+        _unavailable("psycopg is not installed (pip install 'videogw[postgres]')")
+        raise  # unreachable: skip and fail raise
+    url = os.environ.get(URL_ENV)
+    source = f"${URL_ENV}" if url else "127.0.0.1:5432"
+    try:
+        with psycopg.connect(url or LOCAL_URL, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        hint = "" if url else f" (set {URL_ENV} to a server's URL)"
+        _unavailable(f"no PostgreSQL server answers at {source}: {exc}{hint}")
+    return url or LOCAL_URL
+
+
+@pytest.fixture
+def schema(postgres_url: str) -> Iterator[str]:
+    import psycopg
+    from psycopg import sql
+
+    name = f"videogw_test_{uuid.uuid4().hex[:12]}"
+    yield name
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+
+
+class TestPostgresLedger(LedgerContract):
+    @pytest.fixture
+    def ledger(self, postgres_url: str, schema: str) -> Iterator[Any]:
+        from videogw.ledger.postgres import PostgresLedger
+
+        led = PostgresLedger(postgres_url, schema=schema)
+        yield led
+        led.close()
+
+
+def _submitter(url: str, schema: str, since: datetime, start: Any, tries: int) -> int:
+    """Open the ledger (its schema perhaps not made yet), then create $0.10 held jobs
+    against a $1.00 daily budget; return how many it let through."""
+    from videogw.errors import BudgetExceededError
+    from videogw.ledger import Budget
+    from videogw.ledger.postgres import PostgresLedger
+    from videogw.models import AttemptOutcome, JobStatus
+    from videogw.testing import _attempt_job
+
+    led = PostgresLedger(url, schema=schema, pool_size=1)
+    budget = Budget(since=since, daily_usd=Decimal("1.00"))
+    created = 0
+    start.wait()
+    try:
+        for _ in range(tries):
+            job = _attempt_job(outcome=AttemptOutcome.sending, status=JobStatus.unknown)
+            try:
+                led.create(job, budget=budget)
+            except BudgetExceededError:
+                continue
+            created += 1
+    finally:
+        led.close()
+    return created
+
+
+@pytest.mark.slow
+def test_a_daily_budget_holds_across_four_processes(postgres_url: str, schema: str) -> None:
+    """4 processes open one new schema at once (the advisory lock on migration), then race
+    to add $0.10 holds under a $1.00 daily budget: exactly 10 pass, whatever the
+    interleaving (each check and its hold are one serialized transaction)."""
+    from videogw.ledger.postgres import PostgresLedger
+
+    since = datetime.now(UTC) - timedelta(hours=1)
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Manager().Event()
+    with ctx.Pool(4) as pool:
+        results = [
+            pool.apply_async(_submitter, (postgres_url, schema, since, start, 8)) for _ in range(4)
+        ]
+        start.set()
+        created = [r.get(timeout=120) for r in results]
+    led = PostgresLedger(postgres_url, schema=schema)
+    try:
+        assert sum(created) == 10, created
+        assert led.committed_usd(since) == Decimal("1.00")
+        assert len(led.find()) == 10
+    finally:
+        led.close()
