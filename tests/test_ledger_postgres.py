@@ -119,3 +119,64 @@ def test_a_daily_budget_holds_across_four_processes(postgres_url: str, schema: s
         assert len(led.find()) == 10
     finally:
         led.close()
+
+
+def test_a_postgresql_url_selects_the_postgres_ledger(
+    postgres_url: str, schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg
+    from psycopg import sql
+
+    from videogw.config import LedgerConfig
+    from videogw.ledger import default_ledger_path, open_ledger
+    from videogw.ledger.postgres import PostgresLedger
+
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    sep = "&" if "?" in postgres_url else "?"
+    url = f"{postgres_url}{sep}options=-csearch_path%3D{schema}"
+    monkeypatch.setenv("VIDEOGW_LEDGER", url)
+    assert default_ledger_path().name == "ledger.sqlite3"  # a URL is not a file name
+    for config in (LedgerConfig(), LedgerConfig(url=url), LedgerConfig(backend="postgres")):
+        led = open_ledger(config)
+        try:
+            assert isinstance(led, PostgresLedger)
+            assert led.find() == []
+        finally:
+            led.close()
+    with psycopg.connect(postgres_url) as conn:
+        tables = conn.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = %s", (schema,)
+        ).fetchone()
+    assert tables is not None
+    assert tables[0] >= 3  # the ledger went where the URL's search_path said
+
+
+def test_postgres_config_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    from videogw.config import LedgerConfig
+    from videogw.errors import ConfigurationError
+    from videogw.ledger import open_ledger
+
+    monkeypatch.setenv("VIDEOGW_LEDGER", "memory")
+    with pytest.raises(ConfigurationError, match="needs url"):
+        open_ledger(LedgerConfig(backend="postgres"))
+    with pytest.raises(ValidationError, match="PostgreSQL URL"):
+        LedgerConfig(url="mysql://db/videogw")
+
+
+def test_an_unreachable_server_is_a_typed_error_without_the_password() -> None:
+    pytest.importorskip("psycopg")
+    from videogw.errors import LedgerUnavailableError
+    from videogw.ledger.postgres import PostgresLedger
+
+    for url in (
+        "postgresql://u:s3cret@127.0.0.1:1/db",
+        "postgresql://u@127.0.0.1:1/db?password=s3cret",
+        "host=127.0.0.1 port=1 password=s3cret",
+    ):
+        with pytest.raises(LedgerUnavailableError, match="refused") as caught:
+            PostgresLedger(url, connect_timeout_s=1)
+        assert "s3cret" not in str(caught.value)
+        assert "127.0.0.1" in str(caught.value)

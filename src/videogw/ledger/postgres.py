@@ -30,6 +30,7 @@ reported.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -198,17 +199,24 @@ def _money(value: Decimal | None) -> Decimal:
     return Decimal(0) if value is None else value
 
 
+_PASSWORD_PARAM = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)", re.IGNORECASE)
+
+
 def redact(url: str) -> str:
-    """`url` without its password, for messages."""
+    """`url` (a URL or a ``key=value`` conninfo string) without its password, for
+    messages."""
+    text = _PASSWORD_PARAM.sub(r"\1***", url)
+    if "://" not in text:
+        return text
     try:
-        parts = urlsplit(url)
+        parts = urlsplit(text)
+        password = parts.password
     except ValueError:
         return "<unparseable PostgreSQL URL>"
-    if parts.password is None:
-        return url
+    if password is None:
+        return text
     host = parts.netloc.rsplit("@", 1)[-1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
 def _job_row(job: Job) -> tuple[Any, ...]:
@@ -275,12 +283,22 @@ class PostgresLedger(Ledger):
             if schema is not None:
                 conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
 
+        connect_kwargs: dict[str, Any] = {
+            "autocommit": True,
+            "connect_timeout": max(1, round(connect_timeout_s)),
+        }
         try:
+            # one direct connection first: it applies the schema, and a server that cannot
+            # be reached or refuses us is reported with libpq's own reason
+            with psycopg.connect(url, **connect_kwargs) as conn:
+                configure(conn)
+                with conn.transaction():
+                    self._migrate(conn)
             self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
                 url,
                 min_size=1,
                 max_size=max(1, pool_size),
-                kwargs={"autocommit": True, "connect_timeout": max(1, round(connect_timeout_s))},
+                kwargs=connect_kwargs,
                 configure=configure,
                 timeout=connect_timeout_s,
                 name="videogw-ledger",
@@ -290,7 +308,6 @@ class PostgresLedger(Ledger):
             raise self._error(exc) from exc
         try:
             self._pool.open(wait=True, timeout=connect_timeout_s)
-            self._write(self._migrate)
         except BaseException as exc:
             self._pool.close()
             if isinstance(exc, psycopg.Error):
