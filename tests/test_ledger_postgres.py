@@ -180,3 +180,22 @@ def test_an_unreachable_server_is_a_typed_error_without_the_password() -> None:
             PostgresLedger(url, connect_timeout_s=1)
         assert "s3cret" not in str(caught.value)
         assert "127.0.0.1" in str(caught.value)
+
+
+def test_a_nul_in_provider_text_does_not_break_a_write(postgres_url: str, schema: str) -> None:
+    """jsonb cannot hold U+0000: it is stored as U+FFFD, and an escaped backslash before
+    "u0000" is left alone."""
+    from videogw.ledger.postgres import PostgresLedger
+    from videogw.testing import _attempt_job
+
+    led = PostgresLedger(postgres_url, schema=schema)
+    try:
+        job = _attempt_job()
+        job = job.model_copy(update={"labels": {"nul": "a\x00b", "text": "c\\u0000d\\\x00"}})
+        stored = led.create(job)
+        got = led.get(job.id)
+        assert got is not None
+        assert got.labels == {"nul": "a\ufffdb", "text": "c\\u0000d\\\ufffd"}
+        assert led.update(stored).version == 2
+    finally:
+        led.close()

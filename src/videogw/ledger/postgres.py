@@ -195,6 +195,15 @@ def _ts(value: datetime | float | None) -> datetime | None:
     return datetime.fromtimestamp(value, UTC)
 
 
+# jsonb cannot hold U+0000: an escaped NUL (not an escaped backslash before "u0000") in a
+# provider's text becomes U+FFFD, rather than the write failing
+_JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def _jsonb(text: str) -> str:
+    return _JSON_NUL.sub(r"\1\\ufffd", text) if "\\u0000" in text else text
+
+
 def _money(value: Decimal | None) -> Decimal:
     return Decimal(0) if value is None else value
 
@@ -412,8 +421,8 @@ class PostgresLedger(Ledger):
     ) -> Job:
         stored = job.model_copy(update={"version": 1})
         print_ = fingerprint(request)
-        request_text = dump_request(request) if request is not None else None
-        job_text = stored.model_dump_json()
+        request_text = _jsonb(dump_request(request)) if request is not None else None
+        job_text = _jsonb(stored.model_dump_json())
 
         def work(conn: psycopg.Connection[Any]) -> Job:
             # the key first: a concurrent create of the same key waits here for ours
@@ -467,7 +476,7 @@ class PostgresLedger(Ledger):
 
     def update(self, job: Job, *, budget: Budget | None = None) -> Job:
         stored = job.model_copy(update={"version": job.version + 1})
-        job_text = stored.model_dump_json()
+        job_text = _jsonb(stored.model_dump_json())
 
         def work(conn: psycopg.Connection[Any]) -> Job:
             changed = conn.execute(
