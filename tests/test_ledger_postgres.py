@@ -60,14 +60,19 @@ def schema(postgres_url: str) -> Iterator[str]:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
 
 
+@pytest.fixture
+def pg(postgres_url: str, schema: str) -> Iterator[Any]:
+    from videogw.ledger.postgres import PostgresLedger
+
+    led = PostgresLedger(postgres_url, schema=schema)
+    yield led
+    led.close()
+
+
 class TestPostgresLedger(LedgerContract):
     @pytest.fixture
-    def ledger(self, postgres_url: str, schema: str) -> Iterator[Any]:
-        from videogw.ledger.postgres import PostgresLedger
-
-        led = PostgresLedger(postgres_url, schema=schema)
-        yield led
-        led.close()
+    def ledger(self, pg: Any) -> Any:
+        return pg
 
 
 def _submitter(url: str, schema: str, since: datetime, start: Any, tries: int) -> int:
@@ -199,3 +204,59 @@ def test_a_nul_in_provider_text_does_not_break_a_write(postgres_url: str, schema
         assert led.update(stored).version == 2
     finally:
         led.close()
+
+
+def test_statistics_count_every_attempt(pg: Any) -> None:
+    """As tests/test_ledger.py checks on SQLite: numeric money, timestamptz ordering."""
+    from routing_kit import finished_job, priced
+    from videogw.models import JobStatus
+
+    for latency in (10, 20, 30, 40, 100):
+        pg.create(finished_job("toy", latency, cost="0.10"))
+    pg.create(finished_job("toy", 5, status=JobStatus.failed, charged=False, cost=None))
+    pg.create(finished_job("toy", 5, status=JobStatus.cancelled, charged=False, cost=None))
+    credits = priced("7", "credits", usd="0.07")
+    pg.create(finished_job("toy", 50, cost="8", currency="credits", estimate=credits))
+    stats = pg.stats("toy", "dop-lite")
+    assert stats.samples == 8
+    assert (stats.p50_s, stats.p95_s) == (pytest.approx(30), pytest.approx(100))
+    assert stats.success_rate == pytest.approx(6 / 7)
+    assert (stats.mean_cost, stats.cost_currency) == (Decimal("0.10"), "USD")
+    assert stats.mean_cost_usd == pytest.approx((5 * Decimal("0.10") + Decimal("0.08")) / 6)
+    assert pg.stats("toy2", "dop-lite").samples == 0
+
+
+def test_spend_and_holds_are_exact_decimals(pg: Any) -> None:
+    """As tests/test_budget_spend.py checks on SQLite: reported spend at the estimate's
+    rate, and a charge the provider never reported held at its estimate."""
+    from test_budget_spend import SINCE, charged_job
+
+    pg.create(charged_job(Decimal(4), "credits"))
+    assert pg.spend_usd(SINCE) == Decimal("0.25")
+    assert pg.committed_usd(SINCE) == 0
+    silent = charged_job(None, None).model_copy(update={"idempotency_key": "k-2"})
+    pg.create(silent)
+    assert pg.committed_usd(SINCE) == Decimal("0.125")
+    assert pg.spend_usd(SINCE, client_key="nobody") == 0
+
+
+def test_a_gateway_runs_on_it(pg: Any) -> None:
+    """A refunded failure moves on to the next candidate; both attempts are on record."""
+    import asyncio
+
+    from routing_kit import Kit, request
+    from videogw.emulator import FakeClock, FaultProfile
+
+    kit = Kit(True, FakeClock())
+    try:
+        kit.emulator("toy").faults = FaultProfile.parse("failed")
+        gw = kit.gateway({"candidates": ["toy", "toy2"], "retry_failed": True}, store=pg)
+        job = gw.run(request())
+        assert job.provider == "toy2"
+        assert pg.get(job.id) == job
+        toy, toy2 = pg.stats("toy", "dop-lite"), pg.stats("toy2", "dop-lite")
+        assert (toy.samples, toy.success_rate) == (1, 0.0)
+        assert (toy2.samples, toy2.success_rate, toy2.mean_cost) == (1, 1.0, Decimal("0.10"))
+        assert pg.lease(job.id) is None  # let go once finished
+    finally:
+        asyncio.run(kit.close())
