@@ -260,3 +260,52 @@ def test_a_gateway_runs_on_it(pg: Any) -> None:
         assert pg.lease(job.id) is None  # let go once finished
     finally:
         asyncio.run(kit.close())
+
+
+def _claimer(url: str, schema: str, start: Any) -> list[str]:
+    """Claim batches of 7 until none are left; return the ids claimed."""
+    from videogw.ledger.postgres import PostgresLedger
+
+    led = PostgresLedger(url, schema=schema, pool_size=1)
+    owner = f"worker-{os.getpid()}"
+    taken: list[str] = []
+    start.wait()
+    try:
+        while batch := led.claim(owner, 60, 7):
+            taken.extend(job.id for job in batch)
+    finally:
+        led.close()
+    return taken
+
+
+@pytest.mark.slow
+def test_processes_claim_disjoint_batches_with_skip_locked(pg: Any, postgres_url: str) -> None:
+    """4 processes claim 120 open jobs at once: every job once, none twice."""
+    from videogw.testing import _attempt_job
+
+    ids = {pg.create(_attempt_job()).id for _ in range(120)}
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Manager().Event()
+    with ctx.Pool(4) as pool:
+        results = [pool.apply_async(_claimer, (postgres_url, pg.schema, start)) for _ in range(4)]
+        start.set()
+        claimed = [r.get(timeout=120) for r in results]
+    every = [job_id for batch in claimed for job_id in batch]
+    assert len(every) == len(set(every)) == 120
+    assert set(every) == ids
+    assert all(pg.lease(job_id) is not None for job_id in ids)
+
+
+def test_concurrent_creates_of_one_key_make_one_job(pg: Any) -> None:
+    """Threads on separate pooled connections create the same key at once: one job, and
+    every caller gets it back (the loser waits on the key's row, then reads it)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from videogw.models import GenerationRequest
+    from videogw.testing import _attempt_job
+
+    request = GenerationRequest(model="dop-lite", prompt="a cat", idempotency_key="k-race")
+    with ThreadPoolExecutor(4) as pool:
+        made = list(pool.map(lambda _: pg.create(_attempt_job(key="k-race"), request), range(8)))
+    assert len({job.id for job in made}) == 1
+    assert len(pg.find()) == 1

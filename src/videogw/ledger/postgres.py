@@ -285,7 +285,6 @@ class PostgresLedger(Ledger):
             )
         self.url = url
         self.schema = schema
-        self._timeout = connect_timeout_s
         self._where = redact(url) + (f" (schema {schema})" if schema else "")
 
         def configure(conn: psycopg.Connection[Any]) -> None:
