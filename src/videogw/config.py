@@ -15,6 +15,8 @@ strategy = "cheapest"
 
 [ledger]
 path = "~/.local/share/videogw/ledger.sqlite3"
+# or, for a fleet of processes on one PostgreSQL (pip install 'videogw[postgres]'):
+# url = "postgresql://videogw@db.internal/videogw"
 ```
 
 Provider tables are validated by each plugin's own `Settings` model when the gateway is
@@ -37,6 +39,7 @@ from .errors import ConfigurationError
 __all__ = [
     "CONFIG_ENV",
     "LEDGER_ENV",
+    "POSTGRES_SCHEMES",
     "BreakerConfig",
     "Config",
     "DownloadConfig",
@@ -47,7 +50,9 @@ __all__ = [
 ]
 
 CONFIG_ENV = "VIDEOGW_CONFIG"
-LEDGER_ENV = "VIDEOGW_LEDGER"  # "memory", or a ledger file path, when the config names none
+# "memory", a ledger file path, or a postgresql:// URL, when the config names none
+LEDGER_ENV = "VIDEOGW_LEDGER"
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
 class _Strict(BaseModel):
@@ -67,8 +72,11 @@ class RouteConfig(_Strict):
 
 
 class LedgerConfig(_Strict):
-    backend: Literal["sqlite", "memory"] = "sqlite"
+    # "postgres" needs `url`; a postgresql:// `url` (or $VIDEOGW_LEDGER) also selects it
+    backend: Literal["sqlite", "memory", "postgres"] = "sqlite"
     path: Path | None = None  # default: $VIDEOGW_LEDGER, else the platform data directory
+    # PostgreSQL: a libpq URL (its password is better given as PGPASSWORD or in ~/.pgpass)
+    url: str | None = None
     max_daily_spend_usd: Decimal | None = Field(default=None, gt=0)
     # NORMAL survives a killed process (the WAL is written before each save returns);
     # FULL also survives power loss, at one fsync per state change
@@ -77,6 +85,13 @@ class LedgerConfig(_Strict):
     # process takes the job over once this has passed
     lease_s: float = Field(default=120.0, gt=0)
     claim_batch: int = Field(default=500, ge=1)  # jobs `resume` claims per transaction
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(POSTGRES_SCHEMES):
+            raise ValueError("url must be a PostgreSQL URL (postgresql://user@host/dbname)")
+        return value
 
 
 class DownloadConfig(_Strict):

@@ -1,0 +1,665 @@
+"""The ledger on PostgreSQL, for a fleet of processes on many machines.
+
+Install with ``pip install 'videogw[postgres]'`` (psycopg 3 and its pool). Select it with
+``[ledger] url = "postgresql://…"`` or ``VIDEOGW_LEDGER=postgresql://…``.
+
+Layout: each `Job` is stored whole as ``jsonb`` next to indexed columns for the queries
+videogw makes; attempts get a row each (money as ``numeric``, times as ``timestamptz``), so
+statistics, budgets and holds count every attempt exactly.
+
+Concurrency, the same contract as SQLite but across machines:
+
+- every write is one transaction; `update` is a compare-and-swap
+  (``UPDATE … WHERE id = %s AND version = %s``);
+- an idempotency key is claimed first with ``INSERT … ON CONFLICT DO NOTHING``, so two
+  concurrent creates of one key wait for each other and the second sees the first's job;
+- leases are judged by the database's clock (``now()``), so machines whose clocks disagree
+  still agree on who holds a job; `claim` takes batches with ``FOR UPDATE SKIP LOCKED``;
+- a write carrying a `Budget` with a daily limit takes a transaction-scoped advisory lock
+  keyed on the budget's scope (one client key, or all jobs) before it sums spend and holds,
+  so concurrent submitters check one after the other and never pass the budget together;
+- the schema is applied on open under an advisory lock, so many processes may open at once.
+
+Errors are typed: a server that cannot be reached, a pool with no free connection in time,
+a full disk or a failed connection is `LedgerUnavailableError`; any other database error is
+a `LedgerError`; an unreadable row is skipped by `find` and raises `LedgerCorruptError` from
+`get`. Deadlocks and serialization failures are retried a few times before they are
+reported.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import ValidationError
+
+from ..errors import (
+    IdempotencyConflictError,
+    LedgerCorruptError,
+    LedgerError,
+    LedgerUnavailableError,
+    StaleJobError,
+)
+from ..models import GenerationRequest, Job, JobStatus
+from ..stats import MAX_SAMPLES, AttemptFact, ProviderStats, Sample, facts_from_job, summarize
+from .base import (
+    Budget,
+    Lease,
+    Ledger,
+    dump_request,
+    fingerprint,
+    is_claimable,
+    load_request,
+)
+from .memory import check_budget
+
+try:
+    import psycopg
+    from psycopg import errors as pg_errors
+    from psycopg import sql
+    from psycopg_pool import ConnectionPool
+except ImportError:  # pragma: no cover - exercised only without the extra
+    psycopg = None  # type: ignore[assignment]
+
+__all__ = ["SCHEMA_VERSION", "PostgresLedger"]
+
+log = logging.getLogger("videogw.ledger")
+T = TypeVar("T")
+
+SCHEMA_VERSION = 1
+_RETRIES = 5  # deadlocks and serialization failures
+
+# keys of transaction-scoped advisory locks (hashtext of these strings)
+_SCHEMA_LOCK = "videogw.ledger.schema"
+_BUDGET_LOCK = "videogw.ledger.budget:"
+
+# ids and keys compare byte-wise ("C"), as in Python: prefix ranges use the index and
+# "oldest first, then by id" orders as every other backend does
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS videogw_schema (
+        singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+        version integer NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS jobs (
+        id text COLLATE "C" PRIMARY KEY,
+        status text NOT NULL,
+        terminal boolean NOT NULL,
+        provider text,
+        model text NOT NULL,
+        provider_job_id text,
+        idempotency_key text NOT NULL,
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL,
+        finished_at timestamptz,
+        claimed_by text,
+        claimed_until timestamptz,
+        request jsonb,
+        job jsonb NOT NULL,
+        version integer NOT NULL DEFAULT 1,
+        open boolean NOT NULL DEFAULT false
+    )""",
+    "CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at, id)",
+    "CREATE INDEX IF NOT EXISTS jobs_unfinished ON jobs (created_at) WHERE NOT terminal",
+    "CREATE INDEX IF NOT EXISTS jobs_claimable ON jobs (updated_at) WHERE open",
+    "CREATE INDEX IF NOT EXISTS jobs_provider ON jobs (provider, model)",
+    """CREATE TABLE IF NOT EXISTS idempotency_keys (
+        key text COLLATE "C" PRIMARY KEY,
+        job_id text COLLATE "C" NOT NULL,
+        fingerprint text
+    )""",
+    """CREATE TABLE IF NOT EXISTS attempts (
+        job_id text COLLATE "C" NOT NULL,
+        n integer NOT NULL,
+        provider text NOT NULL,
+        model text NOT NULL,
+        outcome text NOT NULL,
+        status text,
+        started_at timestamptz NOT NULL,
+        ended_at timestamptz,
+        latency_s double precision,
+        charged boolean,
+        cost numeric,
+        currency text,
+        cost_usd numeric,
+        estimate_usd numeric,
+        client_key text,
+        PRIMARY KEY (job_id, n)
+    )""",
+    "CREATE INDEX IF NOT EXISTS attempts_stats ON attempts (provider, model, ended_at)",
+    "CREATE INDEX IF NOT EXISTS attempts_spend ON attempts (ended_at) WHERE charged",
+    "CREATE INDEX IF NOT EXISTS attempts_open ON attempts (started_at) WHERE charged IS NULL",
+    "CREATE INDEX IF NOT EXISTS attempts_client ON attempts (client_key, started_at)",
+)
+
+_INSERT_JOB = """
+INSERT INTO jobs (id, status, terminal, provider, model, provider_job_id, idempotency_key,
+                  created_at, updated_at, finished_at, claimed_by, claimed_until, request, job,
+                  version, open)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
+        CASE WHEN %s::float8 IS NULL THEN NULL
+             ELSE now() + make_interval(secs => %s::float8) END,
+        %s::jsonb, %s::jsonb, 1, %s)
+ON CONFLICT (id) DO NOTHING
+RETURNING id
+"""
+
+_UPDATE_JOB = """
+UPDATE jobs SET status = %s, terminal = %s, provider = %s, model = %s, provider_job_id = %s,
+    updated_at = %s, finished_at = %s, job = %s::jsonb, open = %s, version = version + 1
+WHERE id = %s AND version = %s
+"""
+
+_UPSERT_ATTEMPT = """
+INSERT INTO attempts (job_id, n, provider, model, outcome, status, started_at, ended_at,
+    latency_s, charged, cost, currency, cost_usd, estimate_usd, client_key)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (job_id, n) DO UPDATE SET provider = EXCLUDED.provider, model = EXCLUDED.model,
+    outcome = EXCLUDED.outcome, status = EXCLUDED.status, started_at = EXCLUDED.started_at,
+    ended_at = EXCLUDED.ended_at, latency_s = EXCLUDED.latency_s, charged = EXCLUDED.charged,
+    cost = EXCLUDED.cost, currency = EXCLUDED.currency, cost_usd = EXCLUDED.cost_usd,
+    estimate_usd = EXCLUDED.estimate_usd, client_key = EXCLUDED.client_key
+"""
+
+_TERMINAL = [s.value for s in JobStatus if s.is_terminal]
+
+_STATS = (
+    "SELECT status, latency_s, charged, cost, currency, cost_usd FROM attempts "
+    "WHERE provider = %s AND model = %s AND outcome = 'accepted' "
+    "AND status = ANY(%s) AND ended_at IS NOT NULL "
+    "ORDER BY ended_at DESC LIMIT %s"
+)
+_SPEND = "SELECT SUM(cost_usd) FROM attempts WHERE charged AND ended_at >= %s"
+# Holds: attempts that may still be charged (sending, live, unknown), and charged attempts
+# whose provider never says what it billed: their estimate stands in (as on SQLite).
+_COMMITTED = (
+    "SELECT SUM(estimate_usd) FROM attempts WHERE started_at >= %s AND ("
+    "(charged IS NULL AND outcome IN ('accepted', 'unknown', 'sending') "
+    "AND (status IS NULL OR NOT status = ANY(%s))) "
+    "OR (charged AND cost_usd IS NULL))"
+)
+_BY_CLIENT = " AND client_key = %s"
+
+
+def _ts(value: datetime | float | None) -> datetime | None:
+    """An aware UTC datetime (naive datetimes are local time, as `datetime.timestamp`)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.astimezone(UTC)
+    return datetime.fromtimestamp(value, UTC)
+
+
+# jsonb cannot hold U+0000: an escaped NUL (not an escaped backslash before "u0000") in a
+# provider's text becomes U+FFFD, rather than the write failing
+_JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def _jsonb(text: str) -> str:
+    return _JSON_NUL.sub(r"\1\\ufffd", text) if "\\u0000" in text else text
+
+
+def _money(value: Decimal | None) -> Decimal:
+    return Decimal(0) if value is None else value
+
+
+_PASSWORD_PARAM = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)", re.IGNORECASE)
+
+
+def redact(url: str) -> str:
+    """`url` (a URL or a ``key=value`` conninfo string) without its password, for
+    messages."""
+    text = _PASSWORD_PARAM.sub(r"\1***", url)
+    if "://" not in text:
+        return text
+    try:
+        parts = urlsplit(text)
+        password = parts.password
+    except ValueError:
+        return "<unparseable PostgreSQL URL>"
+    if password is None:
+        return text
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
+
+def _job_row(job: Job) -> tuple[Any, ...]:
+    return (
+        job.status.value,
+        job.status.is_terminal,
+        job.provider,
+        job.model,
+        job.provider_job_id,
+    )
+
+
+def _attempt_rows(job: Job) -> list[tuple[Any, ...]]:
+    client = job.labels.get("client_key")
+    return [_attempt_row(f, client) for f in facts_from_job(job)]
+
+
+def _attempt_row(f: AttemptFact, client: str | None) -> tuple[Any, ...]:
+    return (
+        f.job_id,
+        f.n,
+        f.provider,
+        f.model,
+        f.outcome,
+        f.status,
+        _ts(f.started_at),
+        _ts(f.ended_at),
+        f.latency_s,
+        f.charged,
+        f.cost,
+        f.currency,
+        f.cost_usd,
+        f.estimate_usd,
+        client,
+    )
+
+
+class PostgresLedger(Ledger):
+    """`Ledger` on one PostgreSQL database (optionally in its own `schema`), shared by any
+    number of processes on any number of machines.
+
+    `url` is a libpq URL or conninfo string; `pool_size` connections at most are opened
+    by this process; `connect_timeout_s` bounds waiting for the server or a free pooled
+    connection (then `LedgerUnavailableError`)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str | None = None,
+        pool_size: int = 4,
+        connect_timeout_s: float = 10.0,
+    ) -> None:
+        if psycopg is None:  # pragma: no cover - exercised only without the extra
+            raise LedgerUnavailableError(
+                "the PostgreSQL ledger needs psycopg: pip install 'videogw[postgres]'"
+            )
+        self.url = url
+        self.schema = schema
+        self._where = redact(url) + (f" (schema {schema})" if schema else "")
+
+        def configure(conn: psycopg.Connection[Any]) -> None:
+            if schema is not None:
+                conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+
+        connect_kwargs: dict[str, Any] = {
+            "autocommit": True,
+            "connect_timeout": max(1, round(connect_timeout_s)),
+        }
+        try:
+            # one direct connection first: it applies the schema, and a server that cannot
+            # be reached or refuses us is reported with libpq's own reason
+            with psycopg.connect(url, **connect_kwargs) as conn:
+                configure(conn)
+                with conn.transaction():
+                    self._migrate(conn)
+            self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+                url,
+                min_size=1,
+                max_size=max(1, pool_size),
+                kwargs=connect_kwargs,
+                configure=configure,
+                timeout=connect_timeout_s,
+                name="videogw-ledger",
+                open=False,
+            )
+        except psycopg.Error as exc:
+            raise self._error(exc) from exc
+        try:
+            self._pool.open(wait=True, timeout=connect_timeout_s)
+        except BaseException as exc:
+            self._pool.close()
+            if isinstance(exc, psycopg.Error):
+                raise self._error(exc) from exc
+            raise
+
+    def __repr__(self) -> str:
+        return f"<PostgresLedger {self._where}>"
+
+    @property
+    def location(self) -> str:
+        return self._where
+
+    # -- plumbing ---------------------------------------------------------------------
+    def _migrate(self, conn: psycopg.Connection[Any]) -> None:
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (_SCHEMA_LOCK,))
+        if self.schema is not None:
+            conn.execute(
+                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
+            )
+        row = conn.execute("SELECT to_regclass('videogw_schema') IS NOT NULL").fetchone()
+        version = 0
+        if row is not None and row[0]:
+            found = conn.execute("SELECT version FROM videogw_schema").fetchone()
+            version = found[0] if found is not None else 0
+        if version > SCHEMA_VERSION:
+            raise LedgerError(
+                f"ledger {self._where} has schema version {version}, newer than this "
+                f"videogw knows ({SCHEMA_VERSION}); upgrade videogw"
+            )
+        if version == SCHEMA_VERSION:
+            return
+        for statement in _SCHEMA:
+            conn.execute(statement)
+        conn.execute(
+            "INSERT INTO videogw_schema (version) VALUES (%s) "
+            "ON CONFLICT (singleton) DO UPDATE SET version = EXCLUDED.version",
+            (SCHEMA_VERSION,),
+        )
+
+    def _error(self, exc: BaseException) -> LedgerError:
+        text = str(exc).strip() or type(exc).__name__
+        if isinstance(exc, psycopg.OperationalError | pg_errors.DiskFull):
+            error: LedgerError = LedgerUnavailableError(f"ledger {self._where}: {text}")
+        else:
+            error = LedgerError(f"ledger {self._where}: {type(exc).__name__}: {text}")
+        error.__cause__ = exc
+        return error
+
+    def _write(self, work: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """`work` in one transaction, retried on deadlock or serialization failure."""
+        for attempt in range(_RETRIES):
+            try:
+                with self._pool.connection() as conn, conn.transaction():
+                    return work(conn)
+            except (pg_errors.DeadlockDetected, pg_errors.SerializationFailure) as exc:
+                if attempt == _RETRIES - 1:
+                    raise self._error(exc) from exc
+                log.debug("ledger %s: %s; retrying", self._where, exc)
+            except psycopg.Error as exc:
+                raise self._error(exc) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _read(self, query: str, args: Sequence[Any] = ()) -> list[Any]:
+        try:
+            with self._pool.connection() as conn:
+                return conn.execute(query, list(args)).fetchall()
+        except psycopg.Error as exc:
+            raise self._error(exc) from exc
+
+    def _parse(self, job_id: str, text: str) -> Job:
+        try:
+            return Job.model_validate_json(text)
+        except (ValidationError, ValueError) as exc:
+            raise LedgerCorruptError(job_id, str(exc).splitlines()[0]) from None
+
+    def _spent(self, conn: psycopg.Connection[Any], since: datetime, client: str | None) -> Decimal:
+        extra = _BY_CLIENT if client is not None else ""
+        args: tuple[Any, ...] = (client,) if client is not None else ()
+        row = conn.execute(_SPEND + extra, (_ts(since), *args)).fetchone()
+        spent = row[0] if row is not None else None
+        row = conn.execute(_COMMITTED + extra, (_ts(since), _TERMINAL, *args)).fetchone()
+        held = row[0] if row is not None else None
+        return _money(spent) + _money(held)
+
+    def _check_budget(self, conn: psycopg.Connection[Any], budget: Budget, job: Job) -> None:
+        if budget.daily_usd is not None:
+            # one check at a time per scope: a concurrent writer's hold is committed (and
+            # visible to the sums below) before this transaction gets the lock
+            scope = _BUDGET_LOCK + (budget.client_key or "*")
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (scope,))
+        check_budget(budget, job, lambda since, c: self._spent(conn, since, c))
+
+    # -- jobs -------------------------------------------------------------------------
+    def create(
+        self,
+        job: Job,
+        request: GenerationRequest | None = None,
+        *,
+        lease: tuple[str, float] | None = None,
+        budget: Budget | None = None,
+    ) -> Job:
+        stored = job.model_copy(update={"version": 1})
+        print_ = fingerprint(request)
+        request_text = _jsonb(dump_request(request)) if request is not None else None
+        job_text = _jsonb(stored.model_dump_json())
+
+        def work(conn: psycopg.Connection[Any]) -> Job:
+            # the key first: a concurrent create of the same key waits here for ours
+            taken = conn.execute(
+                "INSERT INTO idempotency_keys (key, job_id, fingerprint) VALUES (%s, %s, %s) "
+                "ON CONFLICT (key) DO NOTHING RETURNING job_id",
+                (job.idempotency_key, job.id, print_),
+            ).fetchone()
+            if taken is None:
+                known = conn.execute(
+                    "SELECT k.job_id, k.fingerprint, j.job::text FROM idempotency_keys k "
+                    "LEFT JOIN jobs j ON j.id = k.job_id WHERE k.key = %s",
+                    (job.idempotency_key,),
+                ).fetchone()
+                if known is None or known[2] is None:
+                    raise LedgerCorruptError(job.id, "its idempotency key names no stored job")
+                if known[1] != print_:
+                    raise IdempotencyConflictError(job.idempotency_key, known[0])
+                return self._parse(known[0], known[2])
+            ttl = lease[1] if lease else None
+            inserted = conn.execute(
+                _INSERT_JOB,
+                (
+                    job.id,
+                    *_job_row(stored),
+                    job.idempotency_key,
+                    _ts(job.created_at),
+                    _ts(job.updated_at),
+                    _ts(job.finished_at),
+                    lease[0] if lease else None,
+                    ttl,
+                    ttl,
+                    request_text,
+                    job_text,
+                    is_claimable(stored),
+                ),
+            ).fetchone()
+            if inserted is None:
+                found = conn.execute("SELECT version FROM jobs WHERE id = %s", (job.id,))
+                row = found.fetchone()
+                raise StaleJobError(job.id, 0, row[0] if row else None)
+            rows = _attempt_rows(stored)
+            if rows:
+                with conn.cursor() as cur:
+                    cur.executemany(_UPSERT_ATTEMPT, rows)
+            if budget is not None:
+                self._check_budget(conn, budget, stored)
+            return stored
+
+        return self._write(work)
+
+    def update(self, job: Job, *, budget: Budget | None = None) -> Job:
+        stored = job.model_copy(update={"version": job.version + 1})
+        job_text = _jsonb(stored.model_dump_json())
+
+        def work(conn: psycopg.Connection[Any]) -> Job:
+            changed = conn.execute(
+                _UPDATE_JOB,
+                (
+                    *_job_row(stored),
+                    _ts(stored.updated_at),
+                    _ts(stored.finished_at),
+                    job_text,
+                    is_claimable(stored),
+                    job.id,
+                    job.version,
+                ),
+            ).rowcount
+            if changed != 1:
+                row = conn.execute("SELECT version FROM jobs WHERE id = %s", (job.id,)).fetchone()
+                raise StaleJobError(job.id, job.version, row[0] if row else None)
+            rows = _attempt_rows(stored)
+            if rows:
+                with conn.cursor() as cur:
+                    cur.executemany(_UPSERT_ATTEMPT, rows)
+            if budget is not None:
+                self._check_budget(conn, budget, stored)
+            return stored
+
+        return self._write(work)
+
+    def get(self, job_id: str) -> Job | None:
+        rows = self._read("SELECT job::text FROM jobs WHERE id = %s", (job_id,))
+        return self._parse(job_id, rows[0][0]) if rows else None
+
+    def get_by_key(self, idempotency_key: str) -> Job | None:
+        rows = self._read(
+            "SELECT j.id, j.job::text FROM idempotency_keys k JOIN jobs j ON j.id = k.job_id "
+            "WHERE k.key = %s",
+            (idempotency_key,),
+        )
+        return self._parse(rows[0][0], rows[0][1]) if rows else None
+
+    def find(
+        self,
+        *,
+        statuses: Iterable[JobStatus] | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+        id_prefix: str | None = None,
+        newest_first: bool = False,
+        limit: int | None = None,
+    ) -> list[Job]:
+        where: list[str] = []
+        args: list[Any] = []
+        if statuses is not None:
+            wanted = [JobStatus(s).value for s in statuses]
+            if not wanted:
+                return []
+            where.append("status = ANY(%s)")
+            args.append(wanted)
+        if provider is not None:
+            where.append("provider = %s")
+            args.append(provider)
+        if model is not None:
+            where.append("model = %s")
+            args.append(model)
+        if id_prefix is not None:
+            # ids compare byte-wise ("C"): a range on the primary key, not a LIKE scan
+            where.append("id >= %s AND id < %s")
+            args.extend([id_prefix, id_prefix + "\U0010ffff"])
+        return self._jobs(where, args, limit, newest_first=newest_first)
+
+    def _jobs(
+        self,
+        where: Sequence[str],
+        args: Sequence[Any],
+        limit: int | None,
+        *,
+        newest_first: bool = False,
+    ) -> list[Job]:
+        query = "SELECT id, job::text FROM jobs"
+        if where:
+            query += " WHERE " + " AND ".join(where)
+        query += (
+            " ORDER BY created_at DESC, id DESC" if newest_first else " ORDER BY created_at, id"
+        )
+        if limit is not None:
+            query += f" LIMIT {max(0, min(int(limit), 2**62))}"
+        jobs = []
+        for job_id, text in self._read(query, args):
+            try:
+                jobs.append(self._parse(job_id, text))
+            except LedgerCorruptError as exc:
+                log.error("%s; skipped (the other jobs are unaffected)", exc)
+        return jobs
+
+    def load_request(self, job_id: str) -> GenerationRequest | None:
+        rows = self._read("SELECT request::text FROM jobs WHERE id = %s", (job_id,))
+        return load_request(rows[0][0]) if rows and rows[0][0] else None
+
+    # -- leases -----------------------------------------------------------------------
+    _ACQUIRE = (
+        "UPDATE jobs SET claimed_by = %s, claimed_until = now() + make_interval(secs => %s) "
+        "WHERE id = ANY(%s) AND (claimed_by IS NULL OR claimed_by = %s OR claimed_until <= now()) "
+        "RETURNING id"
+    )
+
+    def acquire(self, job_id: str, owner: str, ttl_s: float) -> bool:
+        return job_id in self.acquire_many([job_id], owner, ttl_s)
+
+    def acquire_many(self, job_ids: Iterable[str], owner: str, ttl_s: float) -> set[str]:
+        # sorted: two overlapping batches lock their rows in one order (no deadlock)
+        wanted = sorted(set(job_ids))
+        if not wanted:
+            return set()
+
+        def work(conn: psycopg.Connection[Any]) -> set[str]:
+            rows = conn.execute(self._ACQUIRE, (owner, float(ttl_s), wanted, owner)).fetchall()
+            return {row[0] for row in rows}
+
+        return self._write(work)
+
+    def release(self, job_id: str, owner: str) -> None:
+        self._write(
+            lambda conn: conn.execute(
+                "UPDATE jobs SET claimed_by = NULL, claimed_until = NULL "
+                "WHERE id = %s AND claimed_by = %s",
+                (job_id, owner),
+            )
+        )
+
+    def lease(self, job_id: str) -> Lease | None:
+        rows = self._read(
+            "SELECT claimed_by, extract(epoch FROM claimed_until)::float8 FROM jobs "
+            "WHERE id = %s AND claimed_until > now()",
+            (job_id,),
+        )
+        return Lease(rows[0][0], rows[0][1]) if rows and rows[0][0] else None
+
+    def claim(self, owner: str, ttl_s: float, limit: int) -> list[Job]:
+        def work(conn: psycopg.Connection[Any]) -> list[tuple[str, str, datetime]]:
+            rows: list[tuple[str, str, datetime]] = conn.execute(
+                "WITH picked AS (SELECT id FROM jobs WHERE open AND "
+                "(claimed_until IS NULL OR claimed_until <= now()) "
+                "ORDER BY updated_at, id LIMIT %s FOR UPDATE SKIP LOCKED) "
+                "UPDATE jobs SET claimed_by = %s, "
+                "claimed_until = now() + make_interval(secs => %s) "
+                "FROM picked WHERE jobs.id = picked.id "
+                "RETURNING jobs.id, jobs.job::text, jobs.updated_at",
+                (max(0, int(limit)), owner, float(ttl_s)),
+            ).fetchall()
+            return rows
+
+        jobs = []
+        for job_id, text, _ in sorted(self._write(work), key=lambda r: (r[2], r[0])):
+            try:
+                jobs.append(self._parse(job_id, text))
+            except LedgerCorruptError as exc:
+                log.error("%s; skipped (the other jobs are unaffected)", exc)
+        return jobs
+
+    # -- reading ----------------------------------------------------------------------
+    def unknown_submits(self) -> list[Job]:
+        return self._jobs(["NOT terminal", "provider_job_id IS NULL"], (), None)
+
+    def resumable(self) -> list[Job]:
+        return self._jobs(["NOT terminal", "provider_job_id IS NOT NULL"], (), None)
+
+    def stats(self, provider: str, model: str) -> ProviderStats:
+        rows = self._read(_STATS, (provider, model, _TERMINAL, MAX_SAMPLES))
+        samples = [
+            Sample(status, latency, charged, cost, currency, cost_usd)
+            for status, latency, charged, cost, currency, cost_usd in rows
+        ]
+        return summarize(provider, model, samples)
+
+    def spend_usd(self, since: datetime, *, client_key: str | None = None) -> Decimal:
+        extra = _BY_CLIENT if client_key is not None else ""
+        args = (client_key,) if client_key is not None else ()
+        ((total,),) = self._read(_SPEND + extra, (_ts(since), *args))
+        return _money(total)
+
+    def committed_usd(self, since: datetime, *, client_key: str | None = None) -> Decimal:
+        extra = _BY_CLIENT if client_key is not None else ""
+        args = (client_key,) if client_key is not None else ()
+        ((total,),) = self._read(_COMMITTED + extra, (_ts(since), _TERMINAL, *args))
+        return _money(total)
+
+    def close(self) -> None:
+        self._pool.close()
