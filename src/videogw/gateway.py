@@ -179,11 +179,7 @@ class _Base:
 
     # -- operations, shared by both drivers --------------------------------------------
     def _submit_op(self, request: GenerationRequest) -> Op[Job]:
-        owner = new_owner("submit")
-        try:
-            return (yield from self.submitter.submit_op(request, owner))
-        finally:
-            _release(self.store, request, owner)
+        return (yield from self.submitter.submit_op(request, new_owner("submit")))
 
     def _run_op(
         self,
@@ -193,13 +189,8 @@ class _Base:
         raise_on_failure: bool,
     ) -> Op[Job]:
         owner = new_owner("run")
-        try:
-            job = yield from self.submitter.submit_op(request, owner)
-        except BaseException:
-            _release(self.store, request, owner)
-            raise
+        job = yield from self.submitter.submit_op(request, owner, keep_lease=True)
         if job.provider_job_id is None:
-            _release(self.store, request, owner)
             return job  # outcome unknown: waiting would poll nothing
         self.tracker.adopt(job.id, owner)  # the submit's lease carries on into the wait
         return (yield from self.tracker.wait_op(job, timeout, on_progress, raise_on_failure, owner))
@@ -215,16 +206,6 @@ class _Base:
     def _close_store(self) -> None:
         if self._owns_store:
             self.store.close()
-
-
-def _release(ledger: Ledger, request: GenerationRequest, owner: str) -> None:
-    """Give up the lease a submit took on its job (whatever became of it)."""
-    try:
-        job = ledger.get_by_key(request.idempotency_key)
-        if job is not None:
-            ledger.release(job.id, owner)
-    except VideoGWError as exc:  # the lease expires on its own
-        log.warning("could not release the lease of a submitted job: %s", exc)
 
 
 class Gateway(_Base):

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from videogw import GenerationRequest, Job, JobStatus, Media, Task, errors
+from videogw import AttemptOutcome, GenerationRequest, Job, JobStatus, Media, Task, errors
 from videogw.emulator import FakeClock, SyncEmulatorTransport
 from videogw.emulator.faults import FaultProfile
 from videogw.emulator.harness import Emulated, emulate
@@ -658,3 +658,20 @@ def test_a_dropped_speak_submit_is_not_replayed(emulated: Emulated, clock: Any) 
         )
     assert app.count("submit") == 1
     assert job.status is JobStatus.unknown
+
+
+def test_a_garbled_upload_slot_answer_is_not_sent_not_unknown(
+    gw: Any, emulated: Emulated, tmp_path: Any
+) -> None:
+    # the engine, not the plugin, decides: nothing was submitted before the submit call
+    image = tmp_path / "cat.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
+    emulated.emulators["higgsfield"].faults = FaultProfile.parse("upload_url:malformed*10")
+    with pytest.raises(errors.RequestNotSentError, match="before the submit was sent") as caught:
+        gw.submit({"model": "dop-lite", "prompt": "a cat", "image": str(image)})
+    job = caught.value.job
+    assert job is not None
+    assert (job.status, job.charged) == (JobStatus.failed, False)
+    assert [a.outcome for a in job.attempts] == [AttemptOutcome.not_sent]
+    assert gw.unknown_submits() == []
+    assert emulated.emulators["higgsfield"].jobs == {}
