@@ -394,12 +394,7 @@ class Tracker:
         job = entry.job
         if job.version > 0 and not self.hold(job.id, owner):
             # leased by another process: follow its record instead of acting
-            current = self.ledger.get(job.id) or job
-            if current.status.is_terminal and current.aftercare is None:
-                poller.settle(job.id, current)
-            else:
-                poller.touch(job.id, current)
-                poller.retry(entry, self._delay(current))
+            poller.update(entry, self.ledger.get(job.id) or job)
             return
         try:
             new = yield from self.poll_op(job, owner, POLL_ONCE)
