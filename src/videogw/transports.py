@@ -1,0 +1,238 @@
+"""httpx transports over aiohttp: the engine's fast path, same provider API.
+
+Providers build `httpx.Request`s and parse `httpx.Response`s; only the bytes on the wire
+move through aiohttp, whose connection pool costs a few microseconds per request where
+httpcore 1.0's scans every pooled connection (a ``getpeername`` and a ``poll`` each) on
+every request (encode/httpcore#1035): at 16 connections that was 11x aiohttp's CPU per GET.
+
+`AiohttpTransport` is an `httpx.AsyncBaseTransport`; `SyncAiohttpTransport` runs one on a
+private event loop in a daemon thread, for `SyncEngine` (measured cheaper than httpx's own
+sync pool: see benchmarks/RESULTS.md). Both read the whole body before returning (provider
+answers are small JSON), so the read timeout covers the body too.
+
+What they keep from httpx, because money depends on it (`engine._transport_error`):
+
+- only a failure *before* the request could have left maps to `httpx.ConnectError` /
+  `ConnectTimeout` / `UnsupportedProtocol` / `InvalidURL` ("not sent": DNS, refused, TLS
+  verification, proxy connect, waiting for a pooled connection). Everything after the
+  connection was handed to the request (a drop, a reset, a read timeout, a truncated body)
+  maps to an error the engine calls "outcome unknown". (The `httpx-aiohttp` package maps
+  every `ClientConnectionError`, a server disconnect included, to `ConnectTimeout`: a
+  dropped submit would then look unsent and be failed over, paying twice.)
+- timeouts: httpx's ``connect`` -> aiohttp ``sock_connect``, ``read`` -> ``sock_read``
+  (between reads, as in httpx), ``pool`` -> ``connect`` (waiting for a connection plus
+  connecting). aiohttp has no write timeout; request bodies here are small.
+- TLS verification with `httpx.create_ssl_context` (certifi, or ``SSL_CERT_FILE`` /
+  ``SSL_CERT_DIR`` from the environment); proxies from ``HTTP(S)_PROXY`` / ``ALL_PROXY`` /
+  ``NO_PROXY``, read once when the transport is made, as httpx reads them when its client
+  is made. (aiohttp's own ``trust_env`` looks them up, and reads ``~/.netrc``, in a worker
+  thread on every request: two thread hops a request, so it is not used.)
+- the same bytes on the wire: no ``User-Agent``, ``Accept`` or ``Accept-Encoding`` added
+  (httpx adds none to a request built outside a client either), no redirects followed, no
+  cookies kept.
+- aiohttp resends an idempotent request (GET, PUT, DELETE) once when a *reused* keep-alive
+  connection turns out closed by the server; it never resends a POST.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import threading
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
+from typing import Any
+
+import aiohttp
+import httpx
+
+__all__ = ["AiohttpTransport", "SyncAiohttpTransport"]
+
+_NO_AUTO_HEADERS = frozenset({"Accept", "Accept-Encoding", "User-Agent"})
+_HTTP11 = {"http_version": b"HTTP/1.1"}
+
+
+@contextmanager
+def _mapped(request: httpx.Request) -> Iterator[None]:
+    """aiohttp's errors as the httpx errors that mean the same thing for the engine."""
+    try:
+        yield
+    except aiohttp.ClientConnectorError as exc:  # DNS, refused, TLS, proxy connect
+        raise httpx.ConnectError(str(exc) or type(exc).__name__, request=request) from exc
+    except aiohttp.ConnectionTimeoutError as exc:  # connecting, or waiting for the pool
+        raise httpx.ConnectTimeout(str(exc) or "connect timeout", request=request) from exc
+    except aiohttp.SocketTimeoutError as exc:
+        raise httpx.ReadTimeout(str(exc) or "read timeout", request=request) from exc
+    except aiohttp.ServerTimeoutError as exc:
+        raise httpx.ReadTimeout(str(exc) or "timeout", request=request) from exc
+    except aiohttp.ServerDisconnectedError as exc:
+        raise httpx.RemoteProtocolError(str(exc) or "server disconnected", request=request) from exc
+    except aiohttp.ClientPayloadError as exc:
+        raise httpx.ReadError(str(exc) or "truncated body", request=request) from exc
+    except aiohttp.ClientHttpProxyError as exc:
+        raise httpx.ProxyError(str(exc), request=request) from exc
+    except aiohttp.NonHttpUrlClientError as exc:
+        raise httpx.UnsupportedProtocol(str(exc), request=request) from exc
+    except aiohttp.InvalidURL as exc:
+        raise httpx.UnsupportedProtocol(f"invalid URL: {exc}", request=request) from exc
+    except TimeoutError as exc:  # (an OSError too: before the catch-all)
+        raise httpx.ReadTimeout(str(exc) or "timeout", request=request) from exc
+    except (aiohttp.ClientError, OSError) as exc:  # resets and the rest: after the send
+        raise httpx.ReadError(str(exc) or type(exc).__name__, request=request) from exc
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """An `httpx.AsyncBaseTransport` that sends through one pooled `aiohttp.ClientSession`
+    (made on first use, on the running loop)."""
+
+    def __init__(
+        self,
+        *,
+        verify: ssl.SSLContext | bool = True,
+        trust_env: bool = True,
+        max_connections: int = 16,
+        keepalive_expiry: float = 5.0,
+    ) -> None:
+        self._ssl = httpx.create_ssl_context(verify=verify, trust_env=trust_env)
+        self._env_proxies = urllib.request.getproxies_environment() if trust_env else {}
+        self._proxies: dict[tuple[str, str, int | None], str | None] = {}
+        self._limit = max_connections
+        self._keepalive = keepalive_expiry
+        self._session: aiohttp.ClientSession | None = None
+        self._timeouts: dict[tuple[Any, ...], aiohttp.ClientTimeout] = {}
+
+    def _open(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(
+            limit=self._limit,
+            limit_per_host=0,
+            ssl=self._ssl,
+            keepalive_timeout=self._keepalive,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            trust_env=False,  # proxies: see `_proxy_for`
+            skip_auto_headers=_NO_AUTO_HEADERS,
+            auto_decompress=False,  # httpx.Response decodes by Content-Encoding itself
+            cookie_jar=aiohttp.DummyCookieJar(),
+            timeout=aiohttp.ClientTimeout(total=None),
+        )
+        return self._session
+
+    def _timeout(self, given: dict[str, float | None]) -> aiohttp.ClientTimeout:
+        key = (given.get("connect"), given.get("read"), given.get("pool"))
+        found = self._timeouts.get(key)
+        if found is None:
+            connect, read, pool = key
+            found = aiohttp.ClientTimeout(
+                total=None, sock_connect=connect, sock_read=read, connect=pool
+            )
+            if len(self._timeouts) < 64:
+                self._timeouts[key] = found
+        return found
+
+    def _proxy_for(self, url: httpx.URL) -> str | None:
+        """The proxy from the environment for this URL (scheme, host, port), if any."""
+        if not self._env_proxies:
+            return None
+        key = (url.scheme, url.host, url.port)
+        if key in self._proxies:
+            return self._proxies[key]
+        where = url.host if url.port is None else f"{url.host}:{url.port}"
+        found: str | None = None
+        bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+        if not bypass(where, self._env_proxies):
+            found = self._env_proxies.get(url.scheme) or self._env_proxies.get("all")
+        if len(self._proxies) < 256:
+            self._proxies[key] = found
+        return found
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        session = self._session
+        if session is None or session.closed:
+            session = self._open()
+        try:
+            body: bytes | None = request.content
+        except httpx.RequestNotRead:
+            body = await request.aread()
+        with _mapped(request):
+            async with session.request(
+                request.method,
+                str(request.url),
+                headers=request.headers.multi_items(),
+                data=body or None,
+                allow_redirects=False,
+                timeout=self._timeout(request.extensions.get("timeout", {})),
+                server_hostname=request.extensions.get("sni_hostname"),
+                proxy=self._proxy_for(request.url),
+            ) as answer:
+                content = await answer.read()
+                status, headers = answer.status, answer.raw_headers
+                reason = answer.reason
+        extensions: dict[str, Any] = _HTTP11
+        if reason:
+            extensions = {**_HTTP11, "reason_phrase": reason.encode("ascii", "replace")}
+        response = httpx.Response(
+            status,
+            headers=headers,
+            stream=httpx.ByteStream(content),
+            request=request,
+            extensions=extensions,
+        )
+        response.read()  # decodes by Content-Encoding, as httpx would
+        return response
+
+    async def aclose(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+
+class SyncAiohttpTransport(httpx.BaseTransport):
+    """`AiohttpTransport` for blocking code: requests run on a private event loop in a
+    daemon thread, so any number of threads may share it."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._transport = AiohttpTransport(**kwargs)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop
+        if loop is not None:
+            return loop
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                started = threading.Event()
+
+                def run() -> None:
+                    asyncio.set_event_loop(loop)
+                    loop.call_soon(started.set)
+                    loop.run_forever()
+
+                thread = threading.Thread(target=run, name="videogw-http", daemon=True)
+                thread.start()
+                started.wait()
+                self._thread, self._loop = thread, loop
+            return self._loop
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.read()  # a sync body stream must be read on this thread
+        done: Future[httpx.Response] = asyncio.run_coroutine_threadsafe(
+            self._transport.handle_async_request(request), self._running_loop()
+        )
+        return done.result()
+
+    def close(self) -> None:
+        with self._lock:
+            loop, thread = self._loop, self._thread
+            self._loop = self._thread = None
+        if loop is None or thread is None:
+            return
+        asyncio.run_coroutine_threadsafe(self._transport.aclose(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
