@@ -30,8 +30,10 @@ What they keep from httpx, because money depends on it (`engine._transport_error
 - the same bytes on the wire: no ``User-Agent``, ``Accept`` or ``Accept-Encoding`` added
   (httpx adds none to a request built outside a client either), no redirects followed, no
   cookies kept.
-- aiohttp resends an idempotent request (GET, PUT, DELETE) once when a *reused* keep-alive
-  connection turns out closed by the server; it never resends a POST.
+- no resend of its own: aiohttp's resend of an idempotent request after a drop is turned
+  off, so every read on the wire is one the engine's retry policy decided. (httpcore
+  probes each idle connection before reuse; aiohttp learns of a closed idle connection
+  from the event loop as it happens, so a stale keep-alive is only a true race.)
 """
 
 from __future__ import annotations
@@ -118,6 +120,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             cookie_jar=aiohttp.DummyCookieJar(),
             timeout=aiohttp.ClientTimeout(total=None),
         )
+        # The engine owns retries (one policy, with backoff and Retry-After). aiohttp would
+        # also resend an idempotent request once after *any* drop, on a fresh connection
+        # too: twice the reads against a flapping provider, and a read the policy never saw.
+        if hasattr(self._session, "_retry_connection"):
+            self._session._retry_connection = False
         return self._session
 
     def _timeout(self, given: dict[str, float | None]) -> aiohttp.ClientTimeout:
