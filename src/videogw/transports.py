@@ -43,7 +43,6 @@ import ssl
 import threading
 import urllib.request
 from collections.abc import Iterator
-from concurrent.futures import Future
 from contextlib import contextmanager
 from typing import Any
 
@@ -228,10 +227,24 @@ class SyncAiohttpTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         request.read()  # a sync body stream must be read on this thread
-        done: Future[httpx.Response] = asyncio.run_coroutine_threadsafe(
-            self._transport.handle_async_request(request), self._running_loop()
-        )
-        return done.result()
+        loop = self._running_loop()
+        done = threading.Lock()
+        done.acquire()
+        landed: list[asyncio.Task[httpx.Response]] = []
+
+        def finished(task: asyncio.Task[httpx.Response]) -> None:
+            landed.append(task)
+            done.release()
+
+        def start() -> None:
+            task = loop.create_task(self._transport.handle_async_request(request))
+            task.add_done_callback(finished)
+
+        # A bare lock and a done-callback: leaner than run_coroutine_threadsafe's chained
+        # concurrent Future, on a path every sync read takes.
+        loop.call_soon_threadsafe(start)
+        done.acquire()
+        return landed[0].result()
 
     def close(self) -> None:
         with self._lock:
