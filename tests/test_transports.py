@@ -4,6 +4,7 @@ for money, timeouts, TLS verification and proxies from the environment."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import socket
 import ssl
@@ -24,7 +25,7 @@ from videogw.emulator import FakeClock
 from videogw.engine import HTTP_ENV, AsyncEngine, SyncEngine
 from videogw.errors import OutcomeUnknownError, RequestNotSentError
 from videogw.store import MemoryStore
-from videogw.testing import maybe_await, registry_with
+from videogw.testing import registry_with
 from videogw.transports import AiohttpTransport, _mapped
 
 REQUEST = {"model": "toy:dop-lite", "prompt": "a cat", "image": "https://example.com/cat.jpg"}
@@ -173,9 +174,19 @@ class Gateways:
         self.open.append(gateway)
         return gateway
 
+    async def call(self, method: Callable[..., Any], *args: Any) -> Any:
+        """Run a gateway method: a sync one on a plain thread (no event loop running
+        there, as in a script), so its engine runs requests on a loop of that thread."""
+        if self.mode == "sync":
+            return await asyncio.to_thread(method, *args)
+        return await method(*args)
+
     async def close(self) -> None:
         for gateway in self.open:
-            await maybe_await(gateway.aclose() if self.mode == "async" else gateway.close())
+            if self.mode == "sync":
+                await asyncio.to_thread(gateway.close)
+            else:
+                await gateway.aclose()
 
 
 @pytest.fixture
@@ -183,6 +194,19 @@ async def gateway_for(http: str, mode: str) -> Any:
     gateways = Gateways(mode)
     yield gateways
     await gateways.close()
+
+
+async def test_a_sync_gateway_inside_a_running_event_loop_still_works(
+    http: str, serve: Callable[..., RawServer]
+) -> None:
+    """Sync code called from async code (a notebook cell): the engine cannot run a loop
+    of its own on this thread, so aiohttp's requests go to its shared loop thread."""
+    server = serve(accepts)
+    gateways = Gateways("sync")
+    job = gateways(server.url()).submit(REQUEST)  # called right here, on the loop's thread
+    assert job.provider_job_id == "j1"
+    for gateway in gateways.open:
+        gateway.close()
 
 
 def test_the_engine_picks_its_client(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -205,7 +229,7 @@ async def test_connection_refused_is_not_sent(gateway_for: Any) -> None:
     probe.close()  # nothing listens there now
     gateway = gateway_for(f"http://127.0.0.1:{port}")
     with pytest.raises(RequestNotSentError) as caught:
-        await maybe_await(gateway.submit(REQUEST))
+        await gateway_for.call(gateway.submit, REQUEST)
     attempt = caught.value.job.attempts[-1]  # type: ignore[attr-defined]
     assert attempt.outcome is AttemptOutcome.not_sent
     assert attempt.charged is False
@@ -219,7 +243,7 @@ async def test_a_dropped_submit_is_an_unknown_outcome_sent_once(
     gateway_for: Any, serve: Callable[..., RawServer], handler: Handler
 ) -> None:
     server = serve(handler)
-    job = await maybe_await(gateway_for(server.url()).submit(REQUEST))
+    job = await gateway_for.call(gateway_for(server.url()).submit, REQUEST)
     assert job.status is JobStatus.unknown
     assert job.attempts[-1].outcome is AttemptOutcome.unknown
     assert "OutcomeUnknownError" in (job.attempts[-1].reason or "")
@@ -234,7 +258,7 @@ async def test_a_read_timeout_on_submit_is_an_unknown_outcome(
 ) -> None:
     server = serve(answers_late)
     started = time.monotonic()
-    job = await maybe_await(gateway_for(server.url(), timeout_s=0.3).submit(REQUEST))
+    job = await gateway_for.call(gateway_for(server.url(), timeout_s=0.3).submit, REQUEST)
     assert time.monotonic() - started < 1.4  # the timeout fired, not the server's close
     assert job.status is JobStatus.unknown
     assert "Timeout" in (job.attempts[-1].reason or "")
@@ -246,13 +270,13 @@ async def test_a_dropped_status_read_is_retried_then_unknown(
 ) -> None:
     accepting = serve(accepts)
     gateway = gateway_for(accepting.url())
-    job = await maybe_await(gateway.submit(REQUEST))
+    job = await gateway_for.call(gateway.submit, REQUEST)
     assert job.provider_job_id == "j1"
     dropping = serve(drops_after_the_body)
     provider = gateway.provider("toy")
     provider.settings.base_url = dropping.url()  # the same job, now read from a bad host
     with pytest.raises(OutcomeUnknownError):
-        await maybe_await(gateway.status(job))
+        await gateway_for.call(gateway.status, job)
     assert len(dropping.requests) == 4  # reads are retried (RetryPolicy.max_attempts)
     assert all(r.startswith(b"GET /v1/jobs/j1 HTTP/1.1\r\n") for r in dropping.requests)
 
@@ -261,7 +285,7 @@ async def test_the_wire_carries_the_providers_request_and_nothing_else(
     gateway_for: Any, serve: Callable[..., RawServer]
 ) -> None:
     server = serve(accepts)
-    job = await maybe_await(gateway_for(server.url()).submit(REQUEST))
+    job = await gateway_for.call(gateway_for(server.url()).submit, REQUEST)
     assert job.provider_job_id == "j1"
     head, _, body = server.requests[0].partition(b"\r\n\r\n")
     names = {line.split(b":")[0].lower() for line in head.split(b"\r\n")[1:]}
@@ -305,7 +329,7 @@ async def test_an_unverifiable_certificate_is_not_sent(
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)
     with pytest.raises(RequestNotSentError):
-        await maybe_await(gateway_for(tls_server.url("https")).submit(REQUEST))
+        await gateway_for.call(gateway_for(tls_server.url("https")).submit, REQUEST)
     assert tls_server.requests == []
 
 
@@ -316,7 +340,7 @@ async def test_a_trusted_certificate_from_the_environment_is_accepted(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
-    job = await maybe_await(gateway_for(tls_server.url("https")).submit(REQUEST))
+    job = await gateway_for.call(gateway_for(tls_server.url("https")).submit, REQUEST)
     assert job.provider_job_id == "j1"
     assert len(tls_server.requests) == 1
 
@@ -329,7 +353,7 @@ async def test_an_http_proxy_from_the_environment_carries_the_request(
 ) -> None:
     proxy = serve(accepts)
     monkeypatch.setenv("HTTP_PROXY", proxy.url())
-    job = await maybe_await(gateway_for("http://api.toy.test").submit(REQUEST))
+    job = await gateway_for.call(gateway_for("http://api.toy.test").submit, REQUEST)
     assert job.provider_job_id == "j1"
     assert proxy.requests[0].startswith(b"POST http://api.toy.test/v1/jobs HTTP/1.1\r\n")
 
@@ -340,7 +364,7 @@ async def test_no_proxy_is_honoured(
     proxy, direct = serve(accepts), serve(accepts)
     monkeypatch.setenv("HTTP_PROXY", proxy.url())
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    await maybe_await(gateway_for(direct.url()).submit(REQUEST))
+    await gateway_for.call(gateway_for(direct.url()).submit, REQUEST)
     assert proxy.requests == []
     assert len(direct.requests) == 1
 

@@ -6,8 +6,8 @@ httpcore 1.0's scans every pooled connection (a ``getpeername`` and a ``poll`` e
 every request (encode/httpcore#1035): at 16 connections that was 11x aiohttp's CPU per GET.
 
 `AiohttpTransport` is an `httpx.AsyncBaseTransport`; `SyncAiohttpTransport` runs one on a
-private event loop in a daemon thread, for `SyncEngine` (measured cheaper than httpx's own
-sync pool: see benchmarks/RESULTS.md). Both read the whole body before returning (provider
+private event loop of the calling thread, for `SyncEngine` (see benchmarks/RESULTS.md for
+how it compares with httpx's own sync pool). Both read the whole body before returning (provider
 answers are small JSON), so the read timeout covers the body too.
 
 What they keep from httpx, because money depends on it (`engine._transport_error`):
@@ -196,21 +196,43 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
 
 class SyncAiohttpTransport(httpx.BaseTransport):
-    """`AiohttpTransport` for blocking code: requests run on a private event loop in a
-    daemon thread, so any number of threads may share it."""
+    """`AiohttpTransport` for blocking code. Each calling thread runs its requests on an
+    event loop of its own (no hop to another thread: under load a hop cost more than the
+    request); a thread already running an event loop (a notebook, or sync code called
+    from async code) hands its requests to one shared loop thread instead."""
 
     def __init__(self, **kwargs: Any) -> None:
-        self._transport = AiohttpTransport(**kwargs)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._kwargs = kwargs
+        self._local = threading.local()
         self._lock = threading.Lock()
+        self._owned: list[tuple[asyncio.AbstractEventLoop, AiohttpTransport]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None  # the shared loop thread's
+        self._thread: threading.Thread | None = None
+        self._shared: AiohttpTransport | None = None
 
-    def _running_loop(self) -> asyncio.AbstractEventLoop:
-        loop = self._loop
-        if loop is not None:
-            return loop
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.read()  # a sync body stream must be read on this thread
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            return self._via_thread(request)
+        own: tuple[asyncio.AbstractEventLoop, AiohttpTransport] | None = getattr(
+            self._local, "own", None
+        )
+        if own is None:
+            own = (asyncio.new_event_loop(), AiohttpTransport(**self._kwargs))
+            with self._lock:
+                self._owned.append(own)
+            self._local.own = own
+        loop, transport = own
+        response: httpx.Response = loop.run_until_complete(transport.handle_async_request(request))
+        return response
+
+    def _thread_loop(self) -> tuple[asyncio.AbstractEventLoop, AiohttpTransport]:
         with self._lock:
-            if self._loop is None:
+            if self._loop is None or self._shared is None:
                 loop = asyncio.new_event_loop()
                 started = threading.Event()
 
@@ -223,11 +245,11 @@ class SyncAiohttpTransport(httpx.BaseTransport):
                 thread.start()
                 started.wait()
                 self._thread, self._loop = thread, loop
-            return self._loop
+                self._shared = AiohttpTransport(**self._kwargs)
+            return self._loop, self._shared
 
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        request.read()  # a sync body stream must be read on this thread
-        loop = self._running_loop()
+    def _via_thread(self, request: httpx.Request) -> httpx.Response:
+        loop, transport = self._thread_loop()
         done = threading.Lock()
         done.acquire()
         landed: list[asyncio.Task[httpx.Response]] = []
@@ -237,22 +259,27 @@ class SyncAiohttpTransport(httpx.BaseTransport):
             done.release()
 
         def start() -> None:
-            task = loop.create_task(self._transport.handle_async_request(request))
+            task = loop.create_task(transport.handle_async_request(request))
             task.add_done_callback(finished)
 
-        # A bare lock and a done-callback: leaner than run_coroutine_threadsafe's chained
-        # concurrent Future, on a path every sync read takes.
         loop.call_soon_threadsafe(start)
         done.acquire()
         return landed[0].result()
 
     def close(self) -> None:
         with self._lock:
-            loop, thread = self._loop, self._thread
-            self._loop = self._thread = None
-        if loop is None or thread is None:
+            owned, self._owned = self._owned, []
+            loop, thread, shared = self._loop, self._thread, self._shared
+            self._loop = self._thread = self._shared = None
+        self._local = threading.local()
+        for own_loop, transport in owned:
+            if own_loop.is_running():  # pragma: no cover - another thread mid-request
+                continue
+            own_loop.run_until_complete(transport.aclose())
+            own_loop.close()
+        if loop is None or thread is None or shared is None:
             return
-        asyncio.run_coroutine_threadsafe(self._transport.aclose(), loop).result(timeout=10)
+        asyncio.run_coroutine_threadsafe(shared.aclose(), loop).result(timeout=10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
         loop.close()
