@@ -221,3 +221,36 @@ def test_an_early_look_is_kept_where_early_failures_are_common() -> None:
         durations(40), expected=lambda job: job_s, outcome=outcome, history=history
     )
     assert max(lag_next) <= 25.0
+
+
+def test_a_read_is_timed_from_when_it_was_sent_not_when_its_answer_was_handled() -> None:
+    """Under load a read waits for a worker and its answer waits for the CPU: neither is
+    the job's time, so neither may feed the expected time."""
+    now = [0.0]
+    poller = Poller(
+        monotonic=lambda: now[0],
+        wall=lambda: EPOCH + timedelta(seconds=now[0]),
+        expected=lambda job: 60.0,
+        prior=lambda job: False,
+        early_failures=lambda job: 0.0,
+    )
+    base = finished_job("toy", 1, status=JobStatus.running, charged=None, cost=None)
+    for n in range(LEARN_AFTER):  # job n: submitted at 100 n; unfinished at +58, done at +61
+        start = 100.0 * n
+        now[0] = start
+        job = base.model_copy(
+            update={"id": f"j{n}", "submitted_at": EPOCH + timedelta(seconds=start)}
+        )
+        poller.add(job, first_delay=58.0)
+        now[0] = start + 58.0
+        entry = poller.pop_next()
+        assert entry is not None
+        poller.sending(entry)
+        poller.update(entry, entry.job)
+        now[0] = start + 61.0
+        entry = poller.pop_next()
+        assert entry is not None
+        poller.sending(entry)
+        now[0] = start + 70.0  # the answer is handled 9 s later
+        poller.update(entry, entry.job.model_copy(update={"status": JobStatus.succeeded}))
+    assert poller.history.expected(("toy", "dop-lite")) == pytest.approx(59.5)

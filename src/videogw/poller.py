@@ -57,6 +57,7 @@ class Tracked:
         "in_flight",
         "job",
         "quiet",
+        "sent",
         "seq",
         "settled",
     )
@@ -71,6 +72,7 @@ class Tracked:
         self.error: BaseException | None = None
         self.quiet = 0.0  # age (s since submit) when last seen unfinished; 0: never read
         self.early = False  # read before half its expected time (can tell an early failure)
+        self.sent = 0.0  # monotonic time the read in flight was started; 0: unknown
 
     @property
     def provider(self) -> str:
@@ -292,6 +294,11 @@ class Poller:
         if entry.settled:
             return  # a webhook finished it while the read was out; that answer stands
         age = self._age(job)
+        if entry.sent:
+            # what the read saw was true when it was sent: time spent queued for a worker
+            # or a busy CPU after the answer came is not the job's
+            age -= max(0.0, self._now() - entry.sent)
+            entry.sent = 0.0
         if not entry.early:
             expected, _ = self.expected_for(job)
             entry.early = expected is not None and age < 0.5 * expected
@@ -314,8 +321,13 @@ class Poller:
         key = (job.provider or "", job.model)
         self.history.observe(key, job.status, took, expected, entry.early)
 
+    def sending(self, entry: Tracked) -> None:
+        """A driver is starting this entry's read now (what it sees is timed from here)."""
+        entry.sent = self._now()
+
     def retry(self, entry: Tracked, delay: float | None = None) -> None:
         """A read failed in a way worth another try."""
+        entry.sent = 0.0
         if entry.settled:
             return
         entry.failures += 1
@@ -386,6 +398,7 @@ def drive_sync(
             return
         if wait > 0:
             sleep(wait)
+        poller.sending(entry)
         step(entry)
 
 
@@ -409,6 +422,7 @@ async def drive_async(
         while True:
             entry = await queue.get()
             try:
+                poller.sending(entry)
                 await step(entry)
             except Exception as exc:  # a bug in one step must not stop every other job
                 log.exception("job %s: poll step failed", entry.job.id)
