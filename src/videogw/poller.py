@@ -317,7 +317,9 @@ class Poller:
         if job.provider != entry.job.provider or job.submitted_at != entry.job.submitted_at:
             return  # a new attempt finished on its own first read: nothing to time
         expected, _ = self.expected_for(job)
-        took = completion_estimate(entry.quiet, age)
+        took = completion_estimate(entry.quiet, age, expected)
+        if took is None:
+            return  # first read long after E: it cannot say how long the job took
         key = (job.provider or "", job.model)
         self.history.observe(key, job.status, took, expected, entry.early)
 

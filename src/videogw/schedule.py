@@ -20,9 +20,9 @@ within 10 % of its own time whatever E said.
 Latency fed back into E must not include polling lag, or E drifts up a few per cent a
 generation (60 -> 82 s in one run, when the ledger measured to when completion was *seen*).
 `completion_estimate` gives the time to record instead: the midpoint between the last read
-that saw the job unfinished and the read that saw it finished, when those are close; else
-(seen on the first look) the look itself, which is an upper bound that pulls E down
-towards the truth instead of up.
+that saw the job unfinished and the read that saw it finished, when those are close; else,
+when seen on a planned first look, the look itself, an upper bound that pulls E down
+towards the truth instead of up; else nothing (a job first read long after it finished).
 """
 
 from __future__ import annotations
@@ -96,15 +96,21 @@ def next_poll_delay(
     return delay * (1.0 + rand.uniform(-jitter, jitter)) if jitter else delay
 
 
-def completion_estimate(last_unfinished: float, seen_finished: float) -> float:
+def completion_estimate(
+    last_unfinished: float, seen_finished: float, expected: float | None = None
+) -> float | None:
     """How long a job most likely took, from two reads in seconds since its submit (the
     last that saw it unfinished, 0 if none, and the one that saw it finished): free of
     polling lag, for the expected time to learn from.
 
     The midpoint of the two reads when the one before was close (within 10 % of the time
-    elapsed); otherwise `seen_finished`, an upper bound (a job seen on its first look
-    finished some time before it)."""
+    elapsed). Else, if the finished read was a planned look (by 1.02 E: the first look, or
+    the early one), that look: an upper bound, which pulls an E that is too long down
+    towards the truth. Else None: a job first read long after E (tracking started late,
+    a resume) says little about how long it took."""
     gap = seen_finished - last_unfinished
     if 0 <= gap <= LATE_STEP * max(seen_finished, 0.0):
         return last_unfinished + gap / 2
-    return seen_finished
+    if expected is None or seen_finished <= (FIRST_LOOK + DENSE_STEP) * expected:
+        return seen_finished
+    return None
