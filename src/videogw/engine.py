@@ -298,8 +298,8 @@ class _EngineBase:
 
 
 class SyncEngine(_EngineBase):
-    """Runs operations with one pooled HTTP client per provider: an aiohttp pool on a
-    private event-loop thread (`SyncAiohttpTransport`), or an `httpx.Client`."""
+    """Runs operations with one pooled HTTP client per provider: aiohttp on an event loop
+    of the calling thread (`SyncAiohttpTransport`), or an `httpx.Client`."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
