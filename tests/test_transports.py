@@ -5,6 +5,7 @@ for money, timeouts, TLS verification and proxies from the environment."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import shutil
 import socket
 import ssl
@@ -395,11 +396,12 @@ def test_aiohttp_errors_map_to_what_they_mean_for_money(
     raised: BaseException, expected: type[httpx.HTTPError]
 ) -> None:
     request = httpx.Request("POST", "http://127.0.0.1/")
-    with pytest.raises(expected) as caught, _mapped(request):
-        raise raised
+    mapped = _mapped(raised, request)
+    assert type(mapped) is expected
     # only errors raised before anything could leave count as "not sent"
-    not_sent = isinstance(caught.value, httpx.ConnectError | httpx.ConnectTimeout)
+    not_sent = isinstance(mapped, httpx.ConnectError | httpx.ConnectTimeout)
     assert not_sent == (expected in (httpx.ConnectError, httpx.ConnectTimeout))
+    assert _mapped(ValueError("a bug"), request) is None  # not a network error: raised as is
 
 
 async def test_the_aiohttp_transport_closes_cleanly(serve: Callable[..., RawServer]) -> None:
@@ -412,3 +414,31 @@ async def test_the_aiohttp_transport_closes_cleanly(serve: Callable[..., RawServ
     assert response.http_version == "HTTP/1.1"
     await transport.aclose()
     await transport.aclose()  # twice is fine
+
+
+async def test_a_compressed_answer_is_decoded_and_a_plain_one_read(
+    serve: Callable[..., RawServer],
+) -> None:
+    packed = gzip.compress(ACCEPTED)
+
+    def gzipped(server: RawServer, conn: socket.socket) -> None:
+        server.read_request(conn)
+        head = (
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+            f"Content-Length: {len(packed)}\r\nConnection: close\r\n\r\n"
+        )
+        conn.sendall(head.encode() + packed)
+
+    transport = AiohttpTransport()
+    try:
+        for handler in (gzipped, accepts):
+            server = serve(handler)
+            response = await transport.handle_async_request(
+                httpx.Request("GET", server.url() + "/x", extensions={"timeout": {"read": 5}})
+            )
+            assert response.json() == {"id": "j1", "state": "pending"}
+            assert response.content == ACCEPTED
+            assert await response.aread() == ACCEPTED
+            assert b"".join(response.iter_bytes()) == ACCEPTED
+    finally:
+        await transport.aclose()
