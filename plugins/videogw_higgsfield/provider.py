@@ -66,7 +66,7 @@ from .models import (
     family,
 )
 from .prices import USD_PER_CREDIT, table_estimate
-from .webhooks import SeenIds, verify
+from .webhooks import verify
 from .wire import (
     STATUS_MAP,
     Unreadable,
@@ -121,7 +121,6 @@ class HiggsfieldProvider(Provider):
 
     def __init__(self, settings: ProviderSettings | None = None, *, instance: str | None = None):
         super().__init__(settings, instance=instance)
-        self.seen_webhooks = SeenIds()  # replay protection; the receiver dedupes as well
         self._capabilities = self.CAPABILITIES
         if self.marketplace:
             models = {
@@ -501,8 +500,10 @@ class HiggsfieldProvider(Provider):
         """Verify a delivery (Standard Webhooks) and read it like a status answer.
 
         Rejected (`WebhookRejectedError`): bad or missing signature, a timestamp outside
-        ±5 minutes, a ``webhook-id`` already accepted by this provider instance, and any
-        unsigned delivery unless no secret is configured and ``allow_unsigned_webhooks``."""
+        ±5 minutes, and any unsigned delivery unless no secret is configured and
+        ``allow_unsigned_webhooks``. A redelivery (same ``webhook-id``) is *not* refused:
+        Higgsfield reuses the id so receivers can deduplicate, and never retries a 4xx, so
+        the id becomes `dedupe_key` and the receiver answers the duplicate 2xx."""
         lowered = {k.lower(): v for k, v in headers.items()}
         secrets = self.webhook_secrets()
         if secrets:
@@ -523,8 +524,6 @@ class HiggsfieldProvider(Provider):
         request_id = data.get("request_id")
         if not isinstance(request_id, str) or not request_id:
             raise WebhookRejectedError(f"{self.instance}: webhook body has no request_id")
-        if msg_id is not None and not self.seen_webhooks.add(msg_id):
-            raise WebhookRejectedError(f"{self.instance}: webhook-id {msg_id!r} was replayed")
         return dataclasses.replace(
             update,
             provider_job_id=request_id,

@@ -8,13 +8,11 @@ The `standardwebhooks` package does the cryptography and the timestamp window.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 
 from videogw.errors import WebhookRejectedError
 
-__all__ = ["SeenIds", "sign", "verify"]
+__all__ = ["sign", "verify"]
 
 SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 
@@ -58,26 +56,3 @@ def sign(secret: str, msg_id: str, timestamp: float, body: bytes) -> str:
 
     when = datetime.fromtimestamp(int(timestamp), UTC)
     return str(Webhook(secret).sign(msg_id, when, body.decode()))
-
-
-class SeenIds:
-    """A bounded, thread-safe set of recent webhook ids, oldest forgotten first."""
-
-    def __init__(self, size: int = 10_000) -> None:
-        self.size = size
-        self._ids: OrderedDict[str, None] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def add(self, key: str) -> bool:
-        """Record `key`; False if it was already there."""
-        with self._lock:
-            if key in self._ids:
-                return False
-            self._ids[key] = None
-            if len(self._ids) > self.size:
-                self._ids.popitem(last=False)
-            return True
-
-    def __contains__(self, key: object) -> bool:
-        with self._lock:
-            return key in self._ids
