@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 from videogw.emulator import Delivery, EmulatedJob, Emulator, EmuRequest, EmuResponse, Timing
 
-from .models import ALLOWED_UPLOAD_TYPES, MODELS, SPEAK_PATH
+from .models import ALLOWED_UPLOAD_TYPES, BODY_FIELDS, MODELS, SOUL_SHAPE, SPEAK_PATH, family
 from .provider import EMULATOR_WEBHOOK_SECRET
 from .webhooks import sign
 
@@ -227,7 +227,8 @@ class HiggsfieldEmulator(Emulator):
                 str(body.get("prompt", "")),
                 {
                     "model": neutral,
-                    "images": body.get("num_images", 1),
+                    "images": body.get(SOUL_SHAPE.count_field, 1),
+                    "ignored": sorted(set(body) - BODY_FIELDS[family(neutral)]),
                     "expires": int(expires) if expires else self.RETENTION_S,
                     "base_url": request.base_url,
                 },
@@ -260,6 +261,14 @@ class HiggsfieldEmulator(Emulator):
         seed = body.get("seed", 1)
         if not isinstance(seed, int) or not 1 <= seed <= 1_000_000:
             found.append(_detail(["seed"], "Input should be between 1 and 1000000"))
+        resolution = body.get("resolution")
+        if (
+            neutral == "soul"
+            and resolution is not None
+            and resolution not in SOUL_SHAPE.resolutions
+        ):
+            allowed = ", ".join(repr(r) for r in SOUL_SHAPE.resolutions)
+            found.append(_detail(["resolution"], f"Input should be {allowed}"))
         spec = MODELS[neutral]
         duration = body.get("duration")
         if duration is not None and spec.durations and duration not in spec.durations:
@@ -458,7 +467,7 @@ class HiggsfieldEmulator(Emulator):
     @staticmethod
     def _credits(neutral: str, body: Any) -> float:
         """The emulator's own price (DoP and Soul from the plugin's table, others 10)."""
-        count = body.get("num_images", 1) if isinstance(body, dict) else 1
+        count = body.get(SOUL_SHAPE.count_field, 1) if isinstance(body, dict) else 1
         each = float(EMULATOR_CREDITS.get(neutral, "10"))
         return each * (count if neutral == "soul" and isinstance(count, int) else 1)
 

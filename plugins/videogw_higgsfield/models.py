@@ -13,15 +13,17 @@ one path per neutral model also keeps estimates, prices and idempotency fingerpr
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 
 from videogw import Media, ModelSpec, Motion, Prepared, ProviderOptions, Task
 from videogw.errors import UnsupportedRequestError
 
 __all__ = [
     "ALLOWED_UPLOAD_TYPES",
+    "BODY_FIELDS",
     "MARKETPLACE_MODELS",
     "MODELS",
     "HiggsfieldOptions",
@@ -47,8 +49,50 @@ SPEAK_PATH = "v1/speak/higgsfield"
 
 SEEDANCE_RESOLUTIONS = ("480", "720", "1080")
 SEEDANCE_RATIOS = ("16:9", "9:16", "4:3", "3:4", "1:1", "21:9")
-SOUL_RESOLUTIONS = ("2K", "4K")
 SOUL_RATIOS = ("1:1", "4:3", "3:4", "3:2", "2:3", "5:4", "4:5", "16:9", "9:16", "21:9")
+
+
+@dataclass(frozen=True)
+class SoulShape:
+    """How a Soul body names its image count and which resolutions and fields it takes."""
+
+    count_field: str
+    resolutions: tuple[str, ...]
+    seed: bool
+
+
+# The platform docs' examples send ``resolution: "720p"`` and the live API validates
+# batch_size, resolution, seed, style_id, custom_reference_id (docs/providers/higgsfield.md).
+# A third-party copy of the OpenAPI file says num_images and 2K/4K: kept as the other shape,
+# one constant away (``SOUL_SHAPE = SOUL_SHAPES["openapi"]``).
+SOUL_SHAPES = {
+    "docs": SoulShape("batch_size", ("720p", "1080p"), seed=True),
+    "openapi": SoulShape("num_images", ("2K", "4K"), seed=False),
+}
+SOUL_SHAPE = SOUL_SHAPES["docs"]
+
+# The body fields each family's model path takes (docs/providers/higgsfield.md); the API
+# ignores anything else silently, so the emulator records what it would have ignored.
+BODY_FIELDS: dict[str, frozenset[str]] = {
+    "dop": frozenset({"prompt", "image_url", "end_image_url", "motions", "seed", "enhance_prompt"}),
+    "kling": frozenset({"prompt", "image_url", "duration", "cfg_scale", "negative_prompt"}),
+    "seedance": frozenset(
+        {"prompt", "image_url", "duration", "resolution", "aspect_ratio", "camera_fixed"}
+    ),
+    "soul": frozenset(
+        {
+            "prompt",
+            "aspect_ratio",
+            "resolution",
+            SOUL_SHAPE.count_field,
+            "seed",
+            "style_id",
+            "custom_reference_id",
+            "style_strength",
+            "enhance_prompt",
+        }
+    ),
+}
 
 
 def _i2v(path: str, seconds: float, **extra: Any) -> ModelSpec:
@@ -58,7 +102,7 @@ def _i2v(path: str, seconds: float, **extra: Any) -> ModelSpec:
 
 
 MODELS: dict[str, ModelSpec] = {
-    # DoP: duration is not in the schema (community sends it; ~3 s default), so not limited.
+    # DoP takes no duration (the API ignores it and bills its default length): refused.
     "dop-lite": _i2v("higgsfield-ai/dop/lite", 150, end_image=True),
     "dop-turbo": _i2v("higgsfield-ai/dop/turbo", 90, end_image=True),
     "dop-standard": _i2v("higgsfield-ai/dop/standard", 180, end_image=True),
@@ -116,7 +160,11 @@ class HiggsfieldOptions(ProviderOptions):
     cfg_scale: Annotated[float, Field(ge=0.0, le=1.0)] | None = None  # Kling
     negative_prompt: Annotated[str, Field(max_length=2500)] | None = None  # Kling
     camera_fixed: bool | None = None  # Seedance
-    num_images: Annotated[int, Field(ge=1, le=4)] | None = None  # Soul
+    batch_size: int | None = Field(  # Soul: images per request (num_images still understood)
+        default=None, ge=1, le=4, validation_alias=AliasChoices("batch_size", "num_images")
+    )
+    style_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None  # Soul
+    custom_reference_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
     second_motion: Motion | None = None  # DoP takes up to two motions
     hf_expires_after: Annotated[int, Field(ge=3600, le=604_800)] | None = None  # any v2 model
 
@@ -126,18 +174,27 @@ _OPTIONS: dict[str, tuple[Family, ...]] = {
     "cfg_scale": ("kling",),
     "negative_prompt": ("kling",),
     "camera_fixed": ("seedance",),
-    "num_images": ("soul",),
+    "batch_size": ("soul",),
+    "style_id": ("soul",),
+    "custom_reference_id": ("soul",),
     "second_motion": ("dop",),
     "hf_expires_after": ("dop", "kling", "seedance", "soul"),
 }
 _FIELDS: dict[str, tuple[Family, ...]] = {
     "motion": ("dop",),
-    "seed": ("dop", "speak"),
+    "seed": ("dop", "speak", "soul"),
+    "duration_s": ("kling", "seedance", "speak"),
     "enhance_prompt": ("dop", "speak"),
     "aspect_ratio": ("seedance", "soul"),
     "resolution": ("seedance", "soul"),
     "audio": ("speak",),
     "image": ("dop", "kling", "seedance", "speak"),
+}
+
+
+_WHY = {
+    ("dop", "duration_s"): " (DoP has no duration field: the API would ignore it and make and "
+    "bill its default length)",
 }
 
 
@@ -157,7 +214,9 @@ def check_request(prepared: Prepared, provider: str) -> None:
     for name, families in _FIELDS.items():
         if getattr(request, name) is not None and fam not in families:
             raise refuse(
-                name, f"{prepared.model} takes no {name}; models that do: {_takers(families)}"
+                name,
+                f"{prepared.model} takes no {name}{_WHY.get((fam, name), '')}; "
+                f"models that do: {_takers(families)}",
             )
     for name, families in _OPTIONS.items():
         if getattr(options, name) is not None and fam not in families:
@@ -171,13 +230,11 @@ def check_request(prepared: Prepared, provider: str) -> None:
         raise refuse("options.second_motion", "give motion first; second_motion is the 2nd")
     if fam == "speak" and request.audio is None:
         raise refuse("audio", "speak-v2 needs an audio track (WAV)")
-    if request.duration_s is not None and fam == "soul":
-        raise refuse("duration_s", "soul makes images; it takes no duration")
     if (
         request.resolution is not None
         and normal_resolution(prepared.model, request.resolution) is None
     ):
-        sizes = SEEDANCE_RESOLUTIONS if fam == "seedance" else SOUL_RESOLUTIONS
+        sizes = SEEDANCE_RESOLUTIONS if fam == "seedance" else SOUL_SHAPE.resolutions
         raise refuse(
             "resolution",
             f"{request.resolution!r} is not offered by "
@@ -236,8 +293,8 @@ def normal_resolution(model: str, value: str | None) -> str | None:
     if family(model) == "seedance":
         normal = value.lower().removesuffix("p")
         return normal if normal in SEEDANCE_RESOLUTIONS else None
-    normal = value.upper()
-    return normal if normal in SOUL_RESOLUTIONS else None
+    normal = value.lower() if value.lower().endswith("p") else value.upper()
+    return normal if normal in SOUL_SHAPE.resolutions else None
 
 
 def _url(media: Media | None, uploaded: Mapping[str, str], name: str) -> str | None:
@@ -279,7 +336,6 @@ def build_body(prepared: Prepared, uploaded: Mapping[str, str] | None = None) ->
             body["motions"] = [{"id": m.id, "strength": m.strength} for m in motions]
         _put(body, "seed", request.seed)
         _put(body, "enhance_prompt", request.enhance_prompt)
-        _put(body, "duration", request.duration_s)
     elif fam == "kling":
         _put(body, "duration", request.duration_s)
         _put(body, "cfg_scale", options.cfg_scale)
@@ -290,9 +346,12 @@ def build_body(prepared: Prepared, uploaded: Mapping[str, str] | None = None) ->
         _put(body, "aspect_ratio", request.aspect_ratio)
         _put(body, "camera_fixed", options.camera_fixed)
     else:  # soul
-        _put(body, "num_images", options.num_images)
-        _put(body, "resolution", normal_resolution(prepared.model, request.resolution))
         _put(body, "aspect_ratio", request.aspect_ratio)
+        _put(body, "resolution", normal_resolution(prepared.model, request.resolution))
+        _put(body, SOUL_SHAPE.count_field, options.batch_size)
+        _put(body, "seed", request.seed if SOUL_SHAPE.seed else None)
+        _put(body, "style_id", options.style_id)
+        _put(body, "custom_reference_id", options.custom_reference_id)
     return body
 
 

@@ -54,7 +54,7 @@ def table_estimate(
         return None
     count = 1
     if prepared.model == "soul":
-        count = getattr(prepared.options, "num_images", None) or 1
+        count = getattr(prepared.options, "batch_size", None) or 1
     rate = f"${usd_per_credit}/credit (derived from the docs' estimate example)"
     if override is not None:
         unit = price.unit if price else "job"

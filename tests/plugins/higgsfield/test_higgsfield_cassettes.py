@@ -518,3 +518,61 @@ def test_emulator_marketplace_shapes() -> None:
     same(limited, quota)
     assert limited.headers["x-ratelimit-requests-remaining"] == "0"
     assert limited.headers["x-ratelimit-reset"] == "42"
+
+
+# -- documented bodies: DoP without duration, Soul in the platform docs' shape ------------------
+DOP_FRAMES = GenerationRequest(
+    model="dop-standard",
+    prompt="the camera pushes in on a lighthouse",
+    image="https://example.com/first.jpg",
+    end_image="https://example.com/last.jpg",
+    motion={"id": "d2389a9a-91c2-4276-bc9c-c9e35e8fb85a", "strength": 0.6},
+    seed=7,
+    enhance_prompt=False,
+    options={"second_motion": {"id": "5f0b4c3e-3a8f-4f43-9a38-0b1e0f6d2f0c", "strength": 0.3}},
+    idempotency_key="vgw-6f1d2c3b-0000-4000-8000-000000000006",
+)
+SOUL = GenerationRequest(
+    model="soul",
+    prompt="a portrait of a cat in golden light",
+    aspect_ratio="16:9",
+    resolution="720p",
+    seed=42,
+    options={"batch_size": 2},
+    idempotency_key="vgw-6f1d2c3b-0000-4000-8000-000000000005",
+)
+
+
+def test_dop_is_sent_only_its_documented_fields_and_a_duration_is_refused() -> None:
+    """The docs' DoP schema has no duration and the API ignores unknown fields, so a 5 s
+    request would silently bill the default length: refused (naming the field) instead."""
+    (submit,) = cassette("submit_dop_frames")
+    p = provider()
+    assert_request_matches(p.build_submit(p.prepare(DOP_FRAMES)), submit)
+    with pytest.raises(errors.UnsupportedRequestError) as caught:
+        p.prepare(DOP_FRAMES.model_copy(update={"duration_s": 5}))
+    assert caught.value.field == "duration_s"
+    assert "ignore" in str(caught.value)
+    app = emulator()
+    same(answer(app, submit), submit)
+    (job,) = app.jobs.values()
+    assert job.data["ignored"] == []  # nothing the API would have dropped
+
+
+def test_soul_is_sent_in_the_platform_docs_shape() -> None:
+    """720p, batch_size and seed, as the platform docs' examples send them."""
+    submit, completed = cassette("submit_soul")
+    p = provider()
+    assert_request_matches(p.build_submit(p.prepare(SOUL)), submit)
+    update = p.parse_status(job_at(completed, model="soul"), to_httpx_response(completed))
+    assert update.outputs is not None
+    assert len(update.outputs) == 2
+    app = emulator()
+    same(answer(app, submit), submit)
+    (job,) = app.jobs.values()
+    assert job.data["ignored"] == []
+    assert job.data["images"] == 2
+    with replay(CASSETTES / "submit_soul.yaml") as played, gateway() as gw:
+        done = gw.status(gw.submit(SOUL))
+    assert played.play_count == 2
+    assert [o.media_type for o in done.outputs] == ["image/png"] * 2
