@@ -54,6 +54,7 @@ from videogw.errors import (
     UnsupportedRequestError,
     WebhookRejectedError,
 )
+from videogw.wire import parse_decimal
 
 from .models import (
     MARKETPLACE_MODELS,
@@ -70,10 +71,10 @@ from .webhooks import verify
 from .wire import (
     STATUS_MAP,
     Unreadable,
+    from_proxy,
     job_set_update,
-    parse_decimal,
+    proxy_retry_after,
     request_update,
-    retry_after,
 )
 
 __all__ = ["HiggsfieldProvider", "HiggsfieldSettings"]
@@ -389,12 +390,12 @@ class HiggsfieldProvider(Provider):
             # the storage host refused the bytes: nothing to do with our credentials
             cls = errors.ServerError if code >= 500 else errors.ProviderRejectedError
             return self.error(cls, response, f"upload refused by storage: HTTP {code}")
-        if self.marketplace and self._from_proxy(response):
+        if self.marketplace and from_proxy(response):
             if code in (401, 403):
                 return self.error(errors.AuthenticationError, response)
             if code == 429:
                 return self.error(
-                    errors.RateLimitError, response, retry_after=retry_after(response)
+                    errors.RateLimitError, response, retry_after=proxy_retry_after(response)
                 )
         if code == 400:
             message = self.error_message(response)
@@ -407,15 +408,6 @@ class HiggsfieldProvider(Provider):
         if code == 403:  # Higgsfield answers 403 for an empty credit balance
             return self.error(errors.InsufficientCreditsError, response)
         return super().classify(response, purpose)
-
-    def _from_proxy(self, response: httpx.Response) -> bool:
-        if response.headers.get("x-rapidapi-proxy-response", "").lower() == "true":
-            return True
-        try:
-            body = response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return False
-        return isinstance(body, dict) and "message" in body and "detail" not in body
 
     # -- cost ----------------------------------------------------------------------------
     def estimate(self, prepared: Prepared) -> CostEstimate:

@@ -8,25 +8,22 @@ Nothing here raises on an odd payload except `Unreadable`, which the provider tu
 
 from __future__ import annotations
 
-import mimetypes
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from datetime import datetime
 from typing import Any
 
 import httpx
 
 from videogw import JobError, JobStatus, Output, StatusUpdate
+from videogw.wire import media_type, parse_time, retry_after
 
 __all__ = [
     "CHARGED",
     "STATUS_MAP",
     "Unreadable",
     "job_set_update",
-    "parse_decimal",
-    "parse_time",
+    "proxy_retry_after",
     "request_update",
-    "retry_after",
 ]
 
 STATUS_MAP: Mapping[str, JobStatus] = {
@@ -105,35 +102,9 @@ def job_set_update(data: Any) -> StatusUpdate:
     )
 
 
-def parse_time(value: object) -> datetime | None:
-    """`expires_at` leniently: ISO 8601 (``Z`` or offset; naive means UTC), or epoch seconds
-    or milliseconds as a number or a numeric string. Anything else is None."""
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            value = float(text)
-        except ValueError:
-            try:
-                parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T"))
-            except ValueError:
-                return None
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = value / 1000 if value > 1e11 else value
-        try:
-            return datetime.fromtimestamp(seconds, UTC)
-        except (OverflowError, OSError, ValueError):
-            return None
-    return None
-
-
 def _media_type(item: Mapping[str, Any], default: str | None = None) -> str | None:
-    url = item.get("url")
-    guessed = mimetypes.guess_type(url.split("?")[0])[0] if isinstance(url, str) else None
-    if guessed:
-        return guessed
-    kind = item.get("type")
-    return {"video": "video/mp4", "image": "image/png"}.get(str(kind), default)
+    kind = {"video": "video/mp4", "image": "image/png"}.get(str(item.get("type")), default)
+    return media_type(str(item.get("url", "")), default=kind)
 
 
 def _outputs(data: Mapping[str, Any], expires: datetime | None) -> tuple[Output, ...]:
@@ -164,23 +135,24 @@ def _job_error(status: JobStatus, message: object) -> JobError | None:
     return None
 
 
-def parse_decimal(value: object) -> Decimal | None:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        return None
-    try:
-        found = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return found if found.is_finite() else None
+# RapidAPI (docs.rapidapi.com/docs/response-headers): the proxy marks its own answers with
+# x-rapidapi-mock-response today (X-RapidAPI-Proxy-Response in the older docs), and
+# x-ratelimit-reset may be seconds *or a timestamp*.
+PROXY_MARKERS = ("x-rapidapi-mock-response", "x-rapidapi-proxy-response")
+RESET_HEADERS = ("x-ratelimit-reset", "x-ratelimit-requests-reset")
 
 
-def retry_after(response: httpx.Response) -> float | None:
+def proxy_retry_after(response: httpx.Response, now: float | None = None) -> float | None:
     """Seconds to wait from RapidAPI's headers: Retry-After, else x-ratelimit-*-reset."""
-    for name in ("retry-after", "x-ratelimit-reset", "x-ratelimit-requests-reset"):
-        value = response.headers.get(name)
-        if value:
-            try:
-                return max(0.0, float(value))
-            except ValueError:
-                continue
-    return None
+    return retry_after(response, *RESET_HEADERS, now=now)
+
+
+def from_proxy(response: httpx.Response) -> bool:
+    """The answer came from the RapidAPI proxy, not from Higgsfield behind it."""
+    if any(response.headers.get(name, "").lower() == "true" for name in PROXY_MARKERS):
+        return True
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and "message" in body and "detail" not in body

@@ -356,6 +356,23 @@ def test_marketplace_submit_status_and_proxy_errors() -> None:
     assert limited.retry_after == 42
 
 
+def test_marketplace_reset_as_a_timestamp_and_the_current_proxy_marker() -> None:
+    """RapidAPI documents x-ratelimit-reset as seconds or a timestamp: an epoch value is a
+    point in time, not a 1.8e9 s cooldown; the marker header has two documented names."""
+    from videogw_higgsfield.wire import proxy_retry_after
+
+    (limited,) = cassette("marketplace_reset")
+    response = to_httpx_response(limited)
+    error = market().classify(response, Purpose.read)
+    assert isinstance(error, errors.RateLimitError)  # marked by x-rapidapi-mock-response
+    assert error.retry_after is not None
+    assert error.retry_after < 86_400 * 366  # before: 1.8e9 s, the life of the process
+    assert proxy_retry_after(response, now=1_800_000_000 - 30) == 30
+    assert proxy_retry_after(response, now=1_800_000_000 + 30) == 0
+    older = httpx.Response(429, headers={"x-rapidapi-proxy-response": "true"}, text="slow down")
+    assert isinstance(market().classify(older, Purpose.read), errors.RateLimitError)
+
+
 def test_replay_marketplace() -> None:
     request = GenerationRequest(
         model="dop-lite",
