@@ -48,7 +48,7 @@ from videogw import (
 from videogw.provider import Flow, Purpose
 
 from . import prices
-from .config import KNOWN_RELAYS, HfRelayOptions, HfRelaySettings, Relay, Speak
+from .config import ALL_ENDPOINTS, KNOWN_RELAYS, HfRelayOptions, HfRelaySettings, Relay, Speak
 
 if TYPE_CHECKING:
     from videogw.emulator import Emulator
@@ -156,6 +156,19 @@ class HfRelayProvider(Provider):
     @property
     def relay(self) -> Relay | None:
         return KNOWN_RELAYS.get(self.settings.relay or "")
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """Only the models of the endpoints this relay serves (OpenAI-HK: generate only)."""
+        served = self.relay.endpoints if self.relay else ALL_ENDPOINTS
+        if served == ALL_ENDPOINTS:
+            return self.CAPABILITIES
+        models = {
+            name: spec
+            for name, spec in self.CAPABILITIES.models.items()
+            if ENDPOINT[spec.task] in served
+        }
+        return self.CAPABILITIES.model_copy(update={"models": models})
 
     @property
     def base_url(self) -> str:
