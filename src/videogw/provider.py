@@ -25,7 +25,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from . import errors
 from .errors import (
@@ -266,12 +266,47 @@ class Provider:
         model, spec = self.resolve_model(request)
         self.check_ready()
         self._check_common(request, spec)
-        try:
-            options = self.Options.model_validate(request.options)
-        except ValidationError as exc:
-            raise _invalid_from_pydantic(exc, prefix="options", provider=self.instance) from None
+        options = self.options_for(request)
         prepared = Prepared(request, self.instance, model, spec, options)
         return self.validate(prepared)
+
+    def options_for(self, request: GenerationRequest) -> ProviderOptions:
+        """This provider's `Options` from ``request.options``.
+
+        Options are namespaced by provider: ``{"higgsfield": {...}, "pixazo": {...}}`` (the
+        instance name, else the plugin name). Flat keys still work. A dict under a key that
+        is not one of this provider's options is another provider's namespace, and ignored.
+        An option this provider does not know is an `UnsupportedRequestError`, so the router
+        skips this provider (with the reason) instead of refusing the request everywhere;
+        a known option with a bad value stays an `InvalidRequestError`."""
+        fields: set[str] = set()
+        for name, info in self.Options.model_fields.items():
+            alias = info.validation_alias
+            choices = alias.choices if isinstance(alias, AliasChoices) else [alias]
+            fields.update([name, *(c for c in choices if isinstance(c, str))])
+        mine: dict[str, Any] = {}
+        prefix = "options"
+        for key, value in request.options.items():
+            if key in fields:
+                mine.setdefault(key, value)
+            elif key in (self.instance, self.name) and isinstance(value, Mapping):
+                if key == self.instance or self.instance not in request.options:
+                    mine = {**mine, **value}
+                    prefix = f"options.{key}"
+            elif not isinstance(value, Mapping):
+                mine[key] = value  # a flat option nobody here knows: refused below
+        try:
+            return self.Options.model_validate(mine)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            if first["type"] != "extra_forbidden":
+                raise _invalid_from_pydantic(exc, prefix=prefix, provider=self.instance) from None
+            known = ", ".join(sorted(self.Options.model_fields)) or "none"
+            raise UnsupportedRequestError(
+                f"unknown option for {self.instance} (it takes: {known})",
+                field=".".join([prefix, *map(str, first["loc"])]),
+                provider=self.instance,
+            ) from None
 
     def _check_common(self, request: GenerationRequest, spec: ModelSpec) -> None:
         who = self.instance

@@ -21,10 +21,7 @@ class TestHiggsfieldContract(ProviderContract):
 class MarketplaceListing(HiggsfieldProvider):
     """What ``[providers.hf-market] plugin = "higgsfield" mode = "marketplace"`` builds."""
 
-    name = "hf-market"
-    CAPABILITIES = HiggsfieldProvider.CAPABILITIES.model_copy(
-        update={"webhooks": False, "idempotency": False}
-    )
+    name = "hf-market"  # capabilities come from the instance (mode = "marketplace")
 
     @classmethod
     def emulator(cls, **kwargs: Any) -> HiggsfieldEmulator:
