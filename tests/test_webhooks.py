@@ -257,8 +257,8 @@ async def post(app: Any, path: str, body: bytes, headers: Mapping[str, str]) -> 
 async def test_higgsfield_standard_webhooks_settle_reject_forgery_and_stale_dedupe_redelivery(
     clock: FakeClock,
 ) -> None:
-    from videogw_higgsfield.provider import EMULATOR_WEBHOOK_SECRET
     from videogw_higgsfield.webhooks import sign
+    from videogw_higgsfield.wire import EMULATOR_WEBHOOK_SECRET
 
     emulated, gateway = hf_setup(clock)
     job, delivery = await hf_delivery(emulated, gateway, clock)

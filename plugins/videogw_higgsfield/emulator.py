@@ -24,8 +24,8 @@ from typing import Any, ClassVar
 from videogw.emulator import Delivery, EmulatedJob, Emulator, EmuRequest, EmuResponse, Timing
 
 from .models import ALLOWED_UPLOAD_TYPES, BODY_FIELDS, MODELS, SOUL_SHAPE, SPEAK_PATH, family
-from .provider import EMULATOR_WEBHOOK_SECRET
 from .webhooks import sign
+from .wire import EMULATOR_WEBHOOK_SECRET, PATH_MODELS
 
 __all__ = ["MOTIONS", "HiggsfieldEmulator"]
 
@@ -196,7 +196,7 @@ class HiggsfieldEmulator(Emulator):
 
     async def submit(self, request: EmuRequest) -> EmuResponse:
         path = request.params["model_id"]
-        neutral = PATHS.get(path)
+        neutral = PATHS.get(path) or (path if path in PATH_MODELS else None)
         if neutral is None:
             return self.error(request, 404, "Model not found")
         try:
@@ -228,7 +228,7 @@ class HiggsfieldEmulator(Emulator):
                 {
                     "model": neutral,
                     "images": body.get(SOUL_SHAPE.count_field, 1),
-                    "ignored": sorted(set(body) - BODY_FIELDS[family(neutral)]),
+                    "ignored": sorted(set(body) - BODY_FIELDS.get(family(neutral), set(body))),
                     "expires": int(expires) if expires else self.RETENTION_S,
                     "base_url": request.base_url,
                 },
@@ -248,6 +248,8 @@ class HiggsfieldEmulator(Emulator):
     def _validate(self, neutral: str, body: Any) -> list[dict[str, Any]]:
         if not isinstance(body, dict):
             return [_detail([], "expected a JSON object")]
+        if neutral in PATH_MODELS:
+            return self._validate_path(PATH_MODELS[neutral], body)
         found = []
         if not isinstance(body.get("prompt"), str) or not body["prompt"]:
             found.append(_detail(["prompt"], "Field required"))
@@ -273,6 +275,15 @@ class HiggsfieldEmulator(Emulator):
         duration = body.get("duration")
         if duration is not None and spec.durations and duration not in spec.durations:
             found.append(_detail(["duration"], f"Input should be one of {list(spec.durations)}"))
+        return found
+
+    @staticmethod
+    def _validate_path(model: Any, body: dict[str, Any]) -> list[dict[str, Any]]:
+        found = [_detail([name], "Field required") for name in model.required if not body.get(name)]
+        for name, allowed in model.allowed.items():
+            if name in body and body[name] not in allowed:
+                choices = ", ".join(repr(a) for a in allowed)
+                found.append({**_detail([name], f"Input should be {choices}"), "input": body[name]})
         return found
 
     async def speak(self, request: EmuRequest) -> EmuResponse:
@@ -324,7 +335,8 @@ class HiggsfieldEmulator(Emulator):
             **self._urls_for(base_url, rid),
         }
         if phase == "succeeded":
-            if job.data.get("model") == "soul":
+            model = PATH_MODELS.get(str(job.data.get("model")))
+            if job.data.get("model") == "soul" or (model is not None and model.output == "images"):
                 body["images"] = [
                     {"url": f"{base_url}/_files/{rid}-{n}.png"}
                     for n in range(int(job.data.get("images") or 1))
@@ -458,7 +470,8 @@ class HiggsfieldEmulator(Emulator):
         return EmuResponse(200, b"\x00emulated output\x00", {"content-type": kind})
 
     async def estimate(self, request: EmuRequest) -> EmuResponse:
-        neutral = PATHS.get(request.params["model_id"])
+        path = request.params["model_id"]
+        neutral = PATHS.get(path) or (path if path in PATH_MODELS else None)
         if neutral is None:
             return self.error(request, 404, "Model not found")
         credits = self._credits(neutral, request.json() if request.body else {})
@@ -468,7 +481,8 @@ class HiggsfieldEmulator(Emulator):
     def _credits(neutral: str, body: Any) -> float:
         """The emulator's own price (DoP and Soul from the plugin's table, others 10)."""
         count = body.get(SOUL_SHAPE.count_field, 1) if isinstance(body, dict) else 1
-        each = float(EMULATOR_CREDITS.get(neutral, "10"))
+        by_path = PATH_MODELS.get(neutral)
+        each = float(by_path.credits if by_path else EMULATOR_CREDITS.get(neutral, "10"))
         return each * (count if neutral == "soul" and isinstance(count, int) else 1)
 
     async def motions(self, request: EmuRequest) -> EmuResponse:

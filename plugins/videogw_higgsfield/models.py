@@ -12,13 +12,22 @@ one path per neutral model also keeps estimates, prices and idempotency fingerpr
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field
 
-from videogw import Media, ModelSpec, Motion, Prepared, ProviderOptions, Task
+from videogw import (
+    GenerationRequest,
+    Media,
+    ModelSpec,
+    Motion,
+    Prepared,
+    ProviderOptions,
+    Task,
+)
 from videogw.errors import UnsupportedRequestError
 
 __all__ = [
@@ -32,6 +41,7 @@ __all__ = [
     "content_type_of",
     "family",
     "normal_resolution",
+    "path_spec",
 ]
 
 # POST /files/generate-upload-url accepts exactly these (HF-DOCS file-uploads; no mp3).
@@ -143,7 +153,12 @@ MODELS: dict[str, ModelSpec] = {
 # What the marketplace listing (seed 004) mirrors: DoP, Kling 2.1 pro and Soul standard.
 MARKETPLACE_MODELS = ("dop-lite", "dop-turbo", "dop-standard", "kling-2.1-pro", "soul")
 
-Family = Literal["dop", "kling", "seedance", "soul", "speak"]
+Family = Literal["dop", "kling", "seedance", "soul", "speak", "path"]
+
+# Any other model Higgsfield serves, called by its path (``higgsfield:<model path>``):
+# segments of letters, digits, ".", "_" and "-", and none of the API's own paths.
+_MODEL_PATH = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)+")
+_NOT_MODELS = ("requests/", "files/", "estimate/", "v1/", "models")
 
 
 def family(neutral: str) -> Family:
@@ -151,7 +166,28 @@ def family(neutral: str) -> Family:
     for prefix in prefixes:
         if neutral.startswith(prefix):
             return prefix
+    if "/" in neutral:
+        return "path"
     raise KeyError(neutral)  # pragma: no cover - MODELS holds only these families
+
+
+def path_spec(path: str, request: GenerationRequest) -> ModelSpec | None:
+    """A spec for a model path called as is (arguments passed through), or None when `path`
+    cannot be one. The task follows the path's own words, else the inputs given."""
+    if not _MODEL_PATH.fullmatch(path) or path.startswith(_NOT_MODELS) or ".." in path:
+        return None
+    lowered = path.lower()
+    if request.task is not None:
+        task = request.task
+    elif "text-to-video" in lowered:
+        task = Task.text_to_video
+    elif "speak" in lowered or request.audio is not None:
+        task = Task.speech_to_video
+    elif request.image is not None or "video" in lowered or "dop" in lowered:
+        task = Task.image_to_video
+    else:
+        task = Task.text_to_image
+    return ModelSpec(provider_model=path, task=task, end_image=True, typical_seconds=120)
 
 
 class HiggsfieldOptions(ProviderOptions):
@@ -166,6 +202,9 @@ class HiggsfieldOptions(ProviderOptions):
     style_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None  # Soul
     custom_reference_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
     second_motion: Motion | None = None  # DoP takes up to two motions
+    # a model called by its path: these fields go into the body as given (over any field
+    # the neutral request fills in), unchecked here; the API's own 422 names what is wrong
+    arguments: dict[str, Any] | None = None
     hf_expires_after: Annotated[int, Field(ge=3600, le=604_800)] | None = None  # any v2 model
 
 
@@ -178,7 +217,8 @@ _OPTIONS: dict[str, tuple[Family, ...]] = {
     "style_id": ("soul",),
     "custom_reference_id": ("soul",),
     "second_motion": ("dop",),
-    "hf_expires_after": ("dop", "kling", "seedance", "soul"),
+    "hf_expires_after": ("dop", "kling", "seedance", "soul", "path"),
+    "arguments": ("path",),
 }
 _FIELDS: dict[str, tuple[Family, ...]] = {
     "motion": ("dop",),
@@ -199,7 +239,10 @@ _WHY = {
 
 
 def _takers(families: tuple[Family, ...]) -> str:
-    return ", ".join(n for n in MODELS if family(n) in families)
+    named = [n for n in MODELS if family(n) in families]
+    if "path" in families:
+        named.append("a model called by its path (higgsfield:<model path>)")
+    return ", ".join(named)
 
 
 def check_request(prepared: Prepared, provider: str) -> None:
@@ -207,6 +250,9 @@ def check_request(prepared: Prepared, provider: str) -> None:
     request, fam = prepared.request, family(prepared.model)
     options = prepared.options
     assert isinstance(options, HiggsfieldOptions)
+    if fam == "path":  # passed through: the API validates, its 422 names the field
+        _check_uploads(request, provider)
+        return
 
     def refuse(field: str, message: str) -> UnsupportedRequestError:
         return UnsupportedRequestError(message, field=field, provider=provider)
@@ -248,16 +294,20 @@ def check_request(prepared: Prepared, provider: str) -> None:
                 f"{request.aspect_ratio!r} is not offered by "
                 f"{prepared.model}; allowed: {', '.join(allowed)}",
             )
+    _check_uploads(request, provider)
+
+
+def _check_uploads(request: GenerationRequest, provider: str) -> None:
     for name in ("image", "end_image", "audio"):
         media = getattr(request, name)
         if media is not None and not media.is_remote:
             kind = content_type_of(media)
             if kind not in ALLOWED_UPLOAD_TYPES:
-                raise refuse(
-                    name,
-                    f"cannot upload content type {kind!r} (set Media."
-                    f"content_type if it is wrong); allowed: "
-                    f"{', '.join(ALLOWED_UPLOAD_TYPES)}",
+                raise UnsupportedRequestError(
+                    f"cannot upload content type {kind!r} (set Media.content_type if it is "
+                    f"wrong); allowed: {', '.join(ALLOWED_UPLOAD_TYPES)}",
+                    field=name,
+                    provider=provider,
                 )
 
 
@@ -327,6 +377,8 @@ def build_body(prepared: Prepared, uploaded: Mapping[str, str] | None = None) ->
         _put(params, "seed", request.seed)
         _put(params, "enhance_prompt", request.enhance_prompt)
         return {"params": params}
+    if fam == "path":
+        return _path_body(prepared, uploaded) | (options.arguments or {})
     if image is not None:
         body["image_url"] = image
     if fam == "dop":
@@ -352,6 +404,31 @@ def build_body(prepared: Prepared, uploaded: Mapping[str, str] | None = None) ->
         _put(body, "seed", request.seed if SOUL_SHAPE.seed else None)
         _put(body, "style_id", options.style_id)
         _put(body, "custom_reference_id", options.custom_reference_id)
+    return body
+
+
+def _path_body(prepared: Prepared, uploaded: Mapping[str, str]) -> dict[str, Any]:
+    """The neutral fields under the names most Higgsfield models use (v2 surface)."""
+    request = prepared.request
+    body: dict[str, Any] = {}
+    _put(body, "prompt", request.prompt or None)
+    for name, key in (
+        ("image", "image_url"),
+        ("end_image", "end_image_url"),
+        ("audio", "audio_url"),
+    ):
+        _put(body, key, _url(getattr(request, name), uploaded, name))
+    if request.motion is not None:
+        body["motions"] = [{"id": request.motion.id, "strength": request.motion.strength}]
+    for name, key in (
+        ("seed", "seed"),
+        ("duration_s", "duration"),
+        ("aspect_ratio", "aspect_ratio"),
+        ("resolution", "resolution"),
+        ("quality", "quality"),
+        ("enhance_prompt", "enhance_prompt"),
+    ):
+        _put(body, key, getattr(request, name))
     return body
 
 

@@ -36,10 +36,12 @@ from videogw import (
     Capabilities,
     CostEstimate,
     Flow,
+    GenerationRequest,
     Job,
     JobError,
     JobStatus,
     Media,
+    ModelSpec,
     Prepared,
     Provider,
     ProviderSettings,
@@ -65,10 +67,13 @@ from .models import (
     check_request,
     content_type_of,
     family,
+    path_spec,
 )
 from .prices import USD_PER_CREDIT, table_estimate
 from .webhooks import verify
 from .wire import (
+    EMULATOR_KEY,
+    EMULATOR_WEBHOOK_SECRET,
     STATUS_MAP,
     Unreadable,
     from_proxy,
@@ -83,8 +88,6 @@ log = logging.getLogger("videogw.higgsfield")
 
 TRUSTED_HOSTS = frozenset({"api.higgsfield.ai", "platform.higgsfield.ai"})
 MARKETPLACE_BASE_URL = "https://higgsfield-api.p.rapidapi.com"  # slug unverified (§5.2)
-EMULATOR_KEY = "emulator-id:emulator-secret"
-EMULATOR_WEBHOOK_SECRET = "whsec_dmlkZW9ndy1lbXVsYXRvci10ZXN0LXNlY3JldA=="  # test only
 _CONTENT_REFUSED = re.compile(r"nsfw|moderation|inappropriate|unsafe content", re.I)
 
 
@@ -211,6 +214,17 @@ class HiggsfieldProvider(Provider):
         return rebuilt
 
     # -- preparing -----------------------------------------------------------------------
+    def resolve_model(self, request: GenerationRequest) -> tuple[str, ModelSpec]:
+        """A neutral id or a known path; pinned here (``higgsfield:<model path>``), any
+        other model path Higgsfield serves, its arguments passed through."""
+        try:
+            return super().resolve_model(request)
+        except UnsupportedRequestError:
+            spec = path_spec(request.model_name, request)
+            if spec is None or request.pinned_provider != self.instance:
+                raise
+            return request.model_name, spec
+
     def validate(self, prepared: Prepared) -> Prepared:
         check_request(prepared, self.instance)
         if self.marketplace and prepared.request.webhook_url is not None:
@@ -411,6 +425,11 @@ class HiggsfieldProvider(Provider):
 
     # -- cost ----------------------------------------------------------------------------
     def estimate(self, prepared: Prepared) -> CostEstimate:
+        if family(prepared.model) == "path" and not self.marketplace:
+            raise UnsupportedOperationError(
+                f"{self.instance}: no price table for {prepared.model}; its estimate comes "
+                f"from POST /estimate/{prepared.model}"
+            )
         if self.marketplace:
             return CostEstimate(
                 amount=Decimal(1),
@@ -434,8 +453,9 @@ class HiggsfieldProvider(Provider):
     def estimate_flow(self, prepared: Prepared) -> Flow[CostEstimate]:
         request = prepared.request
         local = any(m is not None and not m.is_remote for m in (request.image, request.end_image))
+        by_path = family(prepared.model) == "path"
         if (
-            not self.settings.use_estimate_endpoint
+            not (self.settings.use_estimate_endpoint or by_path)
             or self.marketplace
             or prepared.provider_data.get("surface") == "v1"
             or local  # the estimate would need an upload first; the table answers instead

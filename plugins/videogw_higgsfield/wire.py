@@ -156,3 +156,48 @@ def from_proxy(response: httpx.Response) -> bool:
     except ValueError:
         return False
     return isinstance(body, dict) and "message" in body and "detail" not in body
+
+
+# Throwaway credentials the emulator and `emulator_settings` share (test only).
+EMULATOR_KEY = "emulator-id:emulator-secret"
+EMULATOR_WEBHOOK_SECRET = "whsec_dmlkZW9ndy1lbXVsYXRvci10ZXN0LXNlY3JldA=="
+
+
+class PathModel:
+    """A model Higgsfield serves that has no neutral id, as far as its docs describe it:
+    what it makes, the fields it requires, the values some fields allow, its credits."""
+
+    def __init__(
+        self,
+        output: str,
+        required: tuple[str, ...],
+        allowed: Mapping[str, tuple[Any, ...]] | None = None,
+        credits: str = "10",
+    ) -> None:
+        self.output, self.required, self.credits = output, required, credits
+        self.allowed = dict(allowed or {})
+
+
+# Documented model paths called by path (docs/providers/higgsfield.md lists the sources):
+# the emulator serves these beside the neutral ones and answers 422 as the API does.
+PATH_MODELS: Mapping[str, PathModel] = {
+    # the official SDK's README example (higgsfield-client 0.2.0)
+    "bytedance/seedream/v4/text-to-image": PathModel(
+        "images", ("prompt",), {"resolution": ("1K", "2K", "4K")}, credits="1"
+    ),
+    "bytedance/seedance/v1/pro/text-to-video": PathModel(
+        "video", ("prompt",), {"resolution": ("480", "720", "1080")}
+    ),
+    "kling-video/v2.5-turbo/pro/image-to-video": PathModel(
+        "video", ("prompt", "image_url"), {"duration": (5, 10)}
+    ),
+    "higgsfield-ai/soul/reference": PathModel(
+        "images", ("prompt", "image_reference_url"), credits="0.25"
+    ),
+    # the v2 Speak beside the legacy /v1/speak/higgsfield
+    "higgsfield-ai/speak": PathModel(
+        "video",
+        ("prompt", "image_url", "audio_url"),
+        {"quality": ("mid", "high"), "duration": (5, 10, 15)},
+    ),
+}

@@ -454,6 +454,8 @@ class Provider:
             cls = errors.ServerError if response.status_code >= 500 else errors.ProviderError
         if response.status_code == 404 and purpose is not Purpose.submit:
             cls = errors.JobNotFoundError
+        if issubclass(cls, errors.ProviderRejectedError):
+            return self.error(cls, response, field=rejected_field(response))
         return self.error(cls, response)
 
     def error(
@@ -557,6 +559,26 @@ def _maybe_json(response: httpx.Response) -> Any:
         return response.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
         return None
+
+
+def rejected_field(response: httpx.Response) -> str | None:
+    """The first field a validation answer names: FastAPI's ``detail[].loc`` (without the
+    leading ``body``/``query``), or a ``field``/``param`` key of the error body."""
+    body = _maybe_json(response)
+    if not isinstance(body, dict):
+        return None
+    detail = body.get("detail")
+    if isinstance(detail, list):
+        for item in detail:
+            loc = item.get("loc") if isinstance(item, dict) else None
+            if isinstance(loc, list):
+                parts = [str(p) for p in loc if p not in ("body", "query", "header")]
+                if parts:
+                    return ".".join(parts)
+    for key in ("field", "param"):
+        if isinstance(body.get(key), str):
+            return str(body[key])
+    return None
 
 
 def _describe_detail(item: Any) -> str:

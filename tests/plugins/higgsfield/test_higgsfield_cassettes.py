@@ -593,3 +593,86 @@ def test_soul_is_sent_in_the_platform_docs_shape() -> None:
         done = gw.status(gw.submit(SOUL))
     assert played.play_count == 2
     assert [o.media_type for o in done.outputs] == ["image/png"] * 2
+
+
+# -- any model by its path: higgsfield:<model path>, arguments passed through -------------------
+SEEDREAM = GenerationRequest(
+    model="higgsfield:bytedance/seedream/v4/text-to-image",
+    prompt="A serene lake at sunset with mountains",
+    aspect_ratio="16:9",
+    options={"higgsfield": {"arguments": {"resolution": "2K", "camera_fixed": False}}},
+    idempotency_key="vgw-6f1d2c3b-0000-4000-8000-000000000007",
+)
+TOO_BIG = GenerationRequest(
+    model="higgsfield:bytedance/seedream/v4/text-to-image",
+    prompt="A serene lake at sunset with mountains",
+    options={"higgsfield": {"arguments": {"resolution": "8K"}}},
+    idempotency_key="vgw-6f1d2c3b-0000-4000-8000-000000000008",
+)
+
+
+def test_a_model_path_is_submitted_with_its_arguments_as_documented() -> None:
+    submit, _, _, rejected = cassette("passthrough_seedream")
+    p = provider()
+    prepared = p.prepare(SEEDREAM)
+    assert prepared.model == "bytedance/seedream/v4/text-to-image"
+    assert prepared.spec.task is Task.text_to_image
+    assert_request_matches(p.build_submit(prepared), submit)
+    assert_request_matches(p.build_submit(p.prepare(TOO_BIG)), rejected)
+    with replay(CASSETTES / "passthrough_seedream.yaml") as played, gateway() as gw:
+        job = gw.status(gw.submit(SEEDREAM))
+        (quoted,) = gw.estimate(SEEDREAM)
+    quote = quoted.estimate
+    assert quote is not None
+    assert played.play_count == 3
+    assert job.model == "bytedance/seedream/v4/text-to-image"
+    assert job.status is JobStatus.succeeded
+    assert [o.url for o in job.outputs] == ["https://cdn.higgsfield.ai/outputs/7e3a4b5c/0.png"]
+    assert (quote.amount, quote.currency, quote.usd) == (
+        Decimal("1.000"),
+        "credits",
+        Decimal("0.062"),
+    )
+    assert quote.origin == "provider"
+
+
+def test_a_model_path_needs_the_pin_and_an_unknown_option_still_names_itself() -> None:
+    p = provider()
+    with pytest.raises(errors.UnsupportedRequestError):  # unpinned: no provider guesses
+        p.prepare(SEEDREAM.model_copy(update={"model": "bytedance/seedream/v4/text-to-image"}))
+    with pytest.raises(errors.UnsupportedRequestError) as caught:
+        p.prepare(DOP.model_copy(update={"options": {"arguments": {"x": 1}}}))
+    assert caught.value.field == "options.arguments"
+    for bad in ("higgsfield:requests/x/status", "higgsfield:../etc/passwd", "higgsfield:a//b"):
+        with pytest.raises(errors.UnsupportedRequestError):
+            p.prepare(SEEDREAM.model_copy(update={"model": bad}))
+
+
+def test_the_providers_422_reaches_the_user_naming_the_field() -> None:
+    *_, rejected = cassette("passthrough_seedream")
+    with (
+        replay(CASSETTES / "passthrough_seedream.yaml"),
+        gateway() as gw,
+        pytest.raises(errors.ProviderRejectedError) as caught,
+    ):
+        gw.submit(TOO_BIG)
+    assert caught.value.status_code == 422
+    assert caught.value.field == "resolution"
+    assert "resolution: Input should be '1K', '2K' or '4K'" in str(caught.value)
+    # the emulator gives the same answer to the same request
+    app = emulator()
+    same(answer(app, rejected), rejected)
+    assert answer(app, rejected).json()["detail"][0]["loc"] == ["body", "resolution"]
+
+
+def test_emulator_serves_the_documented_model_path() -> None:
+    submit, completed, estimate, _ = cassette("passthrough_seedream")
+    app = emulator()
+    same(answer(app, submit), submit)
+    same(answer(app, estimate), estimate)
+    app.clock.advance(3600)  # type: ignore[attr-defined]
+    (rid,) = app.jobs
+    status = Interaction(
+        **{**completed.__dict__, "uri": f"https://api.higgsfield.ai/requests/{rid}/status"}
+    )
+    same(answer(app, status), completed)

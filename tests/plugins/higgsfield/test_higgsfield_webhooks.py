@@ -17,8 +17,8 @@ from videogw.emulator import FakeClock
 from videogw.errors import WebhookRejectedError
 from videogw_higgsfield import HiggsfieldProvider, HiggsfieldSettings
 from videogw_higgsfield.emulator import HiggsfieldEmulator
-from videogw_higgsfield.provider import EMULATOR_WEBHOOK_SECRET
 from videogw_higgsfield.webhooks import sign
+from videogw_higgsfield.wire import EMULATOR_WEBHOOK_SECRET
 
 SECRET = "whsec_" + base64.b64encode(b"a-test-secret-for-webhooks-only").decode()
 OLD_SECRET = "whsec_" + base64.b64encode(b"the-secret-before-the-rotation").decode()
