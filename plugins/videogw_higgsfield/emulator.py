@@ -106,6 +106,7 @@ class HiggsfieldEmulator(Emulator):
         self.route("POST", "/estimate/{model_id:path}", "estimate", self.estimate)
         self.route("GET", "/requests/{id}/status", "status", self.status)
         self.route("POST", "/requests/{id}/cancel", "cancel", self.cancel)
+        self.route("DELETE", "/requests/{id}", "delete", self.delete)
         self.route("GET", "/v1/motions", "motions", self.motions)
         self.route("GET", "/v1/job-sets/{id}", "status", self.job_set)
         self.route("POST", f"/{SPEAK_PATH}", "submit", self.speak)
@@ -334,7 +335,7 @@ class HiggsfieldEmulator(Emulator):
             "request_id": rid,
             **self._urls_for(base_url, rid),
         }
-        if phase == "succeeded":
+        if phase == "succeeded" and not job.data.get("deleted"):
             model = PATH_MODELS.get(str(job.data.get("model")))
             if job.data.get("model") == "soul" or (model is not None and model.output == "images"):
                 body["images"] = [
@@ -382,6 +383,17 @@ class HiggsfieldEmulator(Emulator):
             return self.error(request, 400, f"Request cannot be canceled: it is {PHASES[phase]}")
         job.cancelled_at = self.now()
         return EmuResponse(202)
+
+    async def delete(self, request: EmuRequest) -> EmuResponse:
+        """Drop a finished request's outputs (idempotent); a running one cannot be [inf]."""
+        job = self._job(request)
+        if job is None:
+            return self.error(request, 404, "Request not found")
+        phase = job.phase(self.now())
+        if phase in ("queued", "running"):
+            return self.error(request, 400, f"Request is {PHASES[phase]}: it is not finished")
+        job.data["deleted"] = True
+        return EmuResponse.json({"request_id": job.id, "deleted": True})
 
     def _job_set(self, job: EmulatedJob, base_url: str) -> dict[str, Any]:
         phase = job.phase(self.now())
@@ -490,7 +502,10 @@ class HiggsfieldEmulator(Emulator):
 
     # -- webhooks ----------------------------------------------------------------------------
     def webhook_deliveries(self, job: EmulatedJob, url: str) -> list[Delivery]:
-        """Terminal states only (completed, failed, nsfw); a cancelled job sends nothing."""
+        """Terminal states only (completed, failed, nsfw); a cancelled or deleted job sends
+        nothing."""
+        if job.data.get("deleted"):
+            return []
         if job.phase(self.now()) not in ("succeeded", "failed", "error", "nsfw"):
             return []
         body = json.dumps(

@@ -395,6 +395,16 @@ class HiggsfieldProvider(Provider):
             charged=False,
         )
 
+    def delete_flow(self, job: Job) -> Flow[None]:
+        """``DELETE /requests/{id}``: drop a finished request's files, prompt and params now
+        (the billing record stays; repeating it answers the same; no webhooks after)."""
+        if job.provider_data.get("surface") == "v1" or not job.provider_job_id:
+            raise UnsupportedOperationError(
+                f"{self.instance}: only requests on the v2 surface can be deleted"
+            )
+        url = self.url(f"requests/{quote(str(job.provider_job_id), safe='')}")
+        yield self.call(httpx.Request("DELETE", url, headers=self._headers()), Purpose.read)
+
     # -- errors --------------------------------------------------------------------------
     def classify(self, response: httpx.Response, purpose: Purpose) -> errors.ProviderError | None:
         code = response.status_code

@@ -465,6 +465,10 @@ class _GatewayCore(TrackingOps, ComparisonOps):
         provider = self.provider(provider_name)
         return (yield from drive(provider, provider.catalog_flow(kind), self.retry))
 
+    def _delete_op(self, job: Job) -> Op[None]:
+        provider = self.provider(job.provider or "")
+        return (yield from drive(provider, provider.delete_flow(job), self.retry))
+
     def get(self, job_id: str) -> Job:
         """A job from the store, to check on or resume after a restart."""
         job = self.store.get(job_id)

@@ -144,6 +144,10 @@ class Gateway(_GatewayCore):
     def catalog(self, provider: str, kind: str) -> list[dict[str, Any]]:
         return self._engine.run(self._catalog_op(provider, kind))
 
+    def delete_data(self, job: Job) -> None:
+        """Have the provider drop a finished job's stored inputs and outputs now."""
+        self._engine.run(self._delete_op(job))
+
     def close(self) -> None:
         self._engine.close()
         self._close_store()
@@ -271,6 +275,9 @@ class AsyncGateway(_GatewayCore):
 
     async def catalog(self, provider: str, kind: str) -> list[dict[str, Any]]:
         return await self._engine.run(self._catalog_op(provider, kind))
+
+    async def delete_data(self, job: Job) -> None:
+        await self._engine.run(self._delete_op(job))
 
     async def aclose(self) -> None:
         await self._engine.aclose()

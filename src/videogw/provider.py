@@ -408,6 +408,16 @@ class Provider:
     def parse_cancel(self, job: Job, response: httpx.Response) -> StatusUpdate:
         return StatusUpdate(status=JobStatus.cancelled, raw_status="cancelled", charged=False)
 
+    # -- deleting a finished job's stored data ---------------------------------------
+    def delete_flow(self, job: Job) -> Flow[None]:
+        """Drop a finished job's stored inputs and outputs at the provider, where it offers
+        that (Higgsfield: ``DELETE /requests/{id}``)."""
+        raise UnsupportedOperationError(
+            f"{self.instance} offers no way to delete a job's stored data; it keeps it for "
+            "its own retention period"
+        )
+        yield  # pragma: no cover
+
     # -- cost ----------------------------------------------------------------------------
     def estimate(self, prepared: Prepared) -> CostEstimate:
         raise NotImplementedError

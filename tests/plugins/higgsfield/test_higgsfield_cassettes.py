@@ -676,3 +676,35 @@ def test_emulator_serves_the_documented_model_path() -> None:
         **{**completed.__dict__, "uri": f"https://api.higgsfield.ai/requests/{rid}/status"}
     )
     same(answer(app, status), completed)
+
+
+# -- DELETE /requests/{id}: drop a finished request's stored data ------------------------------
+def test_delete_request_data_as_documented() -> None:
+    (deleted,) = cassette("delete")
+    job = job_at(cassette("submit_dop")[1])
+    flow = provider().delete_flow(job)
+    call = next(flow)
+    assert_request_matches(call.request, deleted)
+    with replay(CASSETTES / "delete.yaml") as played, gateway() as gw:
+        gw.delete_data(job)
+        gw.delete_data(job)  # idempotent: the same answer again
+    assert played.play_count == 2
+    speak = job.model_copy(update={"provider_data": {"surface": "v1"}})
+    with pytest.raises(errors.UnsupportedOperationError):
+        next(provider().delete_flow(speak))
+
+
+def test_emulator_deletes_finished_requests_only() -> None:
+    (deleted,) = cassette("delete")
+    app = emulator()
+    submit, _ = cassette("submit_dop")
+    rid = answer(app, submit).json()["request_id"]
+    mine = Interaction(**{**deleted.__dict__, "uri": f"https://api.higgsfield.ai/requests/{rid}"})
+    assert answer(app, mine).status_code == 400  # still queued
+    app.clock.advance(3600)  # type: ignore[attr-defined]
+    same(answer(app, mine), deleted)
+    same(answer(app, mine), deleted)
+    status = Interaction(**{**mine.__dict__, "method": "GET", "uri": f"{mine.uri}/status"})
+    body = answer(app, status).json()
+    assert body["status"] == "completed"
+    assert "video" not in body  # the outputs are gone; the status still answers
