@@ -12,7 +12,11 @@ Queue mode (default)::
     GET  /v2/requests/{id}           -> {status, output, metrics{cost, remaining_credits}}
 
 Request records expire about an hour after submission; a later poll answers 404
-``{"error": "Request ... not found"}``, which becomes ``expired`` keeping what was known.
+``{"error": "Request ... not found"}``. Then the generations API (SDK ``generations.get``,
+``GET https://api.spotprod.segmind.com/inference-request/request-history/{id}``, any age)
+settles the job: its status, output URL and ``credits_deduction`` (the USD cost). Only when
+that too does not know the request does the job become ``expired`` (outcome unknown).
+It also supplies the cost of a COMPLETED job whose result carries no ``metrics.cost``.
 
 Sync mode (``mode = "sync"``): ``POST /v1/{slug}`` blocks until done and answers the video
 bytes (some models answer JSON); cost and balance come in ``x-cost`` and
@@ -60,6 +64,10 @@ from videogw.provider import Flow, Purpose
 from . import prices
 from .prices import DOP_MODELS
 from .wire import (
+    DOP_SLUG,
+    HISTORY_STATUS,
+    HISTORY_URL,
+    SPEAK_SLUG,
     data_url,
     json_object,
     media_type,
@@ -73,8 +81,6 @@ __all__ = ["SegmindOptions", "SegmindProvider", "SegmindSettings"]
 
 log = logging.getLogger("videogw.segmind")
 
-SPEAK_SLUG = "higgsfield-speech2video"
-DOP_SLUG = "higgsfield-image2video"
 SPEAK_DEFAULT_QUALITY = "high"  # the model page's default; it decides the price
 OUTPUT_LIFETIME = timedelta(days=7)  # output files outlive the request record [SM-DOCS]
 TERMINAL_RAW = ("COMPLETED", "FAILED")
@@ -92,6 +98,8 @@ class SegmindSettings(ProviderSettings):
     output_dir: Path | None = None
     #: sync mode: a v1 call holds the connection for the whole job (Speak v2 ~330 s)
     sync_timeout_s: float = Field(default=900.0, gt=0)
+    #: the generations API (another host): cost and outcome of a request of any age
+    history_url: str = HISTORY_URL
 
 
 class SegmindOptions(ProviderOptions):
@@ -393,7 +401,51 @@ class SegmindProvider(Provider):
         if update.status is JobStatus.succeeded and update.outputs is None:
             response = yield self.call(self.build_result(job), Purpose.read)
             update = self.parse_status(job, response)
+        lost = response.status_code == 404 and not job.status.is_terminal
+        if lost or (update.status is JobStatus.succeeded and update.actual_cost is None):
+            try:
+                answer = yield self.call(self.build_generation(job), Purpose.read)
+            except errors.VideoGWError as exc:  # the generations API is a fallback only
+                log.info("%s: no generations record of %s: %s", self.instance, job.id, exc)
+                return update
+            found = self.parse_generation(job, answer)
+            if lost:
+                return found or update
+            if found is not None and found.actual_cost is not None:
+                return replace(update, actual_cost=found.actual_cost, cost_currency="USD")
         return update
+
+    def build_generation(self, job: Job) -> httpx.Request:
+        url = f"{self.settings.history_url.rstrip('/')}/{job.provider_job_id}"
+        return httpx.Request("GET", url, headers=self._headers())
+
+    def parse_generation(self, job: Job, response: httpx.Response) -> StatusUpdate | None:
+        """A generations row (``model_status``, ``generation_url``, ``credits_deduction``,
+        ``latency_ms``, ``error``) as the status it settles; None if it says nothing."""
+        row = json_object(response)
+        raw = HISTORY_STATUS.get(str(row.get("model_status", "")).upper())
+        if row.get("request_id") not in (None, job.provider_job_id) or raw is None:
+            return None
+        status = self.map_status(raw)
+        data = {"generations": {k: row.get(k) for k in ("model_status", "latency_ms")}}
+        billing = self._billing(row.get("credits_deduction"), None)
+        if status is JobStatus.failed:
+            message = str(row.get("error") or "Segmind reported FAILED")
+            error = JobError(kind="generation_failed", message=message)
+            return StatusUpdate(status=status, raw_status=raw, error=error, charged=False)
+        if status is not JobStatus.succeeded:
+            return StatusUpdate(status=status, raw_status=raw, provider_data=data)
+        urls = output_urls(row.get("generation_url"))
+        expires = job.submitted_at + OUTPUT_LIFETIME if job.submitted_at else None
+        outputs = tuple(Output(url=u, media_type=media_type(u), expires_at=expires) for u in urls)
+        return StatusUpdate(
+            status=status,
+            raw_status=raw,
+            outputs=outputs,
+            charged=True,
+            provider_data=data,
+            **billing,
+        )
 
     def build_status(self, job: Job) -> httpx.Request:
         # Rebuilt from base_url rather than the answer's status_url: the key only ever goes
@@ -529,6 +581,7 @@ class SegmindProvider(Provider):
     @classmethod
     def emulator_settings(cls, base_url: str) -> dict[str, Any]:
         settings = super().emulator_settings(base_url)
-        if base_url.rstrip("/") != cls.default_base_url:  # loopback: storage is there too
+        if base_url.rstrip("/") != cls.default_base_url:  # loopback: the other hosts too
             settings["storage_url"] = f"{base_url.rstrip('/')}/upload-asset"
+            settings["history_url"] = f"{base_url.rstrip('/')}/inference-request/request-history"
         return settings

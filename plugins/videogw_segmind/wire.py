@@ -19,6 +19,9 @@ import httpx
 from videogw import Output
 
 __all__ = [
+    "DOP_SLUG",
+    "HISTORY_URL",
+    "SPEAK_SLUG",
     "data_url",
     "json_object",
     "media_type",
@@ -27,6 +30,13 @@ __all__ = [
     "rate_limit_reset",
     "write_video",
 ]
+
+SPEAK_SLUG = "higgsfield-speech2video"
+DOP_SLUG = "higgsfield-image2video"
+#: the generations API (SDK ``generations.get``): one request of any age, with its cost
+HISTORY_URL = "https://api.spotprod.segmind.com/inference-request/request-history"
+#: ``model_status`` of a generations row -> the v2 status it stands for
+HISTORY_STATUS = {"COMPLETED": "COMPLETED", "FAILED": "FAILED", "PENDING": "PROCESSING"}
 
 _MAGIC = (
     (b"\x89PNG", "image/png"),
