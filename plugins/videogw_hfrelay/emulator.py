@@ -163,6 +163,7 @@ class HfRelayEmulator(Emulator):
                 "endpoint": endpoint,
                 "prompt": body.get("prompt", ""),
                 "seed": body.get("seed"),
+                "motion_id": body.get("motion_id"),
                 "job_id": self.new_id(),
                 "input_url": image if image.startswith("https://") else None,
             },

@@ -45,6 +45,7 @@ from videogw import (
     Task,
     errors,
 )
+from videogw.motions import CATALOGUE
 from videogw.provider import Flow, Purpose
 
 from . import prices
@@ -430,6 +431,9 @@ class HfRelayProvider(Provider):
         return JobStatus.running
 
     # -- catalogs --------------------------------------------------------------------
+    def motion_catalog_flow(self, name: str) -> Flow[list[dict[str, Any]]]:
+        return (yield from self.catalog_flow("motions", search=CATALOGUE[name]))
+
     def catalog_flow(
         self, kind: str, *, size: int = 30, search: str | None = None
     ) -> Flow[list[dict[str, Any]]]:

@@ -229,6 +229,7 @@ class HiggsfieldEmulator(Emulator):
                 {
                     "model": neutral,
                     "images": body.get(SOUL_SHAPE.count_field, 1),
+                    "motions": body.get("motions"),
                     "ignored": sorted(set(body) - BODY_FIELDS.get(family(neutral), set(body))),
                     "expires": int(expires) if expires else self.RETENTION_S,
                     "base_url": request.base_url,

@@ -238,6 +238,7 @@ class HiggsfieldProvider(Provider):
 
     # -- submit --------------------------------------------------------------------------
     def submit_flow(self, prepared: Prepared) -> Flow[Accepted]:
+        prepared = yield from self.motion_flow(prepared)
         uploaded: dict[str, str] = {}
         for name in ("image", "end_image", "audio"):
             media = getattr(prepared.request, name)

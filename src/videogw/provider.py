@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Generator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
@@ -25,7 +25,15 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import httpx
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 
 from . import errors
 from .errors import (
@@ -47,6 +55,7 @@ from .models import (
     Output,
     Task,
 )
+from .motions import CATALOGUE, find_id, neutral_name
 
 if TYPE_CHECKING:
     from .emulator.app import Emulator
@@ -114,9 +123,22 @@ class ProviderSettings(BaseModel):
     timeout_s: float = Field(default=30.0, gt=0)
     max_concurrency: int = Field(default=16, ge=1)
     prices: dict[str, Decimal] = Field(default_factory=dict)
+    #: neutral motion name -> this provider's preset id (``{"dolly-in" = "<id>"}``)
+    motions: dict[str, str] = Field(default_factory=dict)
     expected_job_s: float | None = Field(default=None, gt=0)  # overrides typical job times
     # skip this provider when the balance it last reported is below this (where it reports one)
     low_credit_threshold: Decimal | None = Field(default=None, ge=0)
+
+    @field_validator("motions")
+    @classmethod
+    def _neutral_motions(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(k for k in value if neutral_name(k) != k)
+        if unknown:
+            raise ValueError(
+                f"not a neutral motion name: {', '.join(unknown)} "
+                f"(the names are: {', '.join(CATALOGUE)})"
+            )
+        return value
 
 
 @dataclass(frozen=True)
@@ -202,6 +224,7 @@ class Provider:
     def __init__(self, settings: ProviderSettings | None = None, *, instance: str | None = None):
         self.settings = settings if settings is not None else self.Settings()
         self.instance = instance or self.name
+        self._motion_ids: dict[str, str] = {}  # neutral motion name -> id, from the catalogue
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.instance!r} base_url={self.base_url!r}>"
@@ -267,8 +290,62 @@ class Provider:
         self.check_ready()
         self._check_common(request, spec)
         options = self.options_for(request)
-        prepared = Prepared(request, self.instance, model, spec, options)
+        prepared = Prepared(self._motion_by_name(request), self.instance, model, spec, options)
         return self.validate(prepared)
+
+    # -- neutral motion names (videogw.motions) ---------------------------------------
+    def _motion_by_name(self, request: GenerationRequest) -> GenerationRequest:
+        """A neutral motion name becomes the configured id; kept for `motion_flow` when this
+        provider has a motions catalogue; refused (naming why) when it has neither."""
+        name = neutral_name(request.motion.id) if request.motion is not None else None
+        if name is None or request.motion is None:
+            return request
+        configured = self.settings.motions.get(name)
+        if configured is not None:
+            motion = request.motion.model_copy(update={"id": configured})
+            return request.model_copy(update={"motion": motion})
+        if "motions" not in self.catalog_kinds:
+            raise UnsupportedRequestError(
+                f"{self.instance} has no motions catalogue to find {name!r} in; set its id "
+                f'in [providers.{self.instance}] motions = {{"{name}" = "<id>"}}',
+                field="motion",
+                provider=self.instance,
+            )
+        return request
+
+    def motion_flow(self, prepared: Prepared) -> Flow[Prepared]:
+        """Resolve a neutral motion name through this provider's motions catalogue (read
+        once per process). Called by `submit_flow` before anything is created; a catalogue
+        that cannot be read is a `RequestNotSentError` (nothing was sent: fail over)."""
+        motion = prepared.request.motion
+        name = neutral_name(motion.id) if motion is not None else None
+        if motion is None or name is None:
+            return prepared
+        found = self._motion_ids.get(name)
+        if found is None:
+            try:
+                items = yield from self.motion_catalog_flow(name)
+            except errors.VideoGWError as exc:
+                raise errors.RequestNotSentError(
+                    f"could not read the motions catalogue to find {name!r}: {exc}",
+                    provider=self.instance,
+                ) from exc
+            found = find_id(items, name)
+            if found is None:
+                raise UnsupportedRequestError(
+                    f"the motions catalogue of {self.instance} has no {CATALOGUE[name]!r}",
+                    field="motion",
+                    provider=self.instance,
+                )
+            self._motion_ids[name] = found
+        request = prepared.request.model_copy(
+            update={"motion": motion.model_copy(update={"id": found})}
+        )
+        return replace(prepared, request=request)
+
+    def motion_catalog_flow(self, name: str) -> Flow[list[dict[str, Any]]]:
+        """The catalogue items in which to look for the preset `name` (neutral)."""
+        return (yield from self.catalog_flow("motions"))
 
     def options_for(self, request: GenerationRequest) -> ProviderOptions:
         """This provider's `Options` from ``request.options``.
@@ -364,6 +441,7 @@ class Provider:
 
     # -- submit --------------------------------------------------------------------------
     def submit_flow(self, prepared: Prepared) -> Flow[Accepted]:
+        prepared = yield from self.motion_flow(prepared)
         response = yield self.call(self.build_submit(prepared), Purpose.submit)
         return self.parse_submit(prepared, response)
 

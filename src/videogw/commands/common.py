@@ -240,7 +240,8 @@ _REQUEST_OPTIONS: list[tuple[str, Any, Any]] = [
             None,
             "--motion",
             metavar="ID[:STRENGTH]",
-            help="Motion preset ID[:STRENGTH] (strength 0..1).",
+            help="Motion preset: a neutral name (dolly-in, crash-zoom-in, ...) or a "
+            "provider's id, with :STRENGTH 0..1.",
         ),
     ),
     ("quality", str | None, typer.Option(None, "--quality", metavar="TIER", help="Quality tier.")),
