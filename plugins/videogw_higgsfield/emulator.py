@@ -6,7 +6,9 @@ Routes: ``POST /{model_id}`` (submit), ``GET /requests/{id}/status``, ``POST
 the presigned ``PUT /_storage/{token}`` it points at, ``POST /estimate/{model_id}``,
 ``GET /v1/motions``, ``POST /v1/speak/higgsfield`` + ``GET /v1/job-sets/{id}``.
 
-Semantics: ``Authorization: Key id:secret`` (else 401 ``{"detail": "Invalid credentials"}``);
+Semantics: ``Authorization: Key id:secret``, or the legacy ``hf-api-key`` + ``hf-secret``
+headers the docs still accept (else 401 ``{"detail": "Invalid credentials"}``); with
+``api_key`` set, only that key (``id:secret``) is accepted;
 ``Idempotency-Key`` (same key and same fingerprint -> the same request; same key, other
 parameters -> 422); ``max_concurrent`` live jobs, then 400 "concurrency limit"; outcomes
 from the fault profile or prompt markers (``emulate:nsfw``, ``emulate:failed``); terminal
@@ -116,6 +118,9 @@ class HiggsfieldEmulator(Emulator):
     def credentials(self, request: EmuRequest) -> str | None:
         if self.marketplace:
             return request.headers.get("x-rapidapi-key") or None
+        legacy = request.headers.get("hf-api-key"), request.headers.get("hf-secret")
+        if "authorization" not in request.headers and all(legacy):
+            return f"{legacy[0]}:{legacy[1]}"  # the legacy headers the docs still accept
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         key_id, colon, secret = token.partition(":")
         return token if scheme == "Key" and key_id and colon and secret else None

@@ -708,3 +708,18 @@ def test_emulator_deletes_finished_requests_only() -> None:
     body = answer(app, status).json()
     assert body["status"] == "completed"
     assert "video" not in body  # the outputs are gone; the status still answers
+
+
+# -- emulator credentials: a configured key, and the legacy headers -----------------------------
+def test_emulator_checks_the_expected_key_and_accepts_the_legacy_headers() -> None:
+    """docs /authentication: ``Authorization: Key id:secret``; the legacy ``hf-api-key`` +
+    ``hf-secret`` headers are still accepted; bad credentials -> 401 Invalid credentials."""
+    unauthorized = cassette("errors")[0]
+    app = emulator(api_key="the-right:key")
+    submit, _ = cassette("submit_dop")
+    same(answer(app, submit, authorization="Key the-right:key"), submit)
+    legacy = {"hf-api-key": "the-right", "hf-secret": "key"}
+    same(emulator_answer(app, submit, headers=legacy), submit)
+    for wrong in ({"hf-api-key": "the-right", "hf-secret": "nope"}, {"hf-api-key": "x"}):
+        same(emulator_answer(app, unauthorized, headers=wrong), unauthorized)
+    same(answer(app, unauthorized, authorization="Key wrong:key"), unauthorized)
