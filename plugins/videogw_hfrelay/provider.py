@@ -459,6 +459,10 @@ class HfRelayProvider(Provider):
         return [item for item in data if isinstance(item, dict)]
 
     # -- cost --------------------------------------------------------------------------
+    def price_keys(self) -> list[str]:
+        """Neutral models; the relay's own names (lite, speech, ...) are still understood."""
+        return [*self.capabilities.models, *prices.RELATIVE_COST]
+
     def estimate(self, prepared: Prepared) -> CostEstimate:
         key = prepared.spec.provider_model
         factor = prices.RELATIVE_COST[key]

@@ -269,7 +269,7 @@ class PixazoProvider(Provider):
             outputs = _outputs(data.get("output"))
             if not outputs:
                 raise self.malformed(response, "COMPLETED answer has no output.media_url")
-            cost = self._price(job.provider_model) if job.provider_model else None
+            cost = self._price(job.model, job.provider_model) if job.provider_model else None
         elif status is JobStatus.failed:
             text = data.get("error")
             message = text if isinstance(text, str) and text else f"Pixazo reported {raw}"
@@ -361,19 +361,34 @@ class PixazoProvider(Provider):
         return parts[0] if parts else super().error_message(response)
 
     # -- cost --------------------------------------------------------------------------------
-    def _price(self, provider_model: str) -> Decimal | None:
-        override = self.price_override(provider_model)
-        return override if override is not None else prices.PRICES_USD.get(provider_model)
+    def price_keys(self) -> list[str]:
+        """Neutral models; Pixazo's own names are still understood."""
+        return [
+            *self.capabilities.models,
+            *(s.provider_model for s in self.CAPABILITIES.models.values()),
+        ]
+
+    def _override(self, neutral: str, provider_model: str) -> tuple[str, Decimal] | None:
+        for key in (neutral, provider_model):
+            found = self.price_override(key)
+            if found is not None:
+                return key, found
+        return None
+
+    def _price(self, neutral: str, provider_model: str) -> Decimal | None:
+        override = self._override(neutral, provider_model)
+        return override[1] if override else prices.PRICES_USD.get(provider_model)
 
     def estimate(self, prepared: Prepared) -> CostEstimate:
         model = prepared.spec.provider_model
-        override = self.price_override(model)
+        override = self._override(prepared.model, model)
         if override is not None:
+            key, amount = override
             return CostEstimate(
-                amount=override,
-                usd=override,
-                basis=f"configured price, {model} per 5 s clip",
-                source=f"config: [providers.{self.instance}] prices.{model}",
+                amount=amount,
+                usd=amount,
+                basis=f"configured price, {prepared.model} ({model}) per 5 s clip",
+                source=f"config: [providers.{self.instance}] prices.{key}",
                 origin="config",
             )
         amount = prices.PRICES_USD[model]

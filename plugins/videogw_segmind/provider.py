@@ -503,6 +503,11 @@ class SegmindProvider(Provider):
         return StatusUpdate(status=JobStatus.expired, error=error)
 
     # -- cost ----------------------------------------------------------------------------
+    def price_keys(self) -> list[str]:
+        """Neutral models, and one Speak v2 cell as ``speak-v2:<quality>:<seconds>``."""
+        cells = [f"speak-v2:{q}:{d}" for q, d in prices.SPEAK_CELLS]
+        return [*self.capabilities.models, *cells]
+
     def estimate(self, prepared: Prepared) -> CostEstimate:
         """From the price table (prices.py), unless config names a price for this cell."""
         model = prepared.model

@@ -259,6 +259,22 @@ class Provider:
         """Raise `ConfigurationError` now if this provider could not send a request."""
         _ = self.base_url
         self.api_key()
+        self.check_prices()
+
+    def price_keys(self) -> list[str]:
+        """What a ``prices`` override may be keyed by: the neutral models served here."""
+        return list(self.capabilities.models)
+
+    def check_prices(self) -> None:
+        """A ``prices`` key this provider would never look up is a configuration error
+        naming the valid ones (it used to be ignored in silence)."""
+        valid = self.price_keys()
+        unknown = sorted(set(self.settings.prices) - set(valid))
+        if unknown:
+            raise errors.ConfigurationError(
+                f"{self.instance}: prices keyed {', '.join(map(repr, unknown))} would never "
+                f"be used; the keys are: {', '.join(valid)}"
+            )
 
     def url(self, path: str) -> str:
         return f"{self.base_url}/{path.lstrip('/')}"
