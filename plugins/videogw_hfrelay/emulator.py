@@ -1,4 +1,4 @@
-"""An emulator of the "/higgsfield/*" relay API (reference/providers.md §4).
+"""An emulator of the "/higgsfield/*" relay API (docs/providers/hfrelay.md).
 
 Routes: ``POST /higgsfield/generate``, ``/higgsfield/speech`` (and ``/higgsfield/speak``,
 the guide's spelling), ``/higgsfield/ads``, ``POST /higgsfield/feed/{task_id}``, ``GET

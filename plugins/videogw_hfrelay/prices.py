@@ -3,7 +3,7 @@
 No relay of this family publishes an absolute price in the captured docs. YutoAI's guide
 (seed 000, "Cost Guidance") gives costs relative to a lite video; OpenAI-HK states the same
 ratios for the three DoP models and bills per request, one video per request
-(reference/providers.md §4.7). The YutoAI page is undated; `AS_OF` is the only date either
+(docs/providers/hfrelay.md). The YutoAI page is undated; `AS_OF` is the only date either
 page gives, OpenAI-HK's launch note of 2025-05-21. A user who knows their relay's price
 sets ``base_price_usd`` (one lite video) or ``prices = {"dop-turbo" = 0.2}`` in
 ``[providers.hfrelay]``.

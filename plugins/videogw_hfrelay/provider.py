@@ -2,7 +2,7 @@
 
 API: YutoAI's guide docs.yutoai.net/en/api/higgsfield.html and its API pages (generate,
 speech, ads, feed, tpl/*); OpenAI-HK and other relays serve the same shape
-(reference/providers.md §4). Bearer auth; the family has no default host.
+(docs/providers/hfrelay.md). Bearer auth; the family has no default host.
 
 Endpoints: ``POST /higgsfield/generate`` (DoP lite|standard|turbo), ``POST
 /higgsfield/speech`` (Speak; the guide says ``/speak``, so the path is a setting),

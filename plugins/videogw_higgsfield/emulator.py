@@ -1,5 +1,5 @@
 """An emulator of the Higgsfield platform (and, with ``marketplace=True``, its RapidAPI-style
-listing), wire-faithful to reference/providers.md §1 and §5.
+listing), wire-faithful to docs/providers/higgsfield.md
 
 Routes: ``POST /{model_id}`` (submit), ``GET /requests/{id}/status``, ``POST
 /requests/{id}/cancel`` (202 while queued, else 400), ``POST /files/generate-upload-url`` and

@@ -1,6 +1,6 @@
 """Higgsfield models: neutral id -> model path, the fields each takes, and the request body.
 
-Wire facts: reference/providers.md §1.14 (v2 schemas from the platform OpenAPI snapshot)
+Wire facts: docs/providers/higgsfield.md (v2 schemas from the platform OpenAPI snapshot)
 and §1.15 (legacy v1 surface, used only for Speak v2). Every combination a model does not
 take is refused here, before anything is sent, naming the field and what is allowed.
 

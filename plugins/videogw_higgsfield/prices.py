@@ -1,7 +1,7 @@
 """Higgsfield credit table: data, overridable per neutral model from config (``prices``).
 
 Higgsfield publishes no price list for the API; its docs say to ask ``POST /estimate``
-(``use_estimate_endpoint = true``). These figures are derived (reference/providers.md (b)):
+(``use_estimate_endpoint = true``). These figures are derived (docs/providers/higgsfield.md):
 
 - DoP lite 2, turbo 6.5, standard 9 credits per clip: community code that called the live
   API (2025-26), first-last-frame variants included;
@@ -23,7 +23,7 @@ __all__ = ["AS_OF", "CREDITS", "USD_PER_CREDIT", "CreditPrice", "table_estimate"
 
 USD_PER_CREDIT = Decimal("0.0625")
 AS_OF = date(2026, 4, 17)
-SOURCE = "videogw_higgsfield/prices.py (reference/providers.md (b))"
+SOURCE = "videogw_higgsfield/prices.py (docs/providers/higgsfield.md)"
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The Higgsfield platform adapter (sans-I/O), and its marketplace-listing mode.
 
-Wire facts: reference/providers.md §1 (platform) and §5 (listing, seed 004); the official
+Wire facts: docs/providers/higgsfield.md (platform, and the listing of seed 004); the official
 SDK ``higgsfield-client`` 0.2.0 agrees on auth, paths and the status strings.
 
 - Platform: ``Authorization: Key {id}:{secret}``; ``POST /{model_id}`` (flat JSON,
@@ -447,7 +447,7 @@ class HiggsfieldProvider(Provider):
                 currency="units",
                 basis="one call against the marketplace plan's quota (plans BASIC free, PRO "
                 "$29.99, ULTRA $79.99, MEGA $149.99 a month; quotas not published)",
-                source="seed 004 (API directory listing), reference/providers.md §5",
+                source="seed 004 (API directory listing), docs/providers/higgsfield.md",
             )
         found = table_estimate(
             prepared,

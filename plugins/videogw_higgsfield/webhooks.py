@@ -1,4 +1,4 @@
-"""Higgsfield webhook verification: the Standard Webhooks scheme (reference/providers.md §1.10).
+"""Higgsfield webhook verification: the Standard Webhooks scheme (docs/providers/higgsfield.md).
 
 Headers ``webhook-id``, ``webhook-timestamp`` (±5 minutes) and ``webhook-signature`` (one or
 more ``v1,<base64>``, one per secret while a secret is being rotated); the signature is

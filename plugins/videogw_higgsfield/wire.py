@@ -1,6 +1,6 @@
 """Reading Higgsfield answers: pure functions over parsed JSON, shared by polling and webhooks.
 
-Status strings and refunds: reference/providers.md §1.5, §1.9 and table (a); outputs are
+Status strings and refunds: docs/providers/higgsfield.md; outputs are
 ``video.url`` or ``images[].url`` (v2) and ``jobs[].results.raw|min.url`` (v1 JobSet).
 Nothing here raises on an odd payload except `Unreadable`, which the provider turns into a
 `MalformedResponseError`.

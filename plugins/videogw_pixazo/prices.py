@@ -1,7 +1,7 @@
 """Pixazo's published prices for Higgsfield DoP image-to-video: one price per 5 s clip.
 
 Source: seed 003, the Pixazo page "Higgsfield 1.0 Image to Video API" (section "Higgsfield
-1.0 Image to Video API Pricing"); summarised in reference/providers.md §3.6. The page is
+1.0 Image to Video API Pricing"); summarised in docs/providers/pixazo.md. The page is
 undated; `AS_OF` is its newest example timestamp (2026-05-22, the terminal-callback
 example), the best date the page itself gives. Users override a price with
 ``prices = {"dop-lite" = 0.12}`` in ``[providers.pixazo]``.

@@ -1,6 +1,6 @@
 """The Pixazo adapter: Higgsfield DoP image-to-video through ``gateway.pixazo.ai``.
 
-Wire facts: reference/providers.md §3 and seed 003 (whose JSON examples are the contract).
+Wire facts: docs/providers/pixazo.md and seed 003 (whose JSON examples are the contract).
 
 - Submit ``POST /ai-model-api/v1/image-to-video`` (``Ocp-Apim-Subscription-Key``,
   ``Cache-Control: no-cache``) answers 202 ``{request_id, status, polling_url}``.
@@ -135,7 +135,7 @@ class PixazoProvider(Provider):
         models={
             "dop-lite": _spec("dop-lite"),
             "dop-turbo": _spec("dop-turbo"),
-            # declared equal by price: reference/providers.md §3.6
+            # declared equal by price: docs/providers/pixazo.md
             "dop-standard": _spec("dop-preview"),
         },
         cancel=False,

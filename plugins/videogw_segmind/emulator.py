@@ -1,4 +1,5 @@
-"""An emulator of Segmind's inference API for the two Higgsfield models (providers.md §2).
+"""An emulator of Segmind's inference API for the two Higgsfield models
+(docs/providers/segmind.md).
 
 Routes: ``POST /v2/{slug}`` (queue), ``GET /v2/requests/{id}/status``,
 ``GET /v2/requests/{id}``, ``POST /v1/{slug}`` (sync: video bytes and ``x-cost`` /

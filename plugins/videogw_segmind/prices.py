@@ -1,6 +1,6 @@
 """Segmind's prices for the Higgsfield models, as data (override any entry from config).
 
-What is known (reference/providers.md §2.4, §2.9, (b)):
+What is known (docs/providers/segmind.md):
 
 - ``higgsfield-speech2video`` (Speak v2): only the range **$0.863 - $4.22 per generation**
   across quality (high|mid) x duration (5|10|15 s), from the model page; the per-cell table
@@ -44,7 +44,7 @@ __all__ = [
 
 SPEAK_SOURCE = (
     "segmind.com/models/higgsfield-speech2video model page, 2026, undated "
-    "(reference/providers.md §2.4 and (b))"
+    "(docs/providers/segmind.md)"
 )
 SPEAK_LOW = Decimal("0.863")  # mid quality, 5 s: the cheapest cell
 SPEAK_HIGH = Decimal("4.22")  # high quality, 15 s: the dearest cell
@@ -61,11 +61,11 @@ SPEAK_CELLS: dict[tuple[str, int], Decimal] = {
 
 DOP_SOURCE = (
     "segmind.com/models/higgsfield-image2video listing, 2026, undated: average cost per "
-    "generation (reference/providers.md, update 2026-11-27)"
+    "generation (docs/providers/segmind.md)"
 )
 DOP_AVERAGE = Decimal("0.638")
 #: neutral DoP id -> the body's ``model`` value. Segmind's own values are [inf] (only
-#: ``dop-preview`` was seen); dop-standard == dop-preview by price (providers.md §3.6).
+#: ``dop-preview`` was seen); dop-standard == dop-preview by price (docs/providers/pixazo.md).
 DOP_MODELS: dict[str, str] = {
     "dop-lite": "dop-lite",
     "dop-turbo": "dop-turbo",

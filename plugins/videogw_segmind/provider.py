@@ -3,7 +3,7 @@ and DoP image-to-video (``higgsfield-image2video``).
 
 API: docs.segmind.com (async inference), the segmind.com model pages, and the official
 ``segmind`` SDK 1.3.0 (``segmind/v2.py``, ``segmind/files.py``). Wire facts with their
-sources: reference/providers.md §2; seed 001 (the speech2video model page).
+sources: docs/providers/segmind.md; seed 001 (the speech2video model page).
 
 Queue mode (default)::
 
