@@ -10,36 +10,36 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import httpx
 
 from videogw import JobError, JobStatus, Output, StatusUpdate
-from videogw.wire import media_type, parse_time, retry_after
+from videogw.wire import media_type, parse_decimal, parse_time, retry_after
+
+from .tables import STATUSES
 
 __all__ = [
     "CHARGED",
+    "EMULATOR_KEY",
+    "EMULATOR_WEBHOOK_SECRET",
+    "PATH_MODELS",
     "STATUS_MAP",
+    "TRUSTED_HOSTS",
     "Unreadable",
+    "estimate_figures",
+    "from_proxy",
     "job_set_update",
+    "motions_list",
     "proxy_retry_after",
     "request_update",
 ]
 
-STATUS_MAP: Mapping[str, JobStatus] = {
-    "queued": JobStatus.queued,
-    "in_progress": JobStatus.running,
-    "completed": JobStatus.succeeded,
-    "failed": JobStatus.failed,
-    "nsfw": JobStatus.content_filtered,
-    "canceled": JobStatus.cancelled,
-}
-# Refund rules (§1.9): only completed requests are charged.
+STATUS_MAP: Mapping[str, JobStatus] = STATUSES.status_map
+# Refund rules: only completed requests are charged.
 CHARGED: Mapping[JobStatus, bool] = {
-    JobStatus.succeeded: True,
-    JobStatus.failed: False,
-    JobStatus.content_filtered: False,
-    JobStatus.cancelled: False,
+    status: charged for status, charged in STATUSES.rows.values() if charged is not None
 }
 
 
@@ -158,6 +158,9 @@ def from_proxy(response: httpx.Response) -> bool:
     return isinstance(body, dict) and "message" in body and "detail" not in body
 
 
+# The platform's hosts: answer URLs on them may be followed with the platform key.
+TRUSTED_HOSTS = frozenset({"api.higgsfield.ai", "platform.higgsfield.ai"})
+
 # Throwaway credentials the emulator and `emulator_settings` share (test only).
 EMULATOR_KEY = "emulator-id:emulator-secret"
 EMULATOR_WEBHOOK_SECRET = "whsec_dmlkZW9ndy1lbXVsYXRvci10ZXN0LXNlY3JldA=="
@@ -201,3 +204,21 @@ PATH_MODELS: Mapping[str, PathModel] = {
         {"quality": ("mid", "high"), "duration": (5, 10, 15)},
     ),
 }
+
+
+def motions_list(data: Any) -> list[dict[str, Any]]:
+    """``GET /v1/motions``: a list of ``{id, name, description, preview_url}`` (an envelope
+    around it is tolerated)."""
+    if isinstance(data, dict):
+        data = next((v for v in data.values() if isinstance(v, list)), None)
+    if not isinstance(data, list):
+        raise Unreadable("motions answer is not a list")
+    return [item for item in data if isinstance(item, dict) and "id" in item]
+
+
+def estimate_figures(data: Any) -> tuple[Decimal, Decimal | None]:
+    """``POST /estimate/{model}``: ``{"credits": "1.500", "usd": "0.094"}`` (strings)."""
+    credits = parse_decimal(data.get("credits")) if isinstance(data, dict) else None
+    if credits is None:
+        raise Unreadable("estimate answer has no credits figure")
+    return credits, parse_decimal(data.get("usd"))

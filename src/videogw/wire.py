@@ -9,13 +9,16 @@ Pure functions over values a provider sent (no I/O):
   or an HTTP date -- RapidAPI documents ``x-ratelimit-reset`` as "seconds or a timestamp";
 - `retry_after`: the first such header of a response, ``Retry-After`` first;
 - `media_type`: an output's type from what the provider said, else the URL's extension;
-- `sniff`: a type from the first bytes of a file (JPEG, PNG, GIF, WebP, WAV, MP4).
+- `sniff`: a type from the first bytes of a file (JPEG, PNG, GIF, WebP, WAV, MP4);
+- `trusted_url`: whether a URL from an answer may be sent our key (same origin as the
+  configured base URL, or https on one of the provider's own hosts).
 """
 
 from __future__ import annotations
 
 import mimetypes
 import time
+from collections.abc import Collection
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
@@ -23,7 +26,15 @@ from urllib.parse import urlsplit
 
 import httpx
 
-__all__ = ["media_type", "parse_decimal", "parse_time", "retry_after", "sniff", "until"]
+__all__ = [
+    "media_type",
+    "parse_decimal",
+    "parse_time",
+    "retry_after",
+    "sniff",
+    "trusted_url",
+    "until",
+]
 
 # A number at least this large is a point in time, not a delay: 1e9 s is 2001-09-09, and
 # no provider asks to wait 31 years. Larger than 1e11 it is in milliseconds.
@@ -134,3 +145,13 @@ def sniff(head: bytes) -> str | None:
         if head[offset : offset + len(magic)] == magic:
             return found
     return None
+
+
+def trusted_url(url: object, base_url: str, hosts: Collection[str] = ()) -> bool:
+    """Whether `url` (from a provider's answer) may be called with our credentials."""
+    if not isinstance(url, str) or not url:
+        return False
+    given, base = urlsplit(url), urlsplit(base_url)
+    if (given.scheme, given.netloc) == (base.scheme, base.netloc):
+        return True
+    return given.scheme == "https" and given.netloc in hosts
