@@ -22,9 +22,10 @@ Config overrides (``[providers.segmind] prices = {...}``) use these keys:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
-from videogw import CostEstimate
+from videogw import CostEstimate, Prepared
 
 __all__ = [
     "DOP_AVERAGE",
@@ -38,6 +39,7 @@ __all__ = [
     "configured",
     "dop_estimate",
     "dop_price",
+    "estimate",
     "speak_estimate",
     "speak_price",
 ]
@@ -122,3 +124,17 @@ def configured(amount: Decimal, key: str, instance: str) -> CostEstimate:
         source=f"config [providers.{instance}] prices",
         origin="config",
     )
+
+
+def estimate(
+    prepared: Prepared, quality: str, override: Callable[[str], Decimal | None], instance: str
+) -> CostEstimate:
+    """The table's figure for this request, unless config names a price for its cell
+    (``speak-v2:<quality>:<seconds>``, else the neutral model)."""
+    model, seconds = prepared.model, prepared.duration or 10
+    speak = model == "speak-v2"
+    for key in (f"{model}:{quality}:{seconds}", model) if speak else (model,):
+        found = override(key)
+        if found is not None:
+            return configured(found, key, instance)
+    return speak_estimate(quality, seconds) if speak else dop_estimate(model)
