@@ -15,8 +15,14 @@ from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
-__all__ = ["AS_OF", "RELATIVE_COST", "SOURCE"]
+from videogw import CostEstimate, Prepared
+
+if TYPE_CHECKING:
+    from .provider import HfRelayProvider
+
+__all__ = ["AS_OF", "RELATIVE_COST", "SOURCE", "estimate"]
 
 #: Price relative to one lite video, keyed by what is bought: the DoP `model` values, then
 #: the speech and ads endpoints.
@@ -34,3 +40,38 @@ SOURCE = (
     "also openai-hk.com/docs/lab/higgsfield-video.html"
 )
 AS_OF = date(2025, 5, 21)
+
+
+def estimate(p: HfRelayProvider, prepared: Prepared) -> CostEstimate:
+    """A configured price, else base_price_usd times the relative cost, else units."""
+    key = prepared.spec.provider_model
+    factor = RELATIVE_COST[key]
+    override = p.price_override(prepared.model) or p.price_override(key)
+    where = f"[providers.{p.instance}]"
+    if override is not None:
+        return CostEstimate(
+            amount=override,
+            usd=override,
+            origin="config",
+            source=f"config {where} prices",
+            basis=f"configured price of {prepared.model} on this relay, per request",
+        )
+    base = p.settings.base_price_usd
+    if base is not None:
+        amount = base * factor
+        return CostEstimate(
+            amount=amount,
+            usd=amount,
+            origin="config",
+            source=f"config {where} base_price_usd; ratios: {SOURCE}",
+            as_of=AS_OF,
+            basis=f"base_price_usd {base} x {factor} ({key} relative to lite), per request",
+        )
+    return CostEstimate(
+        amount=factor,
+        currency="units",
+        source=SOURCE,
+        as_of=AS_OF,
+        basis=f"relative units only, no absolute price is published: {key} costs {factor}x "
+        f"a lite video on the same relay; set base_price_usd in {where} for USD",
+    )
