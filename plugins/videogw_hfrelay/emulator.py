@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from videogw.emulator import EmulatedJob, Emulator, EmuRequest, EmuResponse, Timing
 
 from .config import SPEAK_KEYS
+from .tables import STATUSES
 
 __all__ = ["HfRelayEmulator"]
 
@@ -86,15 +87,7 @@ CATALOGS: dict[str, list[dict[str, Any]]] = {
     ],
 }
 _TASK_TYPE = {"generate": "image2video", "speech": "speak", "ads": "product_ads"}  # [inf]
-_JOB_STATUS = {
-    "queued": "queued",
-    "running": "in_progress",
-    "succeeded": "completed",
-    "failed": "failed",
-    "error": "failed",
-    "nsfw": "nsfw",
-    "cancelled": "canceled",
-}
+_JOB_STATUS = STATUSES.phases()  # emulated phase -> raw status, from the plugin's table
 
 
 class HfRelayEmulator(Emulator):

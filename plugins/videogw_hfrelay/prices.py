@@ -18,6 +18,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from videogw import CostEstimate, Prepared
+from videogw.tables import configured_price
 
 if TYPE_CHECKING:
     from .provider import HfRelayProvider
@@ -46,16 +47,12 @@ def estimate(p: HfRelayProvider, prepared: Prepared) -> CostEstimate:
     """A configured price, else base_price_usd times the relative cost, else units."""
     key = prepared.spec.provider_model
     factor = RELATIVE_COST[key]
-    override = p.price_override(prepared.model) or p.price_override(key)
     where = f"[providers.{p.instance}]"
-    if override is not None:
-        return CostEstimate(
-            amount=override,
-            usd=override,
-            origin="config",
-            source=f"config {where} prices",
-            basis=f"configured price of {prepared.model} on this relay, per request",
-        )
+    for name in (prepared.model, key):
+        override = p.price_override(name)
+        if override is not None:
+            what = f"{prepared.model} on this relay, per request"
+            return configured_price(override, p.instance, name, what)
     base = p.settings.base_price_usd
     if base is not None:
         amount = base * factor

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 from videogw.emulator import Delivery, EmulatedJob, Emulator, EmuRequest, EmuResponse, Timing
 
 from .models import ALLOWED_UPLOAD_TYPES, BODY_FIELDS, MODELS, SOUL_SHAPE, SPEAK_PATH, family
+from .tables import STATUSES
 from .webhooks import sign
 from .wire import EMULATOR_WEBHOOK_SECRET, PATH_MODELS
 
@@ -37,15 +38,7 @@ PATHS |= {
     for tier in ("lite", "turbo", "standard")
 }
 EMULATOR_CREDITS = {"dop-lite": "2", "dop-turbo": "6.5", "dop-standard": "9", "soul": "0.25"}
-PHASES = {
-    "queued": "queued",
-    "running": "in_progress",
-    "succeeded": "completed",
-    "failed": "failed",
-    "error": "failed",
-    "nsfw": "nsfw",
-    "cancelled": "canceled",
-}
+PHASES = STATUSES.phases()  # emulated phase -> raw status, from the plugin's table
 MOTIONS = [
     {
         "id": "d2389a9a-91c2-4276-bc9c-c9e35e8fb85a",

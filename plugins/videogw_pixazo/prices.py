@@ -15,6 +15,7 @@ from decimal import Decimal
 from types import MappingProxyType
 
 from videogw import CostEstimate, Prepared
+from videogw.tables import configured_price
 
 __all__ = ["AS_OF", "PRICES_USD", "SOURCE", "configured", "estimate"]
 
@@ -46,13 +47,7 @@ def estimate(prepared: Prepared, override: Override, instance: str) -> CostEstim
     found = configured(override, prepared.model, model)
     if found is not None:
         key, amount = found
-        return CostEstimate(
-            amount=amount,
-            usd=amount,
-            basis=f"configured price, {prepared.model} ({model}) per 5 s clip",
-            source=f"config: [providers.{instance}] prices.{key}",
-            origin="config",
-        )
+        return configured_price(amount, instance, key, f"{prepared.model} ({model}) per 5 s clip")
     amount = PRICES_USD[model]
     return CostEstimate(
         amount=amount,

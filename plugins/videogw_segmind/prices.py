@@ -26,6 +26,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from videogw import CostEstimate, Prepared
+from videogw.tables import configured_price
 
 __all__ = [
     "DOP_AVERAGE",
@@ -117,13 +118,7 @@ def dop_estimate(model: str) -> CostEstimate:
 
 
 def configured(amount: Decimal, key: str, instance: str) -> CostEstimate:
-    return CostEstimate(
-        amount=amount,
-        usd=amount,
-        basis=f"configured price for {key}",
-        source=f"config [providers.{instance}] prices",
-        origin="config",
-    )
+    return configured_price(amount, instance, key, f"{key} per generation")
 
 
 def estimate(

@@ -23,12 +23,24 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from .errors import ProviderError
-from .models import JobStatus
+from .models import CostEstimate, JobStatus
 from .provider import Purpose
 
-__all__ = ["ErrorRule", "StatusTable", "first_rule"]
+__all__ = ["PHASES", "ErrorRule", "StatusTable", "configured_price", "first_rule"]
+
+#: an emulated job's phase (videogw.emulator) -> the neutral status it stands for
+PHASES: Mapping[str, JobStatus] = {
+    "queued": JobStatus.queued,
+    "running": JobStatus.running,
+    "succeeded": JobStatus.succeeded,
+    "failed": JobStatus.failed,
+    "error": JobStatus.failed,
+    "nsfw": JobStatus.content_filtered,
+    "cancelled": JobStatus.cancelled,
+}
 
 
 @dataclass(frozen=True)
@@ -48,6 +60,10 @@ class StatusTable:
     def raw(self, status: JobStatus) -> str:
         """The first raw value that stands for `status` (what an emulator answers)."""
         return next(raw for raw, (neutral, _) in self.rows.items() if neutral is status)
+
+    def phases(self) -> dict[str, str]:
+        """An emulated job's phase -> the raw status the provider says for it."""
+        return {phase: self.raw(status) for phase, status in PHASES.items()}
 
 
 @dataclass(frozen=True)
@@ -78,3 +94,14 @@ def first_rule(
 ) -> type[ProviderError] | None:
     """The error class of the first rule that matches, else None."""
     return next((r.error for r in rules if r.matches(status, purpose, message)), None)
+
+
+def configured_price(amount: Decimal, instance: str, key: str, what: str) -> CostEstimate:
+    """The estimate for a price set in the config (``[providers.X] prices``), in USD."""
+    return CostEstimate(
+        amount=amount,
+        usd=amount,
+        basis=f"configured price, {what}",
+        source=f"config: [providers.{instance}] prices.{key}",
+        origin="config",
+    )
