@@ -29,6 +29,7 @@ from videogw import (
     Task,
 )
 from videogw.errors import UnsupportedRequestError
+from videogw.wire import sniff
 
 __all__ = [
     "ALLOWED_UPLOAD_TYPES",
@@ -311,16 +312,6 @@ def _check_uploads(request: GenerationRequest, provider: str) -> None:
                 )
 
 
-_MAGIC = (
-    (b"\xff\xd8\xff", 0, "image/jpeg"),
-    (b"\x89PNG", 0, "image/png"),
-    (b"GIF8", 0, "image/gif"),
-    (b"WEBP", 8, "image/webp"),
-    (b"WAVE", 8, "audio/wav"),
-    (b"ftyp", 4, "video/mp4"),
-)
-
-
 def content_type_of(media: Media) -> str:
     """The declared or name-guessed type, else one sniffed from the first bytes."""
     kind = media.guess_content_type()
@@ -330,10 +321,7 @@ def content_type_of(media: Media) -> str:
     if media.path is not None:
         with media.path.open("rb") as file:
             head = file.read(16)
-    for magic, offset, found in _MAGIC:
-        if head[offset : offset + len(magic)] == magic:
-            return found
-    return kind
+    return sniff(head) or kind
 
 
 def normal_resolution(model: str, value: str | None) -> str | None:

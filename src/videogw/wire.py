@@ -9,7 +9,8 @@ Pure functions over values a provider sent (no I/O):
   or an HTTP date -- RapidAPI documents ``x-ratelimit-reset`` as "seconds or a timestamp";
 - `retry_after`: the first such header of a response, ``Retry-After`` first;
 - `media_type`: an output's type from what the provider said, else the URL's extension;
-- `sniff`: a type from the first bytes of a file (JPEG, PNG, GIF, WebP, WAV, MP4);
+- `sniff`: a type from the first bytes of a file (JPEG, PNG, GIF, WebP, WAV, MP4, MP3,
+  Ogg, FLAC);
 - `trusted_url`: whether a URL from an answer may be sent our key (same origin as the
   configured base URL, or https on one of the provider's own hosts).
 """
@@ -136,6 +137,10 @@ _MAGIC = (
     (b"WEBP", 8, "image/webp"),
     (b"WAVE", 8, "audio/wav"),
     (b"ftyp", 4, "video/mp4"),
+    (b"ID3", 0, "audio/mpeg"),
+    (b"\xff\xfb", 0, "audio/mpeg"),
+    (b"OggS", 0, "audio/ogg"),
+    (b"fLaC", 0, "audio/flac"),
 )
 
 
