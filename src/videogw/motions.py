@@ -15,9 +15,16 @@ An id that is not one of these names is sent as given, as before.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["CATALOGUE", "find_id", "neutral_name"]
+from . import errors
+
+if TYPE_CHECKING:
+    from .models import GenerationRequest
+    from .provider import Flow, Prepared, Provider
+
+__all__ = ["CATALOGUE", "by_name", "find_id", "neutral_name", "resolve_flow"]
 
 #: neutral name -> the preset's display name in the providers' catalogues (Higgsfield's
 #: DoP presets; the relays list the same names)
@@ -49,3 +56,54 @@ def find_id(items: Iterable[Mapping[str, Any]], name: str) -> str | None:
         if str(item.get("name", "")).casefold() == wanted and item.get("id"):
             return str(item["id"])
     return None
+
+
+def by_name(provider: Provider, request: GenerationRequest) -> GenerationRequest:
+    """A neutral motion name becomes the configured id; it is kept for `resolve_flow` when
+    the provider has a motions catalogue; refused (naming why) when it has neither."""
+    name = neutral_name(request.motion.id) if request.motion is not None else None
+    if name is None or request.motion is None:
+        return request
+    configured = provider.settings.motions.get(name)
+    if configured is not None:
+        motion = request.motion.model_copy(update={"id": configured})
+        return request.model_copy(update={"motion": motion})
+    if "motions" not in provider.catalog_kinds:
+        raise errors.UnsupportedRequestError(
+            f"{provider.instance} has no motions catalogue to find {name!r} in; set its id "
+            f'in [providers.{provider.instance}] motions = {{"{name}" = "<id>"}}',
+            field="motion",
+            provider=provider.instance,
+        )
+    return request
+
+
+def resolve_flow(provider: Provider, prepared: Prepared) -> Flow[Prepared]:
+    """The neutral name's id from the provider's catalogue (cached on the provider). A
+    catalogue that cannot be read is a `RequestNotSentError`: nothing was sent, so the
+    router fails over rather than treating it like an unknown submit."""
+    motion = prepared.request.motion
+    name = neutral_name(motion.id) if motion is not None else None
+    if motion is None or name is None:
+        return prepared
+    found = provider._motion_ids.get(name)
+    if found is None:
+        try:
+            items = yield from provider.motion_catalog_flow(name)
+        except errors.VideoGWError as exc:
+            raise errors.RequestNotSentError(
+                f"could not read the motions catalogue to find {name!r}: {exc}",
+                provider=provider.instance,
+            ) from exc
+        found = find_id(items, name)
+        if found is None:
+            raise errors.UnsupportedRequestError(
+                f"the motions catalogue of {provider.instance} has no {CATALOGUE[name]!r}",
+                field="motion",
+                provider=provider.instance,
+            )
+        provider._motion_ids[name] = found
+    request = prepared.request.model_copy(
+        update={"motion": motion.model_copy(update={"id": found})}
+    )
+    return replace(prepared, request=request)

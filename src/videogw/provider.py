@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Generator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
@@ -35,7 +35,7 @@ from pydantic import (
     field_validator,
 )
 
-from . import errors
+from . import errors, motions
 from .errors import (
     InvalidRequestError,
     MalformedResponseError,
@@ -55,7 +55,7 @@ from .models import (
     Output,
     Task,
 )
-from .motions import CATALOGUE, find_id, neutral_name
+from .motions import CATALOGUE, neutral_name
 
 if TYPE_CHECKING:
     from .emulator.app import Emulator
@@ -311,53 +311,12 @@ class Provider:
 
     # -- neutral motion names (videogw.motions) ---------------------------------------
     def _motion_by_name(self, request: GenerationRequest) -> GenerationRequest:
-        """A neutral motion name becomes the configured id; kept for `motion_flow` when this
-        provider has a motions catalogue; refused (naming why) when it has neither."""
-        name = neutral_name(request.motion.id) if request.motion is not None else None
-        if name is None or request.motion is None:
-            return request
-        configured = self.settings.motions.get(name)
-        if configured is not None:
-            motion = request.motion.model_copy(update={"id": configured})
-            return request.model_copy(update={"motion": motion})
-        if "motions" not in self.catalog_kinds:
-            raise UnsupportedRequestError(
-                f"{self.instance} has no motions catalogue to find {name!r} in; set its id "
-                f'in [providers.{self.instance}] motions = {{"{name}" = "<id>"}}',
-                field="motion",
-                provider=self.instance,
-            )
-        return request
+        return motions.by_name(self, request)
 
     def motion_flow(self, prepared: Prepared) -> Flow[Prepared]:
         """Resolve a neutral motion name through this provider's motions catalogue (read
-        once per process). Called by `submit_flow` before anything is created; a catalogue
-        that cannot be read is a `RequestNotSentError` (nothing was sent: fail over)."""
-        motion = prepared.request.motion
-        name = neutral_name(motion.id) if motion is not None else None
-        if motion is None or name is None:
-            return prepared
-        found = self._motion_ids.get(name)
-        if found is None:
-            try:
-                items = yield from self.motion_catalog_flow(name)
-            except errors.VideoGWError as exc:
-                raise errors.RequestNotSentError(
-                    f"could not read the motions catalogue to find {name!r}: {exc}",
-                    provider=self.instance,
-                ) from exc
-            found = find_id(items, name)
-            if found is None:
-                raise UnsupportedRequestError(
-                    f"the motions catalogue of {self.instance} has no {CATALOGUE[name]!r}",
-                    field="motion",
-                    provider=self.instance,
-                )
-            self._motion_ids[name] = found
-        request = prepared.request.model_copy(
-            update={"motion": motion.model_copy(update={"id": found})}
-        )
-        return replace(prepared, request=request)
+        once per process); `submit_flow` calls it before anything is created."""
+        return (yield from motions.resolve_flow(self, prepared))
 
     def motion_catalog_flow(self, name: str) -> Flow[list[dict[str, Any]]]:
         """The catalogue items in which to look for the preset `name` (neutral)."""
