@@ -47,6 +47,8 @@ def test_parse_time(value: object, expected: datetime | None) -> None:
         ("2027-01-15T08:00:30Z", 30.0),
         ("soon", None),
         ("nan", None),
+        ("-1e20", None),
+        ("1E30", None),
     ],
 )
 def test_until(value: str, expected: float | None) -> None:

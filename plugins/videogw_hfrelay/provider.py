@@ -40,13 +40,14 @@ from videogw import (
 )
 from videogw.motions import CATALOGUE
 from videogw.provider import Flow, Purpose
+from videogw.tables import first_rule
 
 from . import prices
 from .checks import check
 from .checks import images as given_images
 from .config import ALL_ENDPOINTS, KNOWN_RELAYS, HfRelayOptions, HfRelaySettings, Relay, Speak
-from .tables import CAPABILITIES, ENDPOINT, GENERATE, SPEECH, STATUSES
-from .wire import QUOTA, one_api_error, output
+from .tables import CAPABILITIES, ENDPOINT, ERRORS, GENERATE, SPEECH, STATUSES
+from .wire import one_api_error, output
 
 if TYPE_CHECKING:
     from videogw.emulator import Emulator
@@ -281,12 +282,9 @@ class HfRelayProvider(Provider):
 
     # -- errors --------------------------------------------------------------------------
     def classify(self, response: httpx.Response, purpose: Purpose) -> errors.ProviderError | None:
-        found = super().classify(response, purpose)
-        if found is not None and response.status_code in (402, 403):
-            message, code = one_api_error(response)
-            if QUOTA.search(f"{message} {code}"):  # [inf] one-api relays say 403 quota
-                return self.error(errors.InsufficientCreditsError, response)
-        return found
+        said = " ".join(one_api_error(response)) if response.status_code >= 400 else ""
+        found = first_rule(ERRORS, response.status_code, purpose, said) if said else None
+        return self.error(found, response) if found else super().classify(response, purpose)
 
     def error_message(self, response: httpx.Response) -> str:
         message, _ = one_api_error(response)

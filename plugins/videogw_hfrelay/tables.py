@@ -5,13 +5,14 @@ Sources: docs/providers/hfrelay.md (YutoAI's API pages, OpenAI-HK's page).
 
 from __future__ import annotations
 
-from videogw import Capabilities, JobStatus, ModelSpec, Task
-from videogw.tables import StatusTable
+from videogw import Capabilities, JobStatus, ModelSpec, Task, errors
+from videogw.tables import ErrorRule, StatusTable
 
 __all__ = [
     "ADS",
     "CAPABILITIES",
     "ENDPOINT",
+    "ERRORS",
     "GENERATE",
     "IMAGE_SLOTS",
     "NO_FIELD",
@@ -109,4 +110,12 @@ CAPABILITIES = Capabilities(
     cancel=False,
     webhooks=False,
     idempotency=False,
+)
+
+# one-api relays say "quota" (or the Chinese for balance) with 402/403 [inf]: read against
+# the error body's message and code; other 401/403 stay authentication errors.
+_QUOTA = r"quota|balance|credit|余额|额度"
+ERRORS = (
+    ErrorRule(402, errors.InsufficientCreditsError, pattern=_QUOTA),
+    ErrorRule(403, errors.InsufficientCreditsError, pattern=_QUOTA),
 )

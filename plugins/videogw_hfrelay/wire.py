@@ -5,7 +5,6 @@ Sources: docs/providers/hfrelay.md; the feed's ``result`` shape is not documente
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,9 +13,8 @@ import httpx
 from videogw import Output
 from videogw import wire as core
 
-__all__ = ["QUOTA", "one_api_error", "output"]
+__all__ = ["one_api_error", "output"]
 
-QUOTA = re.compile(r"quota|balance|credit|余额|额度", re.IGNORECASE)
 _URL_PATHS = (("raw", "url"), ("min", "url"), ("url",), ("video", "url"), ("video_url",))
 
 

@@ -39,11 +39,12 @@ from videogw import (
     errors,
 )
 from videogw.models import SEED_MAX, SEED_MIN
+from videogw.tables import first_rule
 from videogw.wire import trusted_url
 
 from . import prices
 from .config import PixazoOptions, PixazoSettings
-from .tables import CAPABILITIES, NOT_SENDABLE, STATUSES
+from .tables import CAPABILITIES, ERRORS, NOT_SENDABLE, STATUSES
 from .wire import (
     OFFICIAL_HOST,
     STATUS_PATH,
@@ -52,7 +53,6 @@ from .wire import (
     TOKEN_PARAM,
     callback_url,
     error_body,
-    is_model_not_found,
     json_object,
     parse_timestamp,
 )
@@ -262,9 +262,9 @@ class PixazoProvider(Provider):
 
     # -- errors ------------------------------------------------------------------------------
     def classify(self, response: httpx.Response, purpose: Purpose) -> errors.ProviderError | None:
-        if response.status_code == 400 and is_model_not_found(error_body(response)):
-            return self.error(errors.ModelUnavailableError, response)
-        return super().classify(response, purpose)
+        code, message = response.status_code, self.error_message(response)
+        found = first_rule(ERRORS, code, purpose, message) if code >= 400 else None
+        return self.error(found, response) if found else super().classify(response, purpose)
 
     def error(
         self,

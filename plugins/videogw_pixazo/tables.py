@@ -5,10 +5,10 @@ Sources: docs/providers/pixazo.md (seed 003: statuses, "ERROR … not charged", 
 
 from __future__ import annotations
 
-from videogw import Capabilities, JobStatus, ModelSpec, Task
-from videogw.tables import StatusTable
+from videogw import Capabilities, JobStatus, ModelSpec, Task, errors
+from videogw.tables import ErrorRule, StatusTable
 
-__all__ = ["CAPABILITIES", "NOT_SENDABLE", "STATUSES"]
+__all__ = ["CAPABILITIES", "ERRORS", "NOT_SENDABLE", "STATUSES"]
 
 # COMPLETED is billed; ERROR is "not charged"; whether FAILED is charged is undocumented.
 STATUSES = StatusTable(
@@ -55,3 +55,11 @@ NOT_SENDABLE = {
     "resolution": "Pixazo's DoP endpoint has no resolution setting",
     "quality": "Pixazo's DoP endpoint has no quality setting (pick dop-lite/-turbo/-standard)",
 }
+
+# Read against "title: detail" of {"error", "message"}; the rest is the core's table by
+# status (402 out of balance, 401/403 auth, 429, 5xx).
+ERRORS = (
+    ErrorRule(
+        400, errors.ModelUnavailableError, pattern=r"^model not found|not found or is disabled"
+    ),
+)

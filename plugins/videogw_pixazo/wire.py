@@ -6,7 +6,6 @@ Sources: docs/providers/pixazo.md (the seed 003 page's JSON examples are the con
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -24,7 +23,6 @@ __all__ = [
     "TOKEN_PARAM",
     "callback_url",
     "error_body",
-    "is_model_not_found",
     "json_object",
     "outputs",
     "parse_timestamp",
@@ -105,8 +103,3 @@ def json_object(body: bytes) -> dict[str, Any] | None:
 
 def error_body(response: httpx.Response) -> dict[str, Any]:
     return json_object(response.content) or {}
-
-
-def is_model_not_found(body: Mapping[str, Any]) -> bool:
-    title, detail = str(body.get("error") or ""), str(body.get("message") or "")
-    return title.lower() == "model not found" or "not found or is disabled" in detail.lower()

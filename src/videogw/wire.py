@@ -101,7 +101,7 @@ def until(value: str, now: float | None = None) -> float | None:
             if when.tzinfo is None:
                 when = when.replace(tzinfo=UTC)
     else:
-        if number != number:  # nan
+        if number != number or number < 0:  # nan, or no delay and no time at all
             return None
         if number < EPOCH_MIN:
             return max(0.0, number)
