@@ -70,6 +70,10 @@ class ProviderContract:
     request: ClassVar[dict[str, Any]]  # a request the emulator completes successfully
     wrong_key: ClassVar[str] = "wrong-key"
     refunded_on_failure: ClassVar[bool | None] = False  # what `charged` says after a failure
+    #: settings over the emulator's (e.g. ``{"mode": "marketplace"}``) and the emulator's
+    #: own options, to run the suite against one configuration of the provider
+    settings: ClassVar[dict[str, Any]] = {}
+    emulator_options: ClassVar[dict[str, Any]] = {}
 
     # -- fixtures ----------------------------------------------------------------------
     @pytest.fixture
@@ -87,12 +91,15 @@ class ProviderContract:
     @pytest.fixture
     def emulated(self, registry: Registry, clock: FakeClock, faults: str | None) -> Emulated:
         name = self.provider_class.name
-        return emulate(
-            [name],
-            registry=registry,
-            clock=clock,
-            faults={name: FaultProfile.parse(faults)} if faults else None,
+        profile = FaultProfile.parse(faults) if faults else None
+        emulated = emulate(
+            [name], registry=registry, clock=clock, faults={name: profile} if profile else None
         )
+        emulated.settings[name].update(self.settings)
+        if self.emulator_options:
+            app = self.provider_class.emulator(clock=clock, faults=profile, **self.emulator_options)
+            emulated.emulators[name] = app
+        return emulated
 
     @pytest.fixture(params=["sync", "async"])
     async def gateway(
@@ -141,7 +148,7 @@ class ProviderContract:
     async def test_cancel(self, gateway: Any, emulated: Emulated) -> None:
         prompt = f"{self.request.get('prompt', '')} emulate:queue=1000".strip()
         job: Job = await maybe_await(gateway.submit(self.make_request(prompt=prompt)))
-        if self.provider_class.CAPABILITIES.cancel:
+        if gateway.provider(self.name).capabilities.cancel:
             cancelled: Job = await maybe_await(gateway.cancel(job))
             assert cancelled.status is JobStatus.cancelled
             assert cancelled.charged is False
