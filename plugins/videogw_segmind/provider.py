@@ -19,6 +19,7 @@ import httpx
 
 from videogw import (
     Accepted,
+    Capabilities,
     CostEstimate,
     GenerationRequest,
     Job,
@@ -71,12 +72,13 @@ class SegmindProvider(Provider):
     def __init__(self, settings: ProviderSettings | None = None, *, instance: str | None = None):
         super().__init__(settings, instance=instance)
         self.mode: Queue = MODES[self.settings.mode](self)
+        self._capabilities = self.mode.capabilities(self.CAPABILITIES)
         #: the last balance Segmind reported (USD credits); see `credit_ok`
         self.remaining_credits: Decimal | None = None
 
     @property
-    def capabilities(self) -> Any:
-        return self.mode.capabilities(self.CAPABILITIES)
+    def capabilities(self) -> Capabilities:
+        return self._capabilities
 
     def headers(self) -> dict[str, str]:
         return {"x-api-key": self.api_key()}
