@@ -62,6 +62,15 @@ MOTIONS = [
 UPSTREAM = "https://platform.higgsfield.ai"  # where the listing's status URLs point (§5.3)
 
 
+def _model_item(slug: str, operation: str, output: str, credits: float) -> dict[str, Any]:
+    return {
+        "slug": slug,
+        "operation_type": operation,
+        "output_type": output,
+        "base_credits": credits,
+    }
+
+
 def _detail(loc: list[str], msg: str) -> dict[str, Any]:
     return {"type": "value_error", "loc": ["body", *loc], "msg": msg}
 
@@ -103,6 +112,7 @@ class HiggsfieldEmulator(Emulator):
         self.route("POST", "/requests/{id}/cancel", "cancel", self.cancel)
         self.route("DELETE", "/requests/{id}", "delete", self.delete)
         self.route("GET", "/v1/motions", "motions", self.motions)
+        self.route("GET", "/models", "models", self.models)
         self.route("GET", "/v1/job-sets/{id}", "status", self.job_set)
         self.route("POST", f"/{SPEAK_PATH}", "submit", self.speak)
         self.route("POST", "/{model_id:path}", "submit", self.submit)
@@ -498,6 +508,19 @@ class HiggsfieldEmulator(Emulator):
 
     async def motions(self, request: EmuRequest) -> EmuResponse:
         return EmuResponse.json(MOTIONS)
+
+    async def models(self, request: EmuRequest) -> EmuResponse:
+        """``GET /models``: the paths this emulator serves (the fields observed live)."""
+        items = []
+        for path, neutral in PATHS.items():
+            spec = MODELS[neutral]
+            output = "image" if spec.task.value.endswith("image") else "video"
+            credits = float(EMULATOR_CREDITS.get(neutral, "10"))
+            items.append(_model_item(path, spec.task.value, output, credits))
+        for path, model in PATH_MODELS.items():
+            output = "image" if model.output == "images" else "video"
+            items.append(_model_item(path, "generate", output, float(model.credits)))
+        return EmuResponse.json({"models": items})
 
     # -- webhooks ----------------------------------------------------------------------------
     def webhook_deliveries(self, job: EmulatedJob, url: str) -> list[Delivery]:

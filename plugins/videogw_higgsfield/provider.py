@@ -63,6 +63,7 @@ from .wire import (
     EMULATOR_WEBHOOK_SECRET,
     Unreadable,
     job_set_update,
+    models_list,
     motions_list,
     request_update,
 )
@@ -81,7 +82,7 @@ class HiggsfieldProvider(Provider):
     request_id_headers = ("x-correlation-id", "x-request-id")
     Settings = HiggsfieldSettings
     Options = HiggsfieldOptions
-    catalog_kinds = ("motions",)
+    catalog_kinds = ("motions", "models")
     STATUS_MAP = STATUSES.status_map
     CAPABILITIES = Capabilities(models=MODELS, cancel=True, webhooks=True, idempotency=True)
     settings: HiggsfieldSettings
@@ -281,10 +282,15 @@ class HiggsfieldProvider(Provider):
 
     # -- catalog -------------------------------------------------------------------------
     def catalog_flow(self, kind: str) -> Flow[list[dict[str, Any]]]:
-        if kind != "motions":
+        """``motions`` (``GET /v1/motions``) or ``models`` (``GET /models``: the paths this
+        account may call, each callable as ``higgsfield:<path>``)."""
+        paths = {"motions": "v1/motions", "models": "models"}
+        if kind not in paths:
             raise UnsupportedOperationError(f"{self.instance} has no {kind!r} catalog (motions)")
-        ask = httpx.Request("GET", self.url("v1/motions"), headers=self.headers())
+        ask = httpx.Request("GET", self.url(paths[kind]), headers=self.headers())
         response = yield self.call(ask, Purpose.read)
+        if kind == "models":
+            return self.read(models_list, self.json(response), response)
         return self.parse_motions(response)
 
     def motions_flow(self) -> Flow[list[dict[str, Any]]]:

@@ -31,6 +31,7 @@ __all__ = [
     "estimate_figures",
     "from_proxy",
     "job_set_update",
+    "models_list",
     "motions_list",
     "proxy_retry_after",
     "request_update",
@@ -222,3 +223,14 @@ def estimate_figures(data: Any) -> tuple[Decimal, Decimal | None]:
     if credits is None:
         raise Unreadable("estimate answer has no credits figure")
     return credits, parse_decimal(data.get("usd"))
+
+
+def models_list(data: Any) -> list[dict[str, Any]]:
+    """``GET /models``: items with ``slug``, ``operation_type``, ``output_type`` and
+    ``base_credits`` (observed live; the envelope is not documented, so a bare list or the
+    first list inside an object is read)."""
+    if isinstance(data, dict):
+        data = next((v for v in data.values() if isinstance(v, list)), None)
+    if not isinstance(data, list):
+        raise Unreadable("models answer is not a list")
+    return [item for item in data if isinstance(item, dict) and item.get("slug")]

@@ -723,3 +723,26 @@ def test_emulator_checks_the_expected_key_and_accepts_the_legacy_headers() -> No
     for wrong in ({"hf-api-key": "the-right", "hf-secret": "nope"}, {"hf-api-key": "x"}):
         same(emulator_answer(app, unauthorized, headers=wrong), unauthorized)
     same(answer(app, unauthorized, authorization="Key wrong:key"), unauthorized)
+
+
+def test_models_catalog_lists_paths_callable_by_path() -> None:
+    """``GET /models`` (slug, operation_type, output_type, base_credits): each slug can be
+    called as ``higgsfield:<slug>``; the emulator lists what it serves."""
+    app = emulator()
+    from videogw.emulator import SyncEmulatorTransport
+
+    with Gateway(
+        providers=[provider()],
+        registry=registry_with(HiggsfieldProvider),
+        transports={"higgsfield": SyncEmulatorTransport(app)},
+    ) as gw:
+        models = gw.catalog("higgsfield", "models")
+        slugs = {m["slug"] for m in models}
+        assert {"higgsfield-ai/dop/lite", "bytedance/seedream/v4/text-to-image"} <= slugs
+        assert {"operation_type", "output_type", "base_credits"} <= set(models[0])
+        job = gw.submit(
+            model="higgsfield:higgsfield-ai/soul/reference",
+            prompt="a cat",
+            options={"higgsfield": {"arguments": {"image_reference_url": "https://e.com/r.jpg"}}},
+        )
+    assert job.provider_job_id in app.jobs
