@@ -18,9 +18,7 @@ import json
 import os
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal
-from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -35,7 +33,7 @@ from pydantic import (
     field_validator,
 )
 
-from . import errors, motions
+from . import errors, motions, wire
 from .errors import (
     InvalidRequestError,
     MalformedResponseError,
@@ -592,20 +590,8 @@ class Provider:
 
 
 def retry_after_seconds(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    """``Retry-After`` (seconds or an HTTP date), read by `videogw.wire.until`."""
+    return wire.retry_after(response)
 
 
 def _is_text(response: httpx.Response) -> bool:
