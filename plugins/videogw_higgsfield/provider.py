@@ -55,15 +55,14 @@ from .models import (
     path_spec,
 )
 from .modes import MODES, Platform, secret
+from .side_requests import catalog_flow, upload_flow
 from .tables import ERRORS, STATUSES
-from .uploads import upload_flow
 from .webhooks import read_delivery
 from .wire import (
     EMULATOR_KEY,
     EMULATOR_WEBHOOK_SECRET,
     Unreadable,
     job_set_update,
-    models_list,
     motions_list,
     request_update,
 )
@@ -282,16 +281,8 @@ class HiggsfieldProvider(Provider):
 
     # -- catalog -------------------------------------------------------------------------
     def catalog_flow(self, kind: str) -> Flow[list[dict[str, Any]]]:
-        """``motions`` (``GET /v1/motions``) or ``models`` (``GET /models``: the paths this
-        account may call, each callable as ``higgsfield:<path>``)."""
-        paths = {"motions": "v1/motions", "models": "models"}
-        if kind not in paths:
-            raise UnsupportedOperationError(f"{self.instance} has no {kind!r} catalog (motions)")
-        ask = httpx.Request("GET", self.url(paths[kind]), headers=self.headers())
-        response = yield self.call(ask, Purpose.read)
-        if kind == "models":
-            return self.read(models_list, self.json(response), response)
-        return self.parse_motions(response)
+        """``motions`` (``GET /v1/motions``) or ``models`` (``GET /models``)."""
+        return (yield from catalog_flow(self, kind))
 
     def motions_flow(self) -> Flow[list[dict[str, Any]]]:
         """DoP motion presets ``{id, name, description, preview_url}`` (``GET /v1/motions``)."""

@@ -1,23 +1,27 @@
-"""Higgsfield's presigned uploads (docs/providers/higgsfield.md, file uploads): ask for a
-slot, PUT the bytes with every ``upload_headers`` entry (they are signed) and no Higgsfield
-auth, then use the public URL in the body."""
+"""Higgsfield's side requests: presigned uploads (ask for a slot, PUT the bytes with every
+``upload_headers`` entry, which are signed, and no Higgsfield auth, then use the public
+URL in the body) and the catalogs (docs/providers/higgsfield.md)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from videogw import Media
+from videogw.errors import UnsupportedOperationError
 from videogw.provider import Flow, Purpose
 
 from .models import content_type_of
+from .wire import models_list, motions_list
 
 if TYPE_CHECKING:
     from .provider import HiggsfieldProvider
 
-__all__ = ["upload_flow"]
+__all__ = ["catalog_flow", "upload_flow"]
+
+CATALOGS = {"motions": ("v1/motions", motions_list), "models": ("models", models_list)}
 
 
 def upload_flow(provider: HiggsfieldProvider, media: Media) -> Flow[str]:
@@ -50,3 +54,16 @@ def upload_flow(provider: HiggsfieldProvider, media: Media) -> Flow[str]:
     )
     yield provider.call(put, Purpose.upload)
     return public_url
+
+
+def catalog_flow(provider: HiggsfieldProvider, kind: str) -> Flow[list[dict[str, Any]]]:
+    """``motions``: DoP presets ``{id, name, description, preview_url}``; ``models``: the
+    paths this account may call, each callable as ``higgsfield:<path>``."""
+    if kind not in CATALOGS:
+        raise UnsupportedOperationError(
+            f"{provider.instance} has no {kind!r} catalog (it has: {', '.join(CATALOGS)})"
+        )
+    path, reader = CATALOGS[kind]
+    ask = httpx.Request("GET", provider.url(path), headers=provider.headers())
+    response = yield provider.call(ask, Purpose.read)
+    return provider.read(reader, provider.json(response), response)
