@@ -127,6 +127,12 @@ def test_request_options_are_parsed() -> None:
     }
     with pytest.raises(InvalidRequestError, match="KEY=VALUE"):
         request_fields({"model": "m", "prompt": "", "option": ["novalue"]})
+    namespaced = ["higgsfield.hf_expires_after=7200", "pixazo.check_nsfw=false", "a=1"]
+    assert request_fields({"model": "m", "prompt": "", "option": namespaced})["options"] == {
+        "higgsfield": {"hf_expires_after": 7200},
+        "pixazo": {"check_nsfw": False},
+        "a": 1,
+    }
 
 
 # -- read commands ---------------------------------------------------------------------------

@@ -199,6 +199,10 @@ class _Base:
         provider = self.providers.get(provider_name)
         return (yield from drive(provider, provider.catalog_flow(kind), self.retry))
 
+    def _delete_op(self, job: Job) -> Op[None]:
+        provider = self.providers.get(job.provider or "")
+        return (yield from drive(provider, provider.delete_flow(job), self.retry))
+
     def _engine_options(self) -> dict[str, Any]:
         timeouts, limits = self.providers.engine_limits()
         return {"timeouts": timeouts, "limits": limits, "clock": self.clock}
@@ -367,6 +371,10 @@ class Gateway(_Base):
         """A provider's catalogue (motions, avatar presets, voices...), as it returns it."""
         return self._engine.run(self._catalog_op(provider, kind))
 
+    def delete_data(self, job: Job) -> None:
+        """Have the provider drop a finished job's stored inputs and outputs now."""
+        self._engine.run(self._delete_op(job))
+
     def confirm_webhook(self, job: Job, update: StatusUpdate) -> Job | None:
         """Confirm a webhook's terminal claim with a status read, under the job's lease
         (None when another process holds it and will act)."""
@@ -532,6 +540,10 @@ class AsyncGateway(_Base):
     async def catalog(self, provider: str, kind: str) -> list[dict[str, Any]]:
         """See `Gateway.catalog`."""
         return await self._engine.run(self._catalog_op(provider, kind))
+
+    async def delete_data(self, job: Job) -> None:
+        """See `Gateway.delete_data`."""
+        await self._engine.run(self._delete_op(job))
 
     async def confirm_webhook(self, job: Job, update: StatusUpdate) -> Job | None:
         """See `Gateway.confirm_webhook`."""
