@@ -38,7 +38,7 @@ app = typer.Typer(
         "Start with `videogw demo` (emulators, no keys).\n\n" + EXIT_CODES_HELP
     ),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
@@ -59,8 +59,8 @@ def _root(
         typer.Option(
             "--config",
             "-c",
-            envvar="VIDEOGW_CONFIG",
-            help="Config file (TOML). Default: $VIDEOGW_CONFIG, else none.",
+            help="Config file (TOML). Default: $VIDEOGW_CONFIG, else ./videogw.toml, else "
+            "videogw.toml in the user config directory (`videogw providers` says which).",
         ),
     ] = None,
     debug: Annotated[
@@ -102,6 +102,7 @@ for command in COMMANDS:
     app.command()(command)
 app.add_typer(webhooks_app, name="webhooks")
 webhooks_app.command("serve")(serve.webhooks_serve)
+app.command()(serve.init)
 app.command()(serve.emulate)
 app.command()(serve.demo)
 

@@ -121,6 +121,10 @@ def check_address(address: str) -> str | None:
     return None
 
 
+ALLOW_HINT = (
+    " (for emulators on loopback only: `[download] allow_private = true` in the config, "
+    "`--allow-private` on the command line, or DownloadPolicy(allow_private=True))"
+)
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
@@ -193,7 +197,9 @@ class _Transfer:
         if url.scheme not in ("https", "http"):
             raise UnsafeURLError(f"refusing {url.scheme}:// URL: only https is downloaded")
         if url.scheme == "http" and not self.policy.allow_private:
-            raise UnsafeURLError(f"refusing plain http URL {_short(url)}: only https is allowed")
+            raise UnsafeURLError(
+                f"refusing plain http URL {_short(url)}: only https is allowed{ALLOW_HINT}"
+            )
         if not url.host:
             raise UnsafeURLError(f"URL has no host: {_short(url)}")
         return url.host, url.port or (443 if url.scheme == "https" else 80)
@@ -212,8 +218,8 @@ class _Transfer:
                 continue
             if not self.policy.allow_private:
                 raise UnsafeURLError(
-                    f"refusing {_short(url)}: {url.host} is a {why} address ({address}); "
-                    "allow private addresses only for emulators"
+                    f"refusing {_short(url)}: {url.host} is a {why} address ({address})"
+                    + ALLOW_HINT
                 )
         pinned = addresses[0].split("%", 1)[0]
         host_header = url.netloc.decode("ascii").rpartition("@")[2]

@@ -18,7 +18,7 @@ import typer
 from pydantic_core import to_jsonable_python
 from rich.console import Console
 
-from ..config import Config, load_config
+from ..config import Config, find_config, load_config
 from ..errors import (
     ConfigurationError,
     InvalidRequestError,
@@ -102,11 +102,20 @@ class CliState:
     err: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=True))
     _config: Config | None = None
     _gateway: Any = None
+    config_origin: str = ""  # how the config file was found, or why there is none
 
     def config(self) -> Config:
         if self._config is None:
-            self._config = load_config(self.config_path)
+            path, self.config_origin = find_config(self.config_path)
+            self._config = load_config(path) if path is not None else Config()
         return self._config
+
+    def config_line(self) -> str:
+        """Which config file this invocation loaded, in words."""
+        config = self.config()
+        if config.source is None:
+            return self.config_origin
+        return f"config: {config.source} (from {self.config_origin})"
 
     def gateway(self) -> Any:
         if self._gateway is None:

@@ -17,11 +17,14 @@ __all__ = ["catalog", "compare", "estimate", "explain", "models", "providers"]
 @guarded
 def providers(json_out: JsonOpt = False) -> None:
     """Loaded provider plugins: version, readiness, capabilities, and plugins that failed."""
-    rows = backend.provider_rows(state().gateway())
+    st = state()
+    rows = backend.provider_rows(st.gateway())
     if json_out:
+        st.note(st.config_line())
         emit_json(rows)
         return
-    out = state().out
+    out = st.out
+    out.print(st.config_line(), highlight=False, markup=False)
     loaded = [{**r, "models": len(r["models"])} for r in rows if r["status"] == "ok"]
     columns = ["name", "plugin", "version", "models", "catalogs", "cancel", "webhooks", "ready"]
     render.print_rows(out, loaded, columns, "providers")

@@ -22,7 +22,9 @@ Timeout = Annotated[
 ]
 Output = Annotated[
     Path | None,
-    typer.Option("--output", metavar="PATH", help="File (or directory) to save the output to."),
+    typer.Option(
+        "--output", "-o", metavar="PATH", help="File (or directory) to save the output to."
+    ),
 ]
 AllowPrivate = Annotated[
     bool | None,

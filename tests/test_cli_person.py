@@ -1,0 +1,149 @@
+"""Issue 16: the CLI used as a person would (the first ten minutes) and as a hostile user
+would (every bad input is one typed error line, never a traceback). Through the real CLI:
+typer's runner here, subprocesses in test_cli_loopback.py, a pty in test_cli_terminal.py."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from test_cli import REQUEST, World, one_error_line
+from toy import SecondToyProvider, ToyProvider
+from videogw import MemoryStore
+from videogw.cli import app
+from videogw.commands.common import CliState
+from videogw.config import load_config
+from videogw.emulator import FakeClock
+from videogw.emulator.harness import emulate
+from videogw.testing import registry_with
+
+
+@pytest.fixture
+def world() -> World:
+    clock = FakeClock()
+    registry = registry_with(ToyProvider, SecondToyProvider)
+    return World(emulate(["toy", "toy2"], registry=registry, clock=clock), MemoryStore(), clock)
+
+
+# -- which config file ---------------------------------------------------------------------
+
+
+def _config_line(world: World, *args: str, env: dict[str, str] | None = None) -> str:
+    state = CliState(gateway_factory=world.factory)
+    result = CliRunner().invoke(app, [*args, "providers"], obj=state, env=env)
+    assert result.exit_code == 0, result.output
+    return result.stdout.splitlines()[0]
+
+
+def test_the_config_is_found_in_the_documented_order_and_named(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("VIDEOGW_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.chdir(tmp_path)
+    assert _config_line(world).startswith("no config loaded (looked for --config")
+
+    user = tmp_path / "xdg" / "videogw" / "videogw.toml"
+    user.parent.mkdir(parents=True)
+    user.write_text("")
+    assert _config_line(world) == f"config: {user} (from the user config directory)"
+
+    here = tmp_path / "videogw.toml"
+    here.write_text("")
+    assert _config_line(world) == f"config: {here} (from ./videogw.toml)"
+
+    named = tmp_path / "env.toml"
+    named.write_text("")
+    line = _config_line(world, env={"VIDEOGW_CONFIG": str(named)})
+    assert line == f"config: {named} (from $VIDEOGW_CONFIG)"
+
+    given = tmp_path / "given.toml"
+    given.write_text("")
+    line = _config_line(world, "--config", str(given), env={"VIDEOGW_CONFIG": str(named)})
+    assert line == f"config: {given} (from --config)"
+
+
+def test_a_config_in_the_current_directory_is_used(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("VIDEOGW_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "videogw.toml").write_text('[routes.dop-lite]\ncandidates = ["toy2"]\n')
+    result = world.json("explain", *REQUEST)
+    assert result["route"]["candidates"] == ["toy2"]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        '[routes.dop-lite]\ncandidates = ["toy"]\n'.encode("utf-16"),
+        bytes(range(256)),
+        b"\x00\x01\x02\xff\xfe",
+    ],
+    ids=["utf-16", "binary", "nul"],
+)
+def test_a_config_that_is_not_utf8_text_is_one_line_exit_2(
+    world: World, tmp_path: Path, content: bytes
+) -> None:
+    config = tmp_path / "videogw.toml"
+    config.write_bytes(content)
+    result = world.invoke("--config", str(config), "providers")
+    assert result.exit_code == 2
+    assert str(config) in one_error_line(result)
+
+
+def test_a_config_that_is_a_directory_is_one_line_exit_2(world: World, tmp_path: Path) -> None:
+    result = world.invoke("--config", str(tmp_path), "providers")
+    assert result.exit_code == 2
+    assert "cannot read config file" in one_error_line(result)
+
+
+# -- init and completion -------------------------------------------------------------------
+
+
+def test_init_writes_a_commented_starter_config(tmp_path: Path) -> None:
+    target = tmp_path / "videogw.toml"
+    result = CliRunner().invoke(app, ["init", str(target)])
+    assert result.exit_code == 0, result.output
+    text = target.read_text()
+    assert text.startswith("# videogw configuration")
+    assert "[routes.dop-lite]" in text
+    load_config(target)  # every line is a comment or valid
+    again = CliRunner().invoke(app, ["init", str(target)])
+    assert again.exit_code == 2
+    assert "--force" in again.stderr
+    assert CliRunner().invoke(app, ["init", str(target), "--force"]).exit_code == 0
+
+
+def test_init_for_emulators_is_a_valid_config_with_downloads_allowed(tmp_path: Path) -> None:
+    # a new process, with the installed plugins (the tests' own registries are empty)
+    env = {k: v for k, v in os.environ.items() if k != "VIDEOGW_DISABLE_PLUGIN_AUTOLOAD"}
+    target = tmp_path / "videogw.toml"
+    result = subprocess.run(
+        [sys.executable, "-m", "videogw.cli", "init", "--emulators", str(target)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    config = load_config(target)
+    assert config.download.allow_private is True
+    assert set(config.providers) >= {"pixazo", "segmind", "higgsfield", "hfrelay"}
+    assert config.providers["pixazo"]["base_url"].startswith("http://127.0.0.1:")
+    assert "videogw emulate --port 8700" in result.stderr
+    assert "export VIDEOGW_EMU_PIXAZO_API_KEY=" in result.stdout
+
+
+def test_shell_completion_can_be_installed() -> None:
+    result = CliRunner().invoke(app, ["--help"])
+    assert "--install-completion" in result.stdout
+    shown = CliRunner().invoke(app, ["--show-completion", "bash"])
+    assert shown.exit_code == 0
+    assert "videogw" in shown.stdout.lower() or "complete" in shown.stdout.lower()
