@@ -147,3 +147,89 @@ def test_shell_completion_can_be_installed() -> None:
     shown = CliRunner().invoke(app, ["--show-completion", "bash"])
     assert shown.exit_code == 0
     assert "videogw" in shown.stdout.lower() or "complete" in shown.stdout.lower()
+
+
+# -- hostile input: one typed error line and exit 2, never a traceback ---------------------
+
+
+def _no_traceback(result: object) -> None:
+    text = getattr(result, "output", "") + getattr(result, "stderr", "")
+    assert "Traceback" not in text
+    assert getattr(result, "exception", None) is None or isinstance(
+        result.exception,  # type: ignore[attr-defined]
+        SystemExit,
+    )
+
+
+def test_jobs_limit_is_bounded_on_the_sqlite_ledger(tmp_path: Path) -> None:
+    env = {"VIDEOGW_LEDGER": str(tmp_path / "ledger.sqlite3"), "VIDEOGW_CONFIG": ""}
+    ok = CliRunner().invoke(app, ["jobs", "-n", "3", "--json"], env=env)
+    assert ok.exit_code == 0, ok.output
+    huge = CliRunner().invoke(app, ["jobs", "-n", str(10**30)], env=env)
+    assert huge.exit_code == 2
+    _no_traceback(huge)
+    assert "--limit" in huge.stderr
+
+
+def test_a_ledger_path_that_is_a_directory_is_a_configuration_error(tmp_path: Path) -> None:
+    env = {"VIDEOGW_LEDGER": str(tmp_path), "VIDEOGW_CONFIG": ""}
+    result = CliRunner().invoke(app, ["jobs"], env=env)
+    assert result.exit_code == 2
+    _no_traceback(result)
+    assert "is a directory" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["emulate", "pixazo", "--port", "99999"],
+        ["emulate", "pixazo", "segmind", "--port", "65535"],  # the second port overflows
+        ["webhooks", "serve", "--port", "99999"],
+        ["webhooks", "serve", "--port", "-1"],
+        ["webhooks", "serve", "--max-body", "0"],
+    ],
+)
+def test_ports_and_sizes_out_of_range_exit_2(args: list[str]) -> None:
+    # a new process with the installed plugins, as a person runs it
+    env = {k: v for k, v in os.environ.items() if k != "VIDEOGW_DISABLE_PLUGIN_AUTOLOAD"}
+    result = subprocess.run(
+        [sys.executable, "-m", "videogw.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_unwritable_output_is_refused_before_anything_is_submitted(world: World) -> None:
+    result = world.invoke("run", *REQUEST, "--output", "/proc/version")
+    assert result.exit_code == 2
+    assert "--output" in one_error_line(result)
+    assert sum(world.emulated.emulators["toy"].counts.values()) == 0  # nothing was sent
+    job = world.json("submit", *REQUEST)
+    world.json("wait", job["id"])
+    result = world.invoke("download", job["id"], "--output", "/proc/version")
+    assert result.exit_code == 2
+    assert "--output" in one_error_line(result)
+
+
+def test_a_deeply_nested_option_value_is_refused(world: World) -> None:
+    deep = "[" * 5000 + "]" * 5000
+    result = world.invoke("submit", *REQUEST, "--option", f"x={deep}")
+    assert result.exit_code == 2
+    assert "--option x" in one_error_line(result)
+
+
+def test_a_provider_chosen_file_name_is_not_used_as_is(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from videogw.commands.backend import default_output_path
+    from videogw.models import Output
+
+    job = SimpleNamespace(id="job-1", outputs=[Output(url="https://cdn.example/v." + "x" * 300)])
+    path = default_output_path(job, 0, tmp_path)  # type: ignore[arg-type]
+    assert path.name == "job-1.mp4"
+    path.write_bytes(b"ok")  # a name the file system takes

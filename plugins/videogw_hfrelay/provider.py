@@ -26,6 +26,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
+from urllib.parse import quote
 
 import httpx
 
@@ -45,7 +46,7 @@ from videogw import (
     Task,
     errors,
 )
-from videogw.provider import Flow, Purpose
+from videogw.provider import Flow, Purpose, json_loads
 
 from . import prices
 from .config import KNOWN_RELAYS, HfRelayOptions, HfRelaySettings, Relay, Speak
@@ -354,7 +355,7 @@ class HfRelayProvider(Provider):
         task_id = job.provider_job_id
         return httpx.Request(
             "POST",
-            self.url(f"/higgsfield/feed/{task_id}"),
+            self.url(f"/higgsfield/feed/{quote(str(task_id), safe='')}"),
             json={"task_id": task_id},
             headers=self._headers(),
         )
@@ -500,7 +501,7 @@ def _one_api_error(response: httpx.Response) -> tuple[str, str]:
     """Message and code of a one-api-style ``{"error": {"message", "type", "code"}}`` body,
     the usual shape of these relays' errors [inf]; empty strings when it is not one."""
     try:
-        error = response.json().get("error")
+        error = json_loads(response.content).get("error")
     except (ValueError, AttributeError):
         return "", ""
     if not isinstance(error, dict):

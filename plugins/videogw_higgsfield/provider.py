@@ -17,7 +17,6 @@ SDK ``higgsfield-client`` 0.2.0 agrees on auth, paths and the status strings.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import re
@@ -54,6 +53,7 @@ from videogw.errors import (
     UnsupportedRequestError,
     WebhookRejectedError,
 )
+from videogw.provider import json_loads
 
 from .models import (
     MARKETPLACE_MODELS,
@@ -200,7 +200,7 @@ class HiggsfieldProvider(Provider):
         """`url` from an answer if its host may be trusted with our key, else the path
         rebuilt on the configured base (always so in marketplace mode)."""
         rebuilt = self.url(f"requests/{quote(request_id, safe='')}/{kind}")
-        if self.marketplace or not isinstance(url, str) or not url:
+        if self.marketplace or not isinstance(url, str) or not url or not url.isprintable():
             return rebuilt
         given, base = urlsplit(url), urlsplit(self.base_url)
         same_as_base = (given.scheme, given.netloc) == (base.scheme, base.netloc)
@@ -413,8 +413,8 @@ class HiggsfieldProvider(Provider):
         if response.headers.get("x-rapidapi-proxy-response", "").lower() == "true":
             return True
         try:
-            body = response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = json_loads(response.content)
+        except ValueError:
             return False
         return isinstance(body, dict) and "message" in body and "detail" not in body
 
@@ -516,7 +516,7 @@ class HiggsfieldProvider(Provider):
                 "allow_unsigned_webhooks = true"
             )
         try:
-            data = json.loads(body)
+            data = json_loads(body)
             update = self.update_from(data)
         except (ValueError, UnicodeDecodeError, errors.MalformedResponseError) as exc:
             raise WebhookRejectedError(f"{self.instance}: unreadable webhook body: {exc}") from None

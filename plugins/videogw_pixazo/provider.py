@@ -15,7 +15,6 @@ Wire facts: reference/providers.md §3 and seed 003 (whose JSON examples are the
 from __future__ import annotations
 
 import hmac
-import json
 import secrets
 from collections.abc import Mapping
 from dataclasses import replace
@@ -47,6 +46,7 @@ from videogw import (
     errors,
 )
 from videogw.models import SEED_MAX, SEED_MIN
+from videogw.provider import json_loads
 
 from . import prices
 
@@ -443,8 +443,8 @@ def _media_type(url: str, given: str | None) -> str | None:
 
 def _json_object(body: bytes) -> dict[str, Any] | None:
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        data = json_loads(body)
+    except ValueError:
         return None
     return data if isinstance(data, dict) else None
 

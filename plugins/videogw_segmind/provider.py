@@ -32,6 +32,7 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar, Literal
+from urllib.parse import quote
 
 import httpx
 from pydantic import Field
@@ -398,11 +399,11 @@ class SegmindProvider(Provider):
     def build_status(self, job: Job) -> httpx.Request:
         # Rebuilt from base_url rather than the answer's status_url: the key only ever goes
         # to the configured host.
-        path = f"/v2/requests/{job.provider_job_id}/status"
+        path = f"/v2/requests/{quote(str(job.provider_job_id), safe='')}/status"
         return httpx.Request("GET", self.url(path), headers=self._headers())
 
     def build_result(self, job: Job) -> httpx.Request:
-        path = f"/v2/requests/{job.provider_job_id}"
+        path = f"/v2/requests/{quote(str(job.provider_job_id), safe='')}"
         return httpx.Request("GET", self.url(path), headers=self._headers())
 
     def parse_status(self, job: Job, response: httpx.Response) -> StatusUpdate:

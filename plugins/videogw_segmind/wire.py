@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import mimetypes
 import tempfile
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ from typing import Any
 import httpx
 
 from videogw import Output
+from videogw.provider import json_loads
 
 __all__ = [
     "data_url",
@@ -66,8 +66,8 @@ def json_object(response: httpx.Response) -> dict[str, Any]:
     ].startswith(b"{"):
         return {}
     try:
-        data = json.loads(response.content)
-    except (ValueError, UnicodeDecodeError):
+        data = json_loads(response.content)
+    except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -81,7 +81,7 @@ def output_urls(output: object) -> list[str]:
             return [text]
         if text.startswith(("[", "{")):
             try:
-                return output_urls(json.loads(text))
+                return output_urls(json_loads(text))
             except ValueError:
                 return []
         return []

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .config import LEDGER_ENV, LedgerConfig
+from .errors import ConfigurationError
 from .models import GenerationRequest, Job, JobStatus
 from .stats import MAX_SAMPLES, AttemptFact, ProviderStats, Sample, facts_from_job, summarize
 from .store import JobStore, MemoryStore, dump_request, load_request
@@ -182,6 +183,8 @@ class SQLiteLedger:
         synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
     ) -> None:
         self.path = Path(path)
+        if self.path.is_dir():
+            raise ConfigurationError(f"ledger path {path} is a directory: name a file in it")
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()

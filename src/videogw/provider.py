@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -61,9 +62,35 @@ __all__ = [
     "ProviderSettings",
     "Purpose",
     "StatusUpdate",
+    "json_loads",
 ]
 
 T = TypeVar("T")
+
+MAX_JSON_DEPTH = 64  # no provider answer nests deeper than a handful of levels
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+class JSONDepthError(ValueError):
+    """JSON nested deeper than a provider answer ever is."""
+
+
+def json_loads(data: bytes | str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """`json.loads` for untrusted text: a `ValueError` (never `RecursionError`) for
+    anything not JSON, nested deeper than `max_depth`, or with an integer too long to
+    convert. Plugins parse provider answers and webhook bodies with it."""
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if raw.count(b"[") + raw.count(b"{") > max_depth:  # only then can it be too deep
+        depth = 0
+        for match in _JSON_BRACKET.finditer(_JSON_STRING.sub(b"", raw)):
+            depth += 1 if match.group() in (b"[", b"{") else -1
+            if depth > max_depth:
+                raise JSONDepthError(f"JSON nested deeper than {max_depth} levels")
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise JSONDepthError("JSON nested too deeply") from None
 
 
 class Purpose(StrEnum):
@@ -462,8 +489,8 @@ class Provider:
     def json(self, response: httpx.Response) -> Any:
         """The JSON body, or a `MalformedResponseError` naming the provider."""
         try:
-            return response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            return json_loads(response.content)
+        except ValueError as exc:  # also UnicodeDecodeError, too deep, digits too long
             raise MalformedResponseError(
                 f"answer is not JSON ({exc.__class__.__name__}): {response.text[:80]!r}",
                 provider=self.instance,
@@ -519,8 +546,8 @@ def _maybe_json(response: httpx.Response) -> Any:
     ):
         return None
     try:
-        return response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        return json_loads(response.content)
+    except ValueError:
         return None
 
 

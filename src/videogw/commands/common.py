@@ -32,6 +32,7 @@ from ..errors import (
     VideoGWError,
     WaitTimeoutError,
 )
+from ..provider import JSONDepthError, json_loads
 from ..store import JobStore
 
 __all__ = [
@@ -304,8 +305,10 @@ def request_fields(values: dict[str, Any]) -> dict[str, Any]:
         if not sep or not key.strip():
             raise InvalidRequestError(f"expected KEY=VALUE, got {item!r}", field="--option")
         try:
-            options[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
+            options[key.strip()] = json_loads(raw)
+        except JSONDepthError as exc:
+            raise InvalidRequestError(str(exc), field=f"--option {key.strip()}") from None
+        except ValueError:
             options[key.strip()] = raw
     if options:
         fields["options"] = options

@@ -121,7 +121,9 @@ def compare(
         bool, typer.Option("--run", help="Submit to every candidate and measure (costs money).")
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before --run.")] = False,
-    timeout: Annotated[float | None, typer.Option(help="Seconds to wait for the jobs.")] = None,
+    timeout: Annotated[
+        float | None, typer.Option(min=0, max=10**9, help="Seconds to wait for the jobs.")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Price, observed latency and success per provider for the same request. --run submits

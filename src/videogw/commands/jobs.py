@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from ..download import DownloadPolicy
+from ..errors import InvalidRequestError
 from ..models import Job, JobStatus
 from . import backend, render
 from .common import Code, JsonOpt, emit_json, guarded, request_options, state
@@ -18,8 +20,15 @@ __all__ = ["cancel", "download", "jobs", "resume", "run", "status", "submit", "w
 JobId = Annotated[str, typer.Argument(help="A job id (as printed by submit, or from `jobs`).")]
 Timeout = Annotated[
     float | None,
-    typer.Option("--timeout", metavar="SECONDS", help="Give up waiting after this many seconds."),
+    typer.Option(
+        "--timeout",
+        metavar="SECONDS",
+        min=0,
+        max=10**9,
+        help="Give up waiting after this many seconds.",
+    ),
 ]
+MAX_LIMIT = 10**9  # jobs; SQLite's LIMIT is a 64-bit integer
 Output = Annotated[
     Path | None,
     typer.Option(
@@ -40,6 +49,7 @@ MaxBytes = Annotated[
     typer.Option(
         "--max-bytes",
         metavar="BYTES",
+        min=1,
         help="Refuse outputs larger than this; default: [download] max_bytes (2 GiB).",
     ),
 ]
@@ -119,6 +129,26 @@ def cancel(job_id: JobId, json_out: JsonOpt = False) -> None:
     show(job, json_out)
 
 
+def check_output(output: Path | None) -> None:
+    """Refuse an --output that cannot be written before anything is submitted or fetched."""
+    if output is None:
+        return
+    if output.exists() and not (output.is_file() or output.is_dir()):
+        raise InvalidRequestError(
+            f"{output} is not a regular file or a directory", field="--output"
+        )
+    directory = output if output.is_dir() else output.parent
+    while not directory.exists() and directory != directory.parent:
+        directory = directory.parent  # the download creates the missing directories
+    try:
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        raise InvalidRequestError(
+            f"cannot write {output} ({directory}: {exc.strerror or exc})", field="--output"
+        ) from None
+
+
 def _save(
     gateway: Any, job: Job, output: Path | None, allow_private: bool | None, max_bytes: int | None
 ) -> Job:
@@ -153,6 +183,8 @@ def run(
 ) -> None:
     """Submit, wait with live progress, then download the output with a progress bar."""
     st = state()
+    if not no_download:
+        check_output(output)
     gateway = st.gateway()
     job = gateway.submit(**request)
     if job.provider_job_id is None:
@@ -177,6 +209,7 @@ def download(
 ) -> None:
     """Download a finished job's outputs (https only; size and sha256 go to the ledger)."""
     st = state()
+    check_output(output)
     gateway = st.gateway()
     job = backend.get_job(gateway, job_id)
     if not job.outputs:
@@ -194,7 +227,10 @@ def jobs(
     provider: Annotated[str | None, typer.Option("--provider", help="Only this provider.")] = None,
     model: Annotated[str | None, typer.Option("--model", help="Only this neutral model.")] = None,
     open_only: Annotated[bool, typer.Option("--open", help="Only jobs not finished.")] = False,
-    limit: Annotated[int, typer.Option("--limit", "-n", help="The newest N.")] = 50,
+    limit: Annotated[
+        int,
+        typer.Option("--limit", "-n", min=0, max=MAX_LIMIT, help="The newest N (0: all)."),
+    ] = 50,
     json_out: JsonOpt = False,
 ) -> None:
     """Jobs in the ledger, newest last, with filters."""

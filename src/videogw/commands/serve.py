@@ -24,9 +24,12 @@ __all__ = ["config_snippet", "demo", "emulate", "init", "webhooks_serve"]
 @guarded
 def webhooks_serve(
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8787,
+    port: Annotated[
+        int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")
+    ] = 8787,
     max_body: Annotated[
-        int, typer.Option("--max-body", help="Refuse deliveries larger than this (bytes).")
+        int,
+        typer.Option("--max-body", min=1, help="Refuse deliveries larger than this (bytes)."),
     ] = DEFAULT_MAX_BODY,
 ) -> None:
     """Receive provider callbacks (put it behind TLS at the config's public_url)."""
@@ -94,7 +97,10 @@ def emulate(
         "127.0.0.1"
     ),
     port: Annotated[
-        int, typer.Option("--port", help="First port; the next ones follow (0: any free).")
+        int,
+        typer.Option(
+            "--port", min=0, max=65535, help="First port; the next ones follow (0: any free)."
+        ),
     ] = 0,
     faults: Annotated[
         str | None,
@@ -112,6 +118,12 @@ def emulate(
     names = providers or sorted(registry.providers)
     for name in names:
         registry.get(name)  # unknown names fail here, naming the known ones
+    if port and port + len(names) - 1 > 65535:
+        raise InvalidRequestError(
+            f"{len(names)} emulators need ports {port}..{port + len(names) - 1}: the last is "
+            "over 65535",
+            field="--port",
+        )
     if profile not in ("fast", "realistic"):
         raise InvalidRequestError("expected fast or realistic", field="--profile")
     if faults:
@@ -221,7 +233,7 @@ def init(
     target = Path(path).expanduser()
     if target.exists() and not force:
         raise ConfigurationError(f"{target} exists; pass --force to overwrite it")
-    text, env = STARTER, {}
+    text, env = STARTER, dict[str, str]()
     if emulators:
         registry = get_registry()
         names = sorted(registry.providers)
