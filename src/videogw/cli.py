@@ -27,6 +27,7 @@ import typer
 from . import __version__
 from .commands import info, jobs, serve
 from .commands.common import EXIT_CODES_HELP, CliState, set_state
+from .redact import install_log_filter
 
 __all__ = ["app", "main"]
 
@@ -80,6 +81,7 @@ def _root(
         level=logging.DEBUG if debug else logging.ERROR,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    install_log_filter(*logging.root.handlers)  # no configured secret in any log line
 
 
 COMMANDS: list[Callable[..., None]] = [

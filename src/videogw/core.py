@@ -43,6 +43,7 @@ from .ledger import open_store
 from .models import AttemptOutcome, GenerationRequest, Job, JobStatus
 from .plugins import Registry, get_registry
 from .provider import Provider, _invalid_from_pydantic
+from .redact import register_provider_secrets
 from .router import Candidacy, Decision, Plan, Router, decide, situation_of
 from .schedule import next_poll_delay
 from .stats import ProviderStats
@@ -153,7 +154,9 @@ class _GatewayCore(TrackingOps, ComparisonOps):
                 source=self.config._source or "config",
                 prefix=("providers", name),
             ) from None
-        return cls(settings, instance=name)
+        provider = cls(settings, instance=name)
+        register_provider_secrets(provider)  # redacted from now on; whitespace refused
+        return provider
 
     def reset_provider(self, name: str | None = None) -> None:
         """Forget breaker, cool-down and credit state (of one provider, or all): after a

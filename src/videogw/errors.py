@@ -42,6 +42,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import TYPE_CHECKING, ClassVar
 
+from .redact import redact
+
 if TYPE_CHECKING:
     from .models import Job
 
@@ -95,6 +97,10 @@ class VideoGWError(Exception):
 
     #: set on errors raised by `submit`: the logical job as recorded, with its attempts
     job: Job | None = None
+
+    def __init__(self, *args: object) -> None:
+        # a provider may echo a key in its error text: no configured secret survives here
+        super().__init__(*(redact(a) if isinstance(a, str) else a for a in args))
 
 
 class ConfigurationError(VideoGWError):
@@ -192,7 +198,7 @@ class ProviderError(VideoGWError):
         code: str | None = None,
         retry_after: float | None = None,
     ) -> None:
-        self.message = message
+        self.message = redact(message)
         self.provider = provider
         self.status_code = status_code
         self.provider_request_id = provider_request_id

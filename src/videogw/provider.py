@@ -259,6 +259,25 @@ class Provider:
                 return value
         raise MissingCredentialsError(self.instance, tuple(names))
 
+    def secrets(self) -> list[tuple[str, str]]:
+        """Every secret this provider may send or verify with, and where it came from
+        (``$VAR`` or the settings field): registered for redaction when the provider is
+        built, and refused there if it holds whitespace. Plugins with secrets outside
+        their settings' ``SecretStr`` / ``*_env`` fields add them."""
+        found: list[tuple[str, str]] = []
+        envs = list(self.api_key_envs)
+        for name in type(self.settings).model_fields:
+            value = getattr(self.settings, name, None)
+            if isinstance(value, SecretStr):
+                found.append((f"{self.instance} {name}", value.get_secret_value()))
+            elif name.endswith("_env") and isinstance(value, str):
+                envs.append(value)
+        for var in dict.fromkeys(envs):
+            value = os.environ.get(var)
+            if value:
+                found.append((f"${var}", value))
+        return found
+
     def check_ready(self) -> None:
         """Raise `ConfigurationError` now if this provider could not send a request."""
         _ = self.base_url

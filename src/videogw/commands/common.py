@@ -33,6 +33,7 @@ from ..errors import (
     WaitTimeoutError,
 )
 from ..provider import JSONDepthError, json_loads
+from ..redact import redact, redact_data
 from ..store import JobStore
 
 __all__ = [
@@ -132,7 +133,7 @@ class CliState:
 
     def note(self, text: str) -> None:
         """One line on stderr (never mixed into --json output on stdout)."""
-        self.err.print(text, style="dim", highlight=False, markup=False)
+        self.err.print(redact(text), style="dim", highlight=False, markup=False)
 
     def close(self) -> None:
         if self._gateway is not None:
@@ -180,10 +181,10 @@ def guarded(func: F) -> F:
                 traceback.print_exc(file=sys.stderr)
             if isinstance(exc, VideoGWError):
                 text = str(exc) or type(exc).__name__
-                print(f"error: {text}", file=sys.stderr)
+                print(f"error: {redact(text)}", file=sys.stderr)
             else:
                 print(
-                    f"error: unexpected {type(exc).__name__}: {exc}"
+                    f"error: unexpected {type(exc).__name__}: {redact(str(exc))}"
                     + ("" if st.debug else " (run with --debug for the traceback)"),
                     file=sys.stderr,
                 )
@@ -193,8 +194,9 @@ def guarded(func: F) -> F:
 
 
 def emit_json(data: Any) -> None:
-    """Machine-readable output: JSON only, on stdout."""
-    text = json.dumps(to_jsonable_python(data), indent=2, ensure_ascii=False)
+    """Machine-readable output: JSON only, on stdout; secrets (configured keys, webhook
+    tokens) never in it."""
+    text = json.dumps(redact_data(to_jsonable_python(data)), indent=2, ensure_ascii=False)
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
 

@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..models import CostEstimate, Job, JobStatus
+from ..redact import redact
 
 __all__ = ["job_panel", "job_table", "money", "quotes_table"]
 
@@ -140,7 +141,7 @@ def job_panel(job: Job) -> Panel:
         status.append(f"  (provider says {job.raw_status!r})", style="dim")
     lines.add_row("status", status)
     if job.error is not None:
-        lines.add_row("error", f"{job.error.kind}: {job.error.message}")
+        lines.add_row("error", f"{job.error.kind}: {redact(job.error.message)}")
     lines.add_row("estimate", estimate_text(job.estimate))
     charged = {True: "charged", False: "not charged", None: "charge unknown"}[job.charged]
     lines.add_row("cost", f"{money(job.actual_cost, job.cost_currency or 'USD')} ({charged})")
@@ -161,7 +162,7 @@ def job_panel(job: Job) -> Panel:
             attempt.outcome.value,
             attempt.status.value if attempt.status else "—",
             {True: "yes", False: "no", None: "?"}[attempt.charged],
-            Text(attempt.reason or "", overflow="fold"),
+            Text(redact(attempt.reason or ""), overflow="fold"),
         )
     return Panel(Group(lines, Text(""), attempts), title="job", title_align="left")
 
