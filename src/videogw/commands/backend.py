@@ -30,6 +30,7 @@ __all__ = [
     "open_gateway",
     "provider_rows",
     "quote_row",
+    "resumable",
     "store_location",
 ]
 
@@ -219,6 +220,12 @@ def compare_rows(
             }
         rows.append(row)
     return rows
+
+
+def resumable(gateway: Any) -> list[Job]:
+    """The jobs `resume` will track (shown before the first read)."""
+    lists = getattr(gateway, "_resume_lists", None)
+    return list(lists()[0]) if lists is not None else []
 
 
 def resume(gateway: Any, *, timeout: float | None) -> dict[str, Any]:

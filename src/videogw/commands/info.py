@@ -10,6 +10,7 @@ import typer
 from ..errors import UnsupportedOperationError
 from . import backend, render
 from .common import JsonOpt, emit_json, guarded, request_options, state
+from .live import JobBoard
 
 __all__ = ["catalog", "compare", "estimate", "explain", "models", "providers"]
 
@@ -141,7 +142,8 @@ def compare(
         if not yes and not typer.confirm(ask, default=False, err=True):
             st.note("nothing submitted")
             raise typer.Abort()
-        rows = backend.compare_rows(gateway, request, run=True, timeout=timeout)
+        with JobBoard(gateway, st.err):  # a line per job as each is submitted
+            rows = backend.compare_rows(gateway, request, run=True, timeout=timeout)
     if json_out:
         emit_json(rows)
         return

@@ -13,7 +13,7 @@ from ..errors import InvalidRequestError
 from ..models import Job, JobStatus
 from . import backend, render
 from .common import Code, JsonOpt, emit_json, guarded, request_options, state
-from .live import download_outputs, follow
+from .live import JobBoard, download_outputs, follow
 
 __all__ = ["cancel", "download", "jobs", "resume", "run", "status", "submit", "wait"]
 
@@ -254,7 +254,9 @@ def resume(timeout: Timeout = None, json_out: JsonOpt = False) -> None:
     outcome is unknown (never resubmitted). Exit 1 if any did not succeed or need
     reconciling."""
     st = state()
-    report = backend.resume(st.gateway(), timeout=timeout)
+    gateway = st.gateway()
+    with JobBoard(gateway, st.err, backend.resumable(gateway)):
+        report = backend.resume(gateway, timeout=timeout)
     if json_out:
         emit_json(report)
     else:
