@@ -33,6 +33,7 @@ import hashlib
 import ipaddress
 import logging
 import os
+import re
 import socket
 import zlib
 from collections.abc import Callable, Iterator
@@ -55,6 +56,7 @@ __all__ = [
     "adownload",
     "check_address",
     "download",
+    "output_paths",
     "system_resolver",
 ]
 
@@ -382,6 +384,29 @@ async def adownload(
     except BaseException:
         transfer.abort()
         raise
+
+
+_PLAIN_SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,8}")
+
+
+def output_paths(
+    job_id: str, urls: list[str], dest: str | os.PathLike[str] | None = None
+) -> list[Path]:
+    """Where a job's outputs go: `dest` itself for one output (unless it is a directory),
+    else ``<job id>[-N]<ext>`` in `dest` or the current directory. The extension comes
+    from the URL only when it is short and plain (the name is the provider's choice)."""
+    target = Path(dest).expanduser() if dest is not None else None
+    if target is not None and len(urls) == 1 and not target.is_dir():
+        return [target]
+    directory = target if target is not None else Path.cwd()
+    paths = []
+    for index, url in enumerate(urls):
+        suffix = Path(url.split("?", 1)[0].split("#", 1)[0]).suffix
+        if not _PLAIN_SUFFIX.fullmatch(suffix):
+            suffix = ".mp4"
+        name = job_id if len(urls) == 1 else f"{job_id}-{index + 1}"
+        paths.append(directory / f"{name}{suffix}")
+    return paths
 
 
 def _parse(url: str) -> httpx.URL:

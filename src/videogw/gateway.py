@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any, Self
 
 from .compare import Comparison, Quote
 from .config import Config
 from .core import ProgressCallback, ResumeReport, _GatewayCore
+from .download import DownloadPolicy, adownload, download, output_paths
+from .download import ProgressCallback as DownloadProgress
 from .engine import AsyncEngine, SyncEngine
-from .errors import VideoGWError
+from .errors import UnsupportedOperationError, VideoGWError
 from .models import GenerationRequest, Job
 from .poller import Tracked, drive_async, drive_sync
 
@@ -154,6 +157,27 @@ class Gateway(_GatewayCore):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def download(
+        self,
+        job: Job,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        policy: DownloadPolicy | None = None,
+        on_progress: DownloadProgress | None = None,
+    ) -> Job:
+        """Save a finished job's outputs to `path` (a file for one output, else a
+        directory; default: ``<job id>.mp4`` in the current directory) under `policy`
+        (default: the config's ``[download]`` table: https only, no private addresses, a
+        size cap). Returns the job with each output's path, size and sha256, recorded."""
+        policy = policy or _policy(self.config)
+        saved = [
+            download(output, dest, policy=policy, on_progress=on_progress)
+            for output, dest in zip(job.outputs, _paths(job, path), strict=True)
+        ]
+        job = job.model_copy(update={"outputs": tuple(saved)})
+        self.store.save(job)
+        return job
+
 
 class AsyncGateway(_GatewayCore):
     """The asyncio gateway: the same operations, awaited."""
@@ -281,3 +305,33 @@ class AsyncGateway(_GatewayCore):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+    async def download(
+        self,
+        job: Job,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        policy: DownloadPolicy | None = None,
+        on_progress: DownloadProgress | None = None,
+    ) -> Job:
+        """`Gateway.download`, awaited."""
+        policy = policy or _policy(self.config)
+        saved = [
+            await adownload(output, dest, policy=policy, on_progress=on_progress)
+            for output, dest in zip(job.outputs, _paths(job, path), strict=True)
+        ]
+        job = job.model_copy(update={"outputs": tuple(saved)})
+        self.store.save(job)
+        return job
+
+
+def _policy(config: Config) -> DownloadPolicy:
+    return DownloadPolicy(
+        max_bytes=config.download.max_bytes, allow_private=config.download.allow_private
+    )
+
+
+def _paths(job: Job, path: str | os.PathLike[str] | None) -> list[Path]:
+    if not job.outputs:
+        raise UnsupportedOperationError(f"job {job.id} has no outputs ({job.status.value})")
+    return output_paths(job.id, [output.url for output in job.outputs], path)

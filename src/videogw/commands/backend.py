@@ -8,13 +8,13 @@ back to what exists.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from ..config import Config
+from ..download import output_paths
 from ..gateway import Gateway, Quote
 from ..models import GenerationRequest, Job, JobStatus
 from ..plugins import PluginFailure, ProviderInfo, list_providers
@@ -242,14 +242,5 @@ def usd(value: Any) -> Decimal | None:
     return amount if isinstance(amount, Decimal) else None
 
 
-_PLAIN_SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,8}")
-
-
 def default_output_path(job: Job, index: int, directory: Path) -> Path:
-    output = job.outputs[index]
-    # the URL's file name is the provider's choice: keep only a short, plain extension
-    suffix = Path(output.url.split("?", 1)[0].split("#", 1)[0]).suffix
-    if not _PLAIN_SUFFIX.fullmatch(suffix):
-        suffix = ".mp4"
-    name = job.id if len(job.outputs) == 1 else f"{job.id}-{index + 1}"
-    return directory / f"{name}{suffix}"
+    return output_paths(job.id, [o.url for o in job.outputs], directory)[index]

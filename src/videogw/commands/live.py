@@ -26,9 +26,8 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from ..download import DownloadPolicy, download
+from ..download import DownloadPolicy, download, output_paths
 from ..models import Job, JobStatus
-from .backend import default_output_path
 
 __all__ = ["JobBoard", "download_outputs", "follow"]
 
@@ -177,9 +176,7 @@ def download_outputs(
 ) -> Job:
     """Download every output (progress bars), record path/size/sha256, save the job."""
     outputs = list(job.outputs)
-    directory = Path.cwd()
-    if dest is not None and (dest.is_dir() or len(outputs) > 1):
-        directory, dest = dest, None
+    paths = output_paths(job.id, [o.url for o in outputs], dest)
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -188,7 +185,7 @@ def download_outputs(
     )
     with Progress(*columns, console=console) as bar:
         for index, output in enumerate(outputs):
-            path = dest or default_output_path(job, index, directory)
+            path = paths[index]
             task = bar.add_task(f"↓ {path.name}", total=None)
 
             def on_progress(done: int, total: int | None, task: Any = task) -> None:
