@@ -12,14 +12,15 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from test_cli import REQUEST, World, one_error_line
+from test_cli import IMAGE, REQUEST, World, one_error_line
 from toy import SecondToyProvider, ToyProvider
 from videogw import MemoryStore
 from videogw.cli import app
 from videogw.commands.common import CliState
-from videogw.config import load_config
+from videogw.config import Config, load_config
 from videogw.emulator import FakeClock
 from videogw.emulator.harness import emulate
+from videogw.errors import InvalidRequestError
 from videogw.testing import registry_with
 
 
@@ -233,3 +234,63 @@ def test_a_provider_chosen_file_name_is_not_used_as_is(tmp_path: Path) -> None:
     path = default_output_path(job, 0, tmp_path)  # type: ignore[arg-type]
     assert path.name == "job-1.mp4"
     path.write_bytes(b"ok")  # a name the file system takes
+
+
+# -- wording: commands, not Python; no pydantic prefixes; did you mean -----------------------
+
+
+def test_a_timeout_names_the_command_to_run(world: World) -> None:
+    slow = world.json("submit", *REQUEST[:-4], "--prompt", "emulate:queue=1000", "--image", IMAGE)
+    result = world.invoke("wait", slow["id"], "--timeout", "30")
+    assert result.exit_code == 4
+    line = one_error_line(result, after_progress=True)
+    assert f"`videogw wait {slow['id']}`" in line
+    assert "wait()" not in line
+
+
+def test_a_short_job_id_says_a_prefix_needs_six_characters(world: World) -> None:
+    result = world.invoke("status", "abc")
+    assert result.exit_code == 2
+    assert "a prefix needs 6+ characters" in one_error_line(result)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--model", "dop-lit"], "did you mean 'dop-lite'"),
+        (["--model", "dop-lit"], "`videogw models`"),
+        (["--model", "toyy:dop-lite"], "did you mean 'toy'"),
+        (["--model", "dop-lite", "--option", "nope=1"], "unknown option"),
+    ],
+)
+def test_did_you_mean(world: World, args: list[str], expected: str) -> None:
+    result = world.invoke("submit", "--prompt", "a cat", "--image", IMAGE, *args)
+    assert result.exit_code == 2
+    assert expected in one_error_line(result)
+
+
+def test_unknown_request_fields_get_a_suggestion_from_the_library(world: World) -> None:
+    gateway = world.factory(Config())
+    with pytest.raises(InvalidRequestError, match=r"unknown field.*did you mean 'prompt'"):
+        gateway.estimate(model="dop-lite", promt="a cat", image=IMAGE)
+
+
+def test_no_pydantic_prefixes_in_messages(world: World, tmp_path: Path) -> None:
+    config = tmp_path / "videogw.toml"
+    config.write_text('public_url = "http://hooks.example.com"\n')
+    result = world.invoke("--config", str(config), "providers")
+    assert result.exit_code == 2
+    line = one_error_line(result)
+    assert "public_url must start with https://" in line
+    assert "Value error" not in line
+    bad = world.invoke("submit", *REQUEST, "--motion", "m:7")
+    assert "Value error" not in bad.stderr
+
+
+def test_catalog_of_a_provider_without_catalogs_says_what_to_do(world: World) -> None:
+    result = world.invoke("catalog", "toy")
+    assert result.exit_code == 2
+    assert "has no catalogs" in one_error_line(result)
+    unknown = world.invoke("catalog", "--kind", "nonsense")
+    assert unknown.exit_code == 2
+    assert "no provider has a 'nonsense' catalog" in one_error_line(unknown)

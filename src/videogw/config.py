@@ -201,7 +201,8 @@ def config_error(
     where = f"{source}, line {line}" if line else source
     if first["type"] == "extra_forbidden":
         return ConfigurationError(f"{where}: unknown key {loc!r}")
-    return ConfigurationError(f"{where}: {loc}: {first['msg']}")
+    message = re.sub(r"^(Value error|Assertion failed), ", "", first["msg"])
+    return ConfigurationError(f"{where}: {loc}: {message}")
 
 
 def _find_line(text: str, dotted: str) -> int | None:

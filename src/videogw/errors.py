@@ -298,5 +298,5 @@ class WaitTimeoutError(VideoGWError, TimeoutError):
         self.waited = waited
         super().__init__(
             f"job {job.id} on {job.provider} still {job.status.value} after {waited:.0f} s; "
-            "it keeps running at the provider: call wait() again or resume it later"
+            "it keeps running at the provider: wait for it again, or resume it later"
         )

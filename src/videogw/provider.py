@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -315,7 +315,9 @@ class Provider:
         try:
             options = self.Options.model_validate(request.options)
         except ValidationError as exc:
-            raise _invalid_from_pydantic(exc, prefix="options", provider=self.instance) from None
+            raise _invalid_from_pydantic(
+                exc, prefix="options", provider=self.instance, known=self.Options.model_fields
+            ) from None
         prepared = Prepared(request, self.instance, model, spec, options)
         return self.validate(prepared)
 
@@ -579,17 +581,40 @@ def _describe_detail(item: Any) -> str:
 
 
 def _invalid_from_pydantic(
-    exc: ValidationError, *, prefix: str | None = None, provider: str | None = None
+    exc: ValidationError,
+    *,
+    prefix: str | None = None,
+    provider: str | None = None,
+    known: Iterable[str] | None = None,
 ) -> InvalidRequestError:
     first = exc.errors()[0]
     loc = ".".join(str(p) for p in first["loc"])
     field_name = f"{prefix}.{loc}" if prefix and loc else (prefix or loc or None)
-    message = first["msg"]
+    message = plain_message(first["msg"])
     if first["type"] == "extra_forbidden":
         message = "unknown option" if prefix == "options" else "unknown field"
         if provider:
             message += f" for {provider}"
+        names = list(known) if known is not None else []
+        if known is None and prefix is None:
+            names = list(GenerationRequest.model_fields)
+        message += did_you_mean(str(first["loc"][-1]) if first["loc"] else "", names)
     more = len(exc.errors()) - 1
     if more:
         message += f" (and {more} more problem{'s' if more > 1 else ''})"
     return InvalidRequestError(message, field=field_name, provider=provider)
+
+
+def plain_message(text: str) -> str:
+    """A pydantic message without its "Value error, " / "Assertion failed, " prefix."""
+    return re.sub(r"^(Value error|Assertion failed), ", "", text)
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``" (did you mean 'x'?)"`` for the closest of `choices`, or ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(choices), n=2, cutoff=0.6)
+    if not close:
+        return ""
+    return " (did you mean " + " or ".join(repr(c) for c in close) + "?)"

@@ -66,7 +66,8 @@ def get_job(gateway: Any, job_id: str) -> Job:
             return found[0]
         if found:
             raise JobNotStoredError(f"{job_id!r} matches {len(found)} jobs; give more of the id")
-    raise JobNotStoredError(f"no job {job_id!r} in the ledger ({where})")
+    short = "" if len(job_id) >= MIN_PREFIX else f"; a prefix needs {MIN_PREFIX}+ characters"
+    raise JobNotStoredError(f"no job {job_id!r} in the ledger ({where}){short}")
 
 
 def find_jobs(
@@ -124,6 +125,19 @@ def provider_rows(gateway: Any) -> list[dict[str, Any]]:
         if isinstance(item, PluginFailure):
             rows.append({"name": item.plugin, "status": "load_error", "error": item.error})
     return rows
+
+
+def catalog_kinds(gateway: Any) -> dict[str, list[str]]:
+    """The catalogs each loaded provider offers (providers without any left out)."""
+    found: dict[str, list[str]] = {}
+    for name in gateway.provider_names():
+        try:
+            kinds = list(gateway.provider(name).catalog_kinds)
+        except Exception:  # noqa: S112 - shown by `providers`
+            continue
+        if kinds:
+            found[name] = kinds
+    return found
 
 
 def model_rows(gateway: Any) -> list[dict[str, Any]]:

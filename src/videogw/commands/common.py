@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import json
+import re
 import sys
 import traceback
 from collections.abc import Callable
@@ -27,12 +29,13 @@ from ..errors import (
     PluginError,
     ProviderError,
     TransportError,
+    UnknownModelError,
     UnknownProviderError,
     UnsupportedOperationError,
     VideoGWError,
     WaitTimeoutError,
 )
-from ..provider import JSONDepthError, json_loads
+from ..provider import JSONDepthError, did_you_mean, json_loads
 from ..redact import redact, redact_data
 from ..store import JobStore
 
@@ -180,7 +183,7 @@ def guarded(func: F) -> F:
             if st.debug:
                 traceback.print_exc(file=sys.stderr)
             if isinstance(exc, VideoGWError):
-                text = str(exc) or type(exc).__name__
+                text = (str(exc) or type(exc).__name__) + hint_for(exc, st)
                 print(f"error: {redact(text)}", file=sys.stderr)
             else:
                 print(
@@ -191,6 +194,29 @@ def guarded(func: F) -> F:
             raise typer.Exit(int(code)) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def hint_for(exc: VideoGWError, st: CliState) -> str:
+    """What to do next, in commands (not Python): for a timeout, a model or a provider
+    name that does not exist."""
+    if isinstance(exc, WaitTimeoutError):
+        return f" (`videogw wait {exc.job.id}` to keep waiting, or `videogw resume` later)"
+    if not isinstance(exc, UnknownModelError | UnknownProviderError):
+        return ""
+    named = re.search(r"'([^']*)'", str(exc))
+    word = named.group(1) if named else ""
+    try:
+        gateway = st.gateway()
+        providers = list(gateway.provider_names())
+        models: set[str] = set()
+        for name in providers:
+            with contextlib.suppress(VideoGWError):
+                models.update(gateway.provider(name).capabilities.models)
+    except Exception:  # a hint must never hide the error
+        return ""
+    if isinstance(exc, UnknownModelError):
+        return did_you_mean(word.rpartition(":")[2], models) + "; `videogw models` lists them"
+    return did_you_mean(word, providers) + "; `videogw providers` lists them"
 
 
 def emit_json(data: Any) -> None:

@@ -68,6 +68,15 @@ def catalog(
     gateway = st.gateway()
     names = [provider] if provider else gateway.provider_names()
     found: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    offered = backend.catalog_kinds(gateway)
+    elsewhere = "; ".join(f"{n}: {', '.join(k)}" for n, k in offered.items()) or "none"
+    if provider and not gateway.provider(provider).catalog_kinds:
+        raise UnsupportedOperationError(
+            f"{provider} has no catalogs; providers with catalogs: {elsewhere} "
+            "(`videogw catalog PROVIDER --kind KIND`)"
+        )
+    if kind and not provider and not any(kind in kinds for kinds in offered.values()):
+        raise UnsupportedOperationError(f"no provider has a {kind!r} catalog ({elsewhere})")
     for name in names:
         kinds = gateway.provider(name).catalog_kinds
         if provider and kind and kind not in kinds:
