@@ -294,3 +294,28 @@ def test_catalog_of_a_provider_without_catalogs_says_what_to_do(world: World) ->
     unknown = world.invoke("catalog", "--kind", "nonsense")
     assert unknown.exit_code == 2
     assert "no provider has a 'nonsense' catalog" in one_error_line(unknown)
+
+
+# -- a submit every provider refused ---------------------------------------------------------
+
+
+def test_refused_by_every_provider_prints_each_reason_and_the_job_id(
+    world: World, tmp_path: Path
+) -> None:
+    from videogw.emulator import FaultProfile
+
+    config = tmp_path / "videogw.toml"
+    config.write_text('[routes.dop-lite]\ncandidates = ["toy", "toy2"]\n')
+    world.emulated.emulators["toy"].faults = FaultProfile.parse("submit:503")
+    world.emulated.emulators["toy2"].faults = FaultProfile.parse("submit:429")
+    result = world.invoke("--config", str(config), "submit", *REQUEST)
+    assert result.exit_code == 3
+    line = one_error_line(result)
+    (job,) = world.store.find()
+    assert job.id in line
+    assert "refused by all 2 providers, nothing charged" in line
+    assert "toy: HTTP 503" in line
+    assert "toy2: HTTP 429" in line
+    status = world.invoke("status", job.id)
+    assert "refused by all 2 providers, nothing charged" in status.stdout
+    assert "outcome unknown" not in status.stdout

@@ -38,6 +38,7 @@ from ..errors import (
 from ..provider import JSONDepthError, did_you_mean, json_loads
 from ..redact import redact, redact_data
 from ..store import JobStore
+from .render import refusal_line
 
 __all__ = [
     "CliState",
@@ -184,6 +185,9 @@ def guarded(func: F) -> F:
                 traceback.print_exc(file=sys.stderr)
             if isinstance(exc, VideoGWError):
                 text = (str(exc) or type(exc).__name__) + hint_for(exc, st)
+                refused = refusal_line(exc.job) if exc.job is not None else None
+                if refused is not None:
+                    text = refused  # every provider's reason, and the job id
                 print(f"error: {redact(text)}", file=sys.stderr)
             else:
                 print(

@@ -11,7 +11,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ..models import CostEstimate, Job, JobStatus
+from ..models import AttemptOutcome, CostEstimate, Job, JobStatus
 from ..redact import redact
 
 __all__ = ["job_panel", "job_table", "money", "quotes_table"]
@@ -28,6 +28,41 @@ STATUS_STYLE = {
     JobStatus.expired: "dim",
     JobStatus.unknown: "bold red",
 }
+
+
+def refusal(job: Job) -> str | None:
+    """``"refused by all N providers, nothing charged"`` when no attempt reached a
+    provider job (each was refused or not sent); None otherwise."""
+    if job.provider_job_id is not None or not job.attempts:
+        return None
+    if any(
+        a.outcome not in (AttemptOutcome.rejected, AttemptOutcome.not_sent) for a in job.attempts
+    ):
+        return None
+    count = len({a.provider for a in job.attempts})
+    if count == 1:
+        return "refused by its only provider, nothing charged"
+    return f"refused by all {count} providers, nothing charged"
+
+
+def refusal_line(job: Job) -> str | None:
+    """The refusal and every provider's reason, on one line."""
+    summary = refusal(job)
+    if summary is None:
+        return None
+    reasons = "; ".join(
+        f"{a.provider}: {redact(_reason(a.reason or a.outcome.value, a.provider))}"
+        for a in job.attempts
+    )
+    return f"job {job.id} {summary}: {reasons}"
+
+
+def _reason(text: str, provider: str) -> str:
+    """'CapacityError: toy HTTP 503: x' -> 'HTTP 503: x' (the provider is named already)."""
+    head, sep, rest = text.partition(": ")
+    if sep and head.endswith("Error"):
+        text = rest
+    return text.removeprefix(f"{provider}: ").removeprefix(f"{provider} ")
 
 
 def status_text(status: JobStatus) -> Text:
@@ -135,8 +170,18 @@ def job_panel(job: Job) -> Panel:
     lines.add_column()
     lines.add_row("job", job.id)
     lines.add_row("model", f"{job.model} → {job.provider or '?'} {job.provider_model or ''}")
-    lines.add_row("provider job", job.provider_job_id or "— (none: outcome unknown)")
+    refused = refusal(job)
+    if job.provider_job_id:
+        lines.add_row("provider job", job.provider_job_id)
+    elif refused:
+        lines.add_row("provider job", f"— (none: {refused})")
+    elif job.status is JobStatus.unknown:
+        lines.add_row("provider job", "— (none: outcome unknown, a paid job may exist)")
+    else:
+        lines.add_row("provider job", "—")
     status = status_text(job.status)
+    if refused:
+        status.append(f"  {refused}", style="bold")
     if job.raw_status:
         status.append(f"  (provider says {job.raw_status!r})", style="dim")
     lines.add_row("status", status)
