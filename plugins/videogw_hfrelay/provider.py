@@ -364,7 +364,8 @@ class HfRelayProvider(Provider):
         data = self.json(response)
         if not isinstance(data, dict):
             raise self.malformed(response, "feed answer is not an object")
-        jobs = [j for j in data.get("jobs") or () if isinstance(j, dict)]
+        listed = data.get("jobs")
+        jobs = [j for j in listed if isinstance(j, dict)] if isinstance(listed, list) else []
         if jobs:
             raws = [j.get("status") for j in jobs]
         elif isinstance(data.get("jobs"), list):
