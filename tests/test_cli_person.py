@@ -319,3 +319,39 @@ def test_refused_by_every_provider_prints_each_reason_and_the_job_id(
     status = world.invoke("status", job.id)
     assert "refused by all 2 providers, nothing charged" in status.stdout
     assert "outcome unknown" not in status.stdout
+
+
+# -- the try order and why, always, in one order -----------------------------------------------
+
+
+def test_the_try_order_is_shown_and_the_same_everywhere(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from decimal import Decimal
+
+    from videogw.models import CostEstimate
+
+    def cheaper(self: object, prepared: object) -> CostEstimate:
+        return CostEstimate(amount=Decimal("0.05"), basis="toy2 table", source="test")
+
+    monkeypatch.setattr(SecondToyProvider, "estimate", cheaper)
+    # no route: the order is the config's, and explain says so
+    plain = world.json("explain", *REQUEST)
+    assert plain["strategy"] == "config order"
+    assert "no route for dop-lite" in plain["order_text"]
+    assert [r["position"] for r in plain["providers"]] == [1, 2]
+    assert all(r["why"] for r in plain["providers"])
+    # a cheapest route listed as toy, toy2: toy2 is cheaper, so it goes first, everywhere
+    config = tmp_path / "videogw.toml"
+    config.write_text('[routes.dop-lite]\ncandidates = ["toy", "toy2"]\nstrategy = "cheapest"\n')
+    explained = world.json("--config", str(config), "explain", *REQUEST)
+    assert explained["order"] == ["toy2", "toy"]
+    assert explained["order_text"].startswith("try order: toy2 > toy (route dop-lite")
+    assert [r["provider"] for r in explained["providers"]] == ["toy2", "toy"]
+    assert explained["providers"][0]["why"].startswith("cheapest first: $0.05")
+    for command in ("estimate", "compare"):
+        rows = world.json("--config", str(config), command, *REQUEST)
+        assert [(r["position"], r["provider"]) for r in rows] == [(1, "toy2"), (2, "toy")]
+    human = world.invoke("--config", str(config), "explain", *REQUEST)
+    assert "try order: toy2 > toy" in human.stdout
+    assert human.stdout.index("toy2 ") < human.stdout.index("toy ")

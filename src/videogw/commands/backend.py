@@ -13,11 +13,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from ..compare import rows_from
 from ..config import Config
 from ..download import output_paths
-from ..gateway import Gateway, Quote
+from ..gateway import Gateway
 from ..models import GenerationRequest, Job, JobStatus
 from ..plugins import PluginFailure, ProviderInfo, list_providers
+from ..quotes import Standing, order_text, strategy_of
 from ..stats import ProviderStats
 from ..store import JobStore, MemoryStore
 from .common import JobNotStoredError
@@ -166,13 +168,15 @@ def model_rows(gateway: Any) -> list[dict[str, Any]]:
 # -- estimate, explain, compare --------------------------------------------------------------
 
 
-def quote_row(quote: Quote) -> dict[str, Any]:
+def quote_row(quote: Standing) -> dict[str, Any]:
     return {
+        "position": quote.position,
         "provider": quote.provider,
         "model": quote.model,
         "provider_model": quote.provider_model,
         "candidate": quote.candidate,
         "estimate": quote.estimate,
+        "why": quote.why,
         "reason": quote.reason,
     }
 
@@ -181,26 +185,25 @@ def _stats_dict(stats: ProviderStats | None) -> dict[str, Any] | None:
     return dataclasses.asdict(stats) if stats is not None else None
 
 
+def order_line(gateway: Any, model: str, rows: list[Standing]) -> str:
+    """The try order and why (the line above estimate, explain and compare tables)."""
+    name = model.partition(":")[2] if ":" in model else model
+    return order_text(name, gateway.router.route_for(name), rows)
+
+
 def explain_rows(gateway: Any, fields: dict[str, Any]) -> dict[str, Any]:
-    """Which providers would take the request, in what order, and why the others would not."""
+    """Which providers would take the request, in what order and why, and why the others
+    would not: the same rows, in the same order, as estimate and compare."""
     request: GenerationRequest = gateway._request(None, fields)
     route = gateway.router.route_for(request.model_name)
-    rows = []
-    for row in gateway.explain(request):
-        prepared = row.prepared
-        rows.append(
-            {
-                "provider": row.provider,
-                "candidate": row.candidate,
-                "provider_model": prepared.spec.provider_model if prepared else None,
-                "estimate": row.estimate,
-                "stats": _stats_dict(row.stats),
-                "reason": row.reason,
-            }
-        )
+    standings = rows_from(gateway.explain(request), request.model_name, route=route)
+    rows = [{**quote_row(row), "stats": _stats_dict(row.stats)} for row in standings]
     return {
         "model": request.model,
         "route": route.model_dump(mode="json") if route is not None else None,
+        "strategy": strategy_of(route),
+        "order": [row.provider for row in standings if row.candidate],
+        "order_text": order_text(request.model_name, route, standings),
         "providers": rows,
     }
 
@@ -212,15 +215,7 @@ def compare_rows(
     `run`, what a real job there measured."""
     rows = []
     for item in gateway.compare(run=run, timeout=timeout, **fields):
-        row: dict[str, Any] = {
-            "provider": item.provider,
-            "model": item.model,
-            "provider_model": item.provider_model,
-            "candidate": item.candidate,
-            "estimate": item.estimate,
-            "reason": item.reason,
-            "observed": _stats_dict(item.stats),
-        }
+        row: dict[str, Any] = {**quote_row(item), "observed": _stats_dict(item.stats)}
         if run and item.candidate:
             job: Job | None = item.job
             row["measured"] = {

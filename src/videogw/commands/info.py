@@ -101,11 +101,14 @@ def catalog(
 @request_options
 def estimate(request: dict[str, Any], json_out: JsonOpt = False) -> None:
     """What the request would cost on each provider (from price tables; nothing is sent)."""
-    rows = [backend.quote_row(q) for q in state().gateway().estimate(**request)]
+    gateway = state().gateway()
+    quotes = gateway.estimate(**request)
+    rows = [backend.quote_row(q) for q in quotes]
     if json_out:
         emit_json(rows)
         return
-    state().out.print(render.quotes_table(rows, title=f"estimate: {request['model']}"))
+    title = f"estimate: {request['model']}\n{backend.order_line(gateway, request['model'], quotes)}"
+    state().out.print(render.quotes_table(rows, title=title))
 
 
 @guarded
@@ -116,10 +119,7 @@ def explain(request: dict[str, Any], json_out: JsonOpt = False) -> None:
     if json_out:
         emit_json(result)
         return
-    route = result["route"]
-    title = f"explain: {result['model']}"
-    if route:
-        title += f" (route: {route['strategy']}, {' > '.join(route['candidates'])})"
+    title = f"explain: {result['model']}\n{result['order_text']}"
     state().out.print(render.quotes_table(result["providers"], title=title))
 
 
@@ -156,7 +156,8 @@ def compare(
     if json_out:
         emit_json(rows)
         return
-    st.out.print(render.quotes_table(rows, title=f"compare: {request['model']}"))
+    order = " > ".join(r["provider"] for r in rows if r["candidate"]) or "nobody"
+    st.out.print(render.quotes_table(rows, title=f"compare: {request['model']} ({order})"))
     if run:
         measured = [{**r["measured"], "provider": r["provider"]} for r in rows if r.get("measured")]
         for row in measured:

@@ -110,9 +110,12 @@ def _samples(row: dict[str, Any]) -> int:
 
 
 def quotes_table(rows: Iterable[dict[str, Any]], *, title: str) -> Table:
+    """Providers in the order they would be tried (#), then those that would not be, each
+    with why; the estimate in its own unit (USD, credits or a relay's units)."""
     rows = list(rows)
     observed = any(_samples(row) for row in rows)
-    table = Table(title=title, title_justify="left")
+    table = Table(title=Text(title), title_justify="left")
+    table.add_column("#", justify="right")
     table.add_column("provider", style="bold")
     table.add_column("provider model")
     table.add_column("estimate", justify="right")
@@ -120,15 +123,16 @@ def quotes_table(rows: Iterable[dict[str, Any]], *, title: str) -> Table:
         table.add_column("p50", justify="right")
         table.add_column("success", justify="right")
         table.add_column("mean cost", justify="right")
-    table.add_column("basis / why not")
+    table.add_column("why here / why not")
     for row in rows:
         estimate = row.get("estimate")
-        note = short_basis(estimate.basis) if estimate is not None else ""
-        if not row.get("candidate", True):
-            note = row.get("reason") or "not a candidate"
-        elif row.get("reason"):
-            note = row["reason"]
+        candidate = row.get("candidate", True)
+        note = row.get("why") or row.get("reason") or ("" if candidate else "not a candidate")
+        if candidate and estimate is not None:
+            note = f"{note}; {short_basis(estimate.basis)}" if note else short_basis(estimate.basis)
+        position = row.get("position")
         cells = [
+            str(position) if position else "—",
             row["provider"],
             row.get("provider_model") or "—",
             estimate_text(estimate),
@@ -141,8 +145,8 @@ def quotes_table(rows: Iterable[dict[str, Any]], *, title: str) -> Table:
                 "—" if rate is None else f"{rate:.0%} of {stats.get('samples', 0)}",
                 money(stats.get("mean_cost_usd")),
             ]
-        style = None if row.get("candidate", True) else "dim"
-        table.add_row(*cells, Text(note, overflow="fold"), style=style)
+        style = None if candidate else "dim"
+        table.add_row(*cells, Text(redact(note), overflow="fold"), style=style)
     return table
 
 
