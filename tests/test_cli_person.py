@@ -355,3 +355,46 @@ def test_the_try_order_is_shown_and_the_same_everywhere(
     human = world.invoke("--config", str(config), "explain", *REQUEST)
     assert "try order: toy2 > toy" in human.stdout
     assert human.stdout.index("toy2 ") < human.stdout.index("toy ")
+
+
+# -- costs in their own units; took by the provider's clock -----------------------------------
+
+
+def test_compare_run_never_totals_different_units_into_one_figure(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from decimal import Decimal
+
+    from videogw.models import CostEstimate
+
+    def in_credits(self: object, prepared: object) -> CostEstimate:
+        return CostEstimate(amount=Decimal(12), currency="credits", basis="t", source="t")
+
+    monkeypatch.setattr(SecondToyProvider, "estimate", in_credits)
+    declined = world.invoke("compare", *REQUEST, "--run", input="n\n")
+    assert declined.exit_code == 1
+    assert "about $0.10 + 12 credits in total?" in declined.stderr
+    table = world.invoke("estimate", *REQUEST)
+    assert "12 credits" in table.stdout
+
+
+def test_took_is_the_providers_time_when_it_says(tmp_path: Path) -> None:
+    from videogw_pixazo import PixazoProvider
+
+    clock = FakeClock()
+    emulated = emulate(["pixazo"], registry=registry_with(PixazoProvider), clock=clock)
+    store = MemoryStore()
+
+    def factory(config: Config) -> object:
+        return emulated.gateway(sync=True, store=store, clock=clock)
+
+    def run(*args: str) -> str:
+        result = CliRunner().invoke(app, list(args), obj=CliState(gateway_factory=factory))
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    request = ["-m", "pixazo:dop-lite", "-p", "a cat", "--image", IMAGE, "--motion", "m-1"]
+    run("run", *request, "--no-download")
+    (job,) = store.find()
+    assert "completed_at" in job.provider_data
+    assert "by the provider's clock" in run("status", job.id, "--local")

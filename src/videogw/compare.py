@@ -13,6 +13,7 @@ import logging
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,7 @@ __all__ = [
     "ComparisonOps",
     "Quote",
     "Standing",
+    "job_seconds",
     "pinned_copy",
     "rows_from",
     "with_runs",
@@ -46,10 +48,9 @@ class Comparison(Standing):
 
     @property
     def measured_latency_s(self) -> float | None:
-        job = self.job
-        if job is None or job.finished_at is None or job.submitted_at is None:
-            return None
-        return (job.finished_at - job.submitted_at).total_seconds()
+        """How long the job took: by the provider's own timestamps where it reports them,
+        else from submit to when videogw saw it finish."""
+        return job_seconds(self.job)[0] if self.job is not None else None
 
     @property
     def actual_cost(self) -> Decimal | None:
@@ -68,6 +69,28 @@ class Comparison(Standing):
             "actual_currency": self.actual_currency,
             "run_error": self.run_error,
         }
+
+
+PROVIDER_TIMES = (("created_at", "completed_at"), ("started_at", "finished_at"))
+
+
+def job_seconds(job: Job) -> tuple[float | None, str]:
+    """(seconds the job took, whose clock): the provider's timestamps when its answers
+    carried them (``"provider"``), else submit to finish as videogw saw it
+    (``"observed"``); (None, "") while it runs."""
+    data = job.provider_data
+    for start_key, end_key in PROVIDER_TIMES:
+        start, end = data.get(start_key), data.get(end_key)
+        if isinstance(start, str) and isinstance(end, str):
+            try:
+                took = (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+            except (ValueError, TypeError):
+                continue
+            if took >= 0:
+                return took, "provider"
+    if job.finished_at is None or job.submitted_at is None:
+        return None, ""
+    return (job.finished_at - job.submitted_at).total_seconds(), "observed"
 
 
 def rows_from(

@@ -242,6 +242,17 @@ def resume(gateway: Any, *, timeout: float | None) -> dict[str, Any]:
     return {"jobs": report.jobs, "unknown": report.unknown, "errors": dict(report.errors)}
 
 
+def spend_of(estimate: Any) -> tuple[Decimal | None, str | None]:
+    """An estimate as (amount, unit) for totals: in USD where a rate is known, else in its
+    own unit (credits, relay units), never silently dropped."""
+    if estimate is None:
+        return None, None
+    amount = usd(estimate)
+    if amount is not None:
+        return amount, "USD"
+    return estimate.amount, estimate.currency
+
+
 def usd(value: Any) -> Decimal | None:
     if value is None:
         return None

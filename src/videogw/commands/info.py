@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated, Any
 
 import typer
@@ -143,10 +142,10 @@ def compare(
     rows = backend.compare_rows(gateway, request)
     if run:
         chosen = [r for r in rows if r["candidate"]]
-        total = sum((backend.usd(r["estimate"]) or Decimal(0) for r in chosen), Decimal(0))
+        total = render.totals(backend.spend_of(r["estimate"]) for r in chosen)
         ask = (
             f"Submit {len(chosen)} real job(s) to {', '.join(r['provider'] for r in chosen)}, "
-            f"about ${total:.2f} in total?"
+            f"about {total} in total?"
         )
         if not yes and not typer.confirm(ask, default=False, err=True):
             st.note("nothing submitted")
@@ -161,7 +160,7 @@ def compare(
     if run:
         measured = [{**r["measured"], "provider": r["provider"]} for r in rows if r.get("measured")]
         for row in measured:
-            row["seconds"] = render.seconds(row["seconds"])
+            row["took"] = render.seconds(row.pop("seconds"))
             row["cost"] = render.money(row["actual_cost"], row["currency"] or "USD")
-        columns = ["provider", "status", "seconds", "cost", "charged", "job", "error"]
+        columns = ["provider", "status", "took", "cost", "charged", "job", "error"]
         render.print_rows(st.out, measured, columns, "measured")

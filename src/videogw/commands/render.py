@@ -11,6 +11,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from ..compare import job_seconds
 from ..models import AttemptOutcome, CostEstimate, Job, JobStatus
 from ..redact import redact
 
@@ -69,14 +70,28 @@ def status_text(status: JobStatus) -> Text:
     return Text(status.value, style=STATUS_STYLE.get(status, ""))
 
 
+UNIT_NAMES = {"credits": ("credit", "credits"), "units": ("relay unit", "relay units")}
+
+
 def money(amount: Decimal | None, currency: str | None = "USD") -> str:
+    """An amount in its own unit, said plainly: $0.14, 12 credits, 1 relay unit."""
     if amount is None:
         return "—"
     if currency == "USD":
         exact = amount.normalize()
         places = -int(exact.as_tuple().exponent)
         return f"${amount:.2f}" if places <= 2 else f"${exact:f}"
-    return f"{amount.normalize():f} {currency}"
+    one, many = UNIT_NAMES.get(currency or "", (currency or "", currency or ""))
+    return f"{amount.normalize():f} {one if amount == 1 else many}"
+
+
+def totals(amounts: Iterable[tuple[Decimal | None, str | None]]) -> str:
+    """A sum per unit, never across units: "$0.27 + 12 credits"."""
+    sums: dict[str, Decimal] = {}
+    for amount, currency in amounts:
+        if amount is not None:
+            sums[currency or "USD"] = sums.get(currency or "USD", Decimal(0)) + amount
+    return " + ".join(money(total, unit) for unit, total in sums.items()) or "an unknown amount"
 
 
 def estimate_text(estimate: CostEstimate | None, *, short: bool = False) -> str:
@@ -194,9 +209,10 @@ def job_panel(job: Job) -> Panel:
     lines.add_row("estimate", estimate_text(job.estimate))
     charged = {True: "charged", False: "not charged", None: "charge unknown"}[job.charged]
     lines.add_row("cost", f"{money(job.actual_cost, job.cost_currency or 'USD')} ({charged})")
-    if job.submitted_at and job.finished_at:
-        took = (job.finished_at - job.submitted_at).total_seconds()
-        lines.add_row("took", f"{took:.1f} s")
+    took, clock = job_seconds(job)
+    if took is not None:
+        whose = "by the provider's clock" if clock == "provider" else "until videogw saw it end"
+        lines.add_row("took", f"{took:.1f} s ({whose})")
     for output in job.outputs:
         lines.add_row("output", Text(output.url, overflow="ellipsis", no_wrap=True))
         if output.path:
