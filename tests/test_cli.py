@@ -41,6 +41,8 @@ COMMANDS = [
     "download",
     "jobs",
     "resume",
+    "spend",
+    "init",
     "catalog",
     "emulate",
     "demo",

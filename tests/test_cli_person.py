@@ -398,3 +398,27 @@ def test_took_is_the_providers_time_when_it_says(tmp_path: Path) -> None:
     (job,) = store.find()
     assert "completed_at" in job.provider_data
     assert "by the provider's clock" in run("status", job.id, "--local")
+
+
+# -- spend -------------------------------------------------------------------------------------
+
+
+def test_spend_from_the_ledger(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    for _ in range(2):
+        job = world.json("submit", *REQUEST)
+        world.json("wait", job["id"])
+    failed = world.json("submit", *REQUEST[:-4], "--prompt", "x emulate:failed", "--image", IMAGE)
+    world.invoke("wait", failed["id"])
+    report = world.json("spend")
+    assert report["by"] == "provider"
+    assert sum(row["jobs"] for row in report["rows"]) == 3
+    assert report["total"] == {"USD": "0.20"}  # the failed job was refunded
+    by_model = world.json("spend", "--by", "model", "--since", "2000-01-01")
+    assert [row["model"] for row in by_model["rows"]] == ["dop-lite"]
+    assert world.json("spend", "--since", "1d")["rows"] == []  # the emulated jobs are older
+    human = world.invoke("spend", "--by", "day")
+    assert human.exit_code == 0
+    assert "total: $0.20" in human.stdout
+    bad = world.invoke("spend", "--since", "last tuesday")
+    assert bad.exit_code == 2
+    assert "--since" in one_error_line(bad)

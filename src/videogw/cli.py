@@ -98,6 +98,7 @@ COMMANDS: list[Callable[..., None]] = [
     jobs.download,
     jobs.jobs,
     jobs.resume,
+    jobs.spend,
     info.catalog,
 ]
 for command in COMMANDS:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,7 +19,14 @@ from . import backend, render
 from .common import Code, JsonOpt, emit_json, guarded, request_options, state
 from .live import JobBoard, download_outputs, follow
 
-__all__ = ["cancel", "download", "jobs", "resume", "run", "status", "submit", "wait"]
+__all__ = ["cancel", "download", "jobs", "resume", "run", "spend", "status", "submit", "wait"]
+
+
+class SpendBy(StrEnum):
+    provider = "provider"
+    model = "model"
+    day = "day"
+
 
 JobId = Annotated[str, typer.Argument(help="A job id (as printed by submit, or from `jobs`).")]
 Timeout = Annotated[
@@ -272,3 +283,90 @@ def resume(timeout: Timeout = None, json_out: JsonOpt = False) -> None:
     ok = all(job.status is JobStatus.succeeded for job in report["jobs"])
     if not ok or report["unknown"] or report["errors"]:
         raise typer.Exit(int(Code.failed))
+
+
+SINCE = re.compile(r"^(\d+)\s*([dhm])$")
+
+
+def parse_since(text: str | None, now: datetime) -> datetime | None:
+    """``7d``, ``24h``, ``30m``, a date (``2026-11-01``) or an ISO time; None: all time."""
+    if not text:
+        return None
+    relative = SINCE.match(text.strip().lower())
+    if relative:
+        count, unit = int(relative.group(1)), relative.group(2)
+        seconds = count * {"d": 86400, "h": 3600, "m": 60}[unit]
+        if seconds > 100 * 365 * 86400:
+            raise InvalidRequestError("at most 100 years back", field="--since")
+        return now - timedelta(seconds=seconds)
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidRequestError(
+            f"expected 7d, 24h, 30m, a date (2026-11-01) or an ISO time, got {text!r}",
+            field="--since",
+        ) from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+@guarded
+def spend(
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since", metavar="WHEN", help="7d, 24h, a date or an ISO time (default: all)."
+        ),
+    ] = None,
+    by: Annotated[
+        SpendBy, typer.Option("--by", help="Group by provider, model or day (UTC).")
+    ] = SpendBy.provider,
+    json_out: JsonOpt = False,
+) -> None:
+    """What was spent, from the ledger: per provider, model or day, each unit on its own
+    (USD, credits, relay units are never added together)."""
+    st = state()
+    store = st.store()
+    start = parse_since(since, datetime.now(UTC))
+    groups: dict[str, dict[str, Any]] = {}
+    total: dict[str, Decimal] = {}
+    for job in store.find(newest_first=True):
+        created = job.created_at if job.created_at.tzinfo else job.created_at.replace(tzinfo=UTC)
+        if start is not None and created < start:
+            break  # newest first: everything after this is older
+        key = {
+            SpendBy.provider: job.provider or "—",
+            SpendBy.model: job.model,
+            SpendBy.day: f"{created:%Y-%m-%d}",
+        }[by]
+        row = groups.setdefault(
+            key, {by.value: key, "jobs": 0, "charged": 0, "charge_unknown": 0, "spent": {}}
+        )
+        row["jobs"] += 1
+        if job.charged is None and job.is_terminal:
+            row["charge_unknown"] += 1
+        if job.charged is not False and job.actual_cost is not None:
+            unit = job.cost_currency or "USD"
+            row["charged"] += 1
+            row["spent"][unit] = row["spent"].get(unit, Decimal(0)) + job.actual_cost
+            total[unit] = total.get(unit, Decimal(0)) + job.actual_cost
+    rows = [groups[k] for k in sorted(groups)]
+    if json_out:
+        emit_json(
+            {
+                "since": start.isoformat() if start else None,
+                "by": by.value,
+                "rows": rows,
+                "total": total,
+            }
+        )
+        return
+    where = backend.store_location(store)
+    window = f"since {start:%Y-%m-%d %H:%M} UTC" if start else "all time"
+    table_rows = [
+        {**row, "spent": render.totals((v, k) for k, v in row["spent"].items())} for row in rows
+    ]
+    columns = [by.value, "jobs", "charged", "spent", "charge_unknown"]
+    render.print_rows(st.out, table_rows, columns, f"spend by {by.value}, {window} ({where})")
+    st.out.print(
+        f"total: {render.totals((v, k) for k, v in total.items())}", highlight=False, markup=False
+    )
