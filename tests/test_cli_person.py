@@ -422,3 +422,19 @@ def test_spend_from_the_ledger(world: World, monkeypatch: pytest.MonkeyPatch) ->
     bad = world.invoke("spend", "--since", "last tuesday")
     assert bad.exit_code == 2
     assert "--since" in one_error_line(bad)
+
+
+def test_a_pixazo_request_without_a_prompt_is_refused_before_sending() -> None:
+    from videogw_pixazo import PixazoProvider
+
+    clock = FakeClock()
+    emulated = emulate(["pixazo"], registry=registry_with(PixazoProvider), clock=clock)
+
+    def factory(config: Config) -> object:
+        return emulated.gateway(sync=True, store=MemoryStore(), clock=clock)
+
+    args = ["submit", "-m", "pixazo:dop-lite", "--image", IMAGE, "--motion", "m-1"]
+    result = CliRunner().invoke(app, args, obj=CliState(gateway_factory=factory))
+    assert result.exit_code == 2, result.output
+    assert "prompt" in one_error_line(result)
+    assert emulated.emulators["pixazo"].count("submit") == 0
