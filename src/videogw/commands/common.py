@@ -210,12 +210,20 @@ def hint_for(exc: VideoGWError, st: CliState) -> str:
     named = re.search(r"'([^']*)'", str(exc))
     word = named.group(1) if named else ""
     try:
-        gateway = st.gateway()
-        providers = list(gateway.provider_names())
+        gateway = st._gateway  # only one this command already built: a hint opens nothing
         models: set[str] = set()
-        for name in providers:
-            with contextlib.suppress(VideoGWError):
-                models.update(gateway.provider(name).capabilities.models)
+        if gateway is not None:
+            providers = list(gateway.provider_names())
+            for name in providers:
+                with contextlib.suppress(VideoGWError):
+                    models.update(gateway.provider(name).capabilities.models)
+        else:
+            from ..plugins import get_registry
+
+            registry = get_registry()
+            providers = sorted(registry.providers)
+            for name in providers:
+                models.update(registry.get(name).provider_class.CAPABILITIES.models)
     except Exception:  # a hint must never hide the error
         return ""
     if isinstance(exc, UnknownModelError):
