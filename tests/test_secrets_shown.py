@@ -153,3 +153,16 @@ def test_pixazo_webhook_token_is_not_in_json_output() -> None:
         assert token not in text
         json.loads(text)
     assert json.loads(submitted)["provider_data"]["webhook_token"] == "[REDACTED]"
+
+
+def test_higgsfield_default_secret_variables_are_known(monkeypatch: pytest.MonkeyPatch) -> None:
+    from videogw_higgsfield import HiggsfieldProvider
+
+    monkeypatch.setenv("HF_API_KEY", "key-id-123456")
+    monkeypatch.setenv("HF_API_SECRET", "hf-secret-abcdef0123\r")
+    config = parse_config("[providers.higgsfield]\n")
+    with (
+        Gateway(config, registry=registry_with(HiggsfieldProvider)) as gateway,
+        pytest.raises(ConfigurationError, match=r"\$HF_API_SECRET contains a carriage return"),
+    ):
+        gateway.provider("higgsfield")

@@ -184,6 +184,16 @@ class HiggsfieldProvider(Provider):
             )
         return f"{key}:{secret}"
 
+    def secrets(self) -> list[tuple[str, str]]:
+        """The settings' secrets, plus the variables read by default (HF_API_SECRET, and
+        RAPIDAPI_KEY in marketplace mode)."""
+        found = super().secrets()
+        for var in ("HF_API_SECRET", "RAPIDAPI_KEY"):
+            value = os.environ.get(var)
+            if value:
+                found.append((f"${var}", value))
+        return found
+
     def webhook_secrets(self) -> list[str]:
         raw = self._env(self.settings.webhook_secret, self.settings.webhook_secret_env, ())
         return raw.replace(",", " ").split()
