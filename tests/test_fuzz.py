@@ -653,10 +653,15 @@ def test_provider_job_ids_with_control_characters_build_safe_requests(variant: s
 # -- the command line ----------------------------------------------------------------------------
 
 ARG_TEXT = st.text(max_size=20) | CONTROL | st.sampled_from(["", "-", "--", "=", "1e400", "NaN"])
-ARG_INT = st.integers(-(2**70), 2**70).map(str) | st.sampled_from(["10**30", "0x10", "1.5", "∞"])
+ARG_INT = (
+    st.sampled_from([str(10**30), str(2**63), str(-(2**63) - 1), "0", "-1"])
+    | st.integers(-(2**70), 2**70).map(str)
+    | st.sampled_from(["10**30", "0x10", "1.5", "∞"])
+)
+DEPTHS = st.sampled_from([1, 3, 70, 999, 1500, 5000])
 JSON_TEXT = (
-    st.integers(1, 3000).map(lambda n: "[" * n + "]" * n)
-    | st.integers(1, 3000).map(lambda n: '{"a":' * n + "1" + "}" * n)
+    DEPTHS.map(lambda n: "[" * n + "]" * n)
+    | DEPTHS.map(lambda n: '{"a":' * n + "1" + "}" * n)
     | HUGE
     | ARG_TEXT
 )
@@ -712,7 +717,10 @@ def test_random_command_lines_end_in_a_documented_exit_code() -> None:
     emulated = emulate(
         ["toy", "toy2"], registry=registry_with(ToyProvider, SecondToyProvider), clock=clock
     )
-    store = MemoryStore()
+    from videogw.ledger import SQLiteLedger
+
+    folder = tempfile.TemporaryDirectory()
+    store = SQLiteLedger(os.path.join(folder.name, "ledger.sqlite3"))  # -n reaches SQLite
 
     def factory(config: Config) -> Gateway:
         gateway: Gateway = emulated.gateway(sync=True, store=store, clock=clock)
@@ -720,7 +728,7 @@ def test_random_command_lines_end_in_a_documented_exit_code() -> None:
 
     codes: Counter[int] = Counter()
 
-    @settings(FUZZ, max_examples=min(FUZZ.max_examples, 150))
+    @settings(FUZZ, max_examples=min(FUZZ.max_examples, 60))  # each builds the whole CLI
     @given(command_lines())
     def check(args: list[str]) -> None:
         result = CliRunner().invoke(app, ["--", *args][1:], obj=CliState(gateway_factory=factory))
@@ -733,6 +741,10 @@ def test_random_command_lines_end_in_a_documented_exit_code() -> None:
         assert "Traceback" not in result.stderr, args
         assert "unexpected" not in result.stderr, (args, result.stderr)
 
-    check()
+    try:
+        check()
+    finally:
+        store.close()
+        folder.cleanup()
     assert codes[2], codes  # refusals were reached ...
     assert codes[0], codes  # ... and so were successes
