@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -166,3 +167,43 @@ def test_higgsfield_default_secret_variables_are_known(monkeypatch: pytest.Monke
         pytest.raises(ConfigurationError, match=r"\$HF_API_SECRET contains a carriage return"),
     ):
         gateway.provider("higgsfield")
+
+
+def test_redact_job_for_the_ledger_writer() -> None:
+    from videogw import Job, Task
+    from videogw.models import Attempt, AttemptOutcome, JobError
+
+    secret = "sk-ledger-0123456789abcdef"
+    redact.register(secret)
+    job = Job(
+        model="m",
+        task=Task.image_to_video,
+        idempotency_key="k",
+        error=JobError(kind="auth", message=f"bad key {secret}"),
+        attempts=(
+            Attempt(
+                provider="toy",
+                provider_model="toy-lite",
+                idempotency_key="k",
+                outcome=AttemptOutcome.rejected,
+                started_at=datetime.now(UTC),
+                reason=f"AuthenticationError: key {secret} refused",
+            ),
+        ),
+        provider_data={"webhook_token": "kept-for-deliveries"},
+    )
+    clean = redact.redact_job(job)
+    assert secret not in clean.model_dump_json()
+    assert clean.provider_data == job.provider_data  # checked against later deliveries
+    assert redact.redact_job(clean) == clean
+
+
+def test_gateway_download_of_a_job_without_outputs_is_a_typed_error() -> None:
+    from videogw.errors import UnsupportedOperationError
+
+    clock = FakeClock()
+    emulated = emulate(["toy"], registry=registry_with(ToyProvider), clock=clock)
+    with emulated.gateway(sync=True, clock=clock) as gateway:
+        job = gateway.submit(model="dop-lite", prompt="a cat", image=IMAGE)
+        with pytest.raises(UnsupportedOperationError, match="no outputs"):
+            gateway.download(job)
