@@ -120,6 +120,15 @@ def test_redact_module() -> None:
     redact.register("short", "abc:" + "x" * 12, None, "")
     assert redact.redact("id abc:xxxxxxxxxxxx and xxxxxxxxxxxx") == "id [REDACTED] and [REDACTED]"
     assert redact.redact("short stays") == "short stays"  # too short to be a secret
+    # per-job tokens are masked where they travel, not registered one by one
+    from videogw_pixazo.provider import TOKEN_PARAM
+
+    url = f"https://hooks.test/webhooks/pixazo/j1?{TOKEN_PARAM}=per-job-token-123&x=1"
+    assert redact.redact(f"bad callback {url}") == (
+        f"bad callback https://hooks.test/webhooks/pixazo/j1?{TOKEN_PARAM}=[REDACTED]&x=1"
+    )
+    signed = "https://cdn.example/v.mp4?Signature=abc123456789&Expires=1"
+    assert redact.redact(signed) == signed  # a provider's signed output URL stays usable
     data = {"provider_data": {"webhook_token": "t", "seed": 1}, "m": "xxxxxxxxxxxx"}
     assert redact.redact_data(data) == {
         "provider_data": {"webhook_token": "[REDACTED]", "seed": 1},

@@ -44,7 +44,6 @@ from videogw import (
     StatusUpdate,
     Task,
     errors,
-    redact,
 )
 from videogw.models import SEED_MAX, SEED_MIN
 from videogw.provider import json_loads
@@ -181,7 +180,6 @@ class PixazoProvider(Provider):
             assert isinstance(prepared.options, PixazoOptions)
             # A secret: it lives in provider_data (the ledger) by necessity; never log it.
             data["webhook_token"] = secrets.token_urlsafe(24)
-            redact.register(data["webhook_token"])
             data["webhook_mode"] = prepared.options.webhook_mode
         return replace(prepared, provider_data=data)
 

@@ -1,8 +1,9 @@
 """Secrets never shown: every configured secret is known here and removed from text.
 
-A provider's secrets (API keys, key secrets, webhook signing secrets, Pixazo's per-job
-callback tokens) are registered when the provider is built or the token minted; after
-that, `redact` replaces each with ``[REDACTED]`` wherever it appears: error messages
+A provider's secrets (API keys, key secrets, webhook signing secrets) are registered when
+the provider is built; per-job secrets (Pixazo's callback token) are masked by where they
+travel (a ``vgw_token=`` query parameter, a ``webhook_token`` key) so the registry does not
+grow with every job. `redact` replaces each with ``[REDACTED]`` wherever it appears: error messages
 (every `VideoGWError`), log lines (`RedactingFilter`), CLI output and what the ledger
 writes (`redact_job`).
 
@@ -46,6 +47,10 @@ __all__ = [
 
 MASK = "[REDACTED]"
 MIN_LENGTH = 8
+# per-job secrets travel in URL query parameters (Pixazo's callback ``?vgw_token=``): they
+# are masked by name, so the registry does not grow with every job
+# (only videogw's own: a provider's signed output URL must stay usable in --json)
+SECRET_PARAM = re.compile(r"([?&]vgw_token=)[^&#\s'\"]+")
 # provider_data keys that hold secrets by name (Pixazo's webhook_token): hidden in output
 SECRET_KEY = re.compile(r"(?i)(token|secret|password|api[_-]?key)")
 
@@ -86,10 +91,12 @@ def registered() -> frozenset[str]:
 
 def redact(text: str) -> str:
     """`text` with every registered secret replaced by ``[REDACTED]``."""
-    pattern = _pattern
-    if pattern is None or not text:
+    if not text:
         return text
-    return pattern.sub(MASK, text)
+    if "=" in text:
+        text = SECRET_PARAM.sub(rf"\g<1>{MASK}", text)
+    pattern = _pattern
+    return pattern.sub(MASK, text) if pattern is not None else text
 
 
 def redact_data(data: Any, *, hide_keys: bool = True) -> Any:
