@@ -41,6 +41,8 @@ COMMANDS = [
     "download",
     "jobs",
     "resume",
+    "spend",
+    "init",
     "catalog",
     "emulate",
     "demo",
@@ -200,7 +202,7 @@ def test_explain(world: World, tmp_path: Path) -> None:
     assert rows["toy"]["candidate"] is False
     assert rows["toy"]["reason"]
     human = world.invoke("--config", str(config), "explain", *REQUEST)
-    assert "route: priority" in human.stdout
+    assert "strategy priority" in human.stdout
 
 
 def test_config_errors_name_the_line(world: World, tmp_path: Path) -> None:

@@ -29,9 +29,9 @@ from videogw.emulator import FakeClock, FaultProfile, SyncEmulatorTransport, Tim
 from videogw.emulator.server import LoopbackServer
 from videogw.errors import (
     AcceptanceNotRecordedError,
+    ConfigurationError,
     IdempotencyConflictError,
     LedgerReplacedError,
-    LedgerUnavailableError,
 )
 from videogw.ledger import MemoryLedger, SQLiteLedger
 
@@ -305,7 +305,7 @@ def test_a_ledger_deleted_or_replaced_under_a_process_fails_loudly(tmp_path: Pat
 
 
 def test_a_ledger_path_that_is_a_directory_is_a_typed_error(tmp_path: Path) -> None:
-    with pytest.raises(LedgerUnavailableError, match="directory"):
+    with pytest.raises(ConfigurationError, match="directory"):
         SQLiteLedger(tmp_path)
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import httpx
 
@@ -182,7 +183,7 @@ class HfRelayProvider(Provider):
         task_id = job.provider_job_id
         return httpx.Request(
             "POST",
-            self.url(f"/higgsfield/feed/{task_id}"),
+            self.url(f"/higgsfield/feed/{quote(str(task_id), safe='')}"),
             json={"task_id": task_id},
             headers=self._headers(),
         )
@@ -191,7 +192,8 @@ class HfRelayProvider(Provider):
         data = self.json(response)
         if not isinstance(data, dict):
             raise self.malformed(response, "feed answer is not an object")
-        jobs = [j for j in data.get("jobs") or () if isinstance(j, dict)]
+        listed = data.get("jobs")
+        jobs = [j for j in listed if isinstance(j, dict)] if isinstance(listed, list) else []
         if jobs:
             raws = [j.get("status") for j in jobs]
         elif isinstance(data.get("jobs"), list):

@@ -12,6 +12,7 @@ import httpx
 
 from videogw import Output
 from videogw import wire as core
+from videogw.provider import json_loads
 
 __all__ = ["one_api_error", "output"]
 
@@ -22,7 +23,7 @@ def one_api_error(response: httpx.Response) -> tuple[str, str]:
     """Message and code of a one-api-style ``{"error": {"message", "type", "code"}}`` body,
     the usual shape of these relays' errors [inf]; empty strings when it is not one."""
     try:
-        error = response.json().get("error")
+        error = json_loads(response.content).get("error")
     except (ValueError, AttributeError):
         return "", ""
     if not isinstance(error, dict):

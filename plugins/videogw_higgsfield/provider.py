@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -107,6 +108,16 @@ class HiggsfieldProvider(Provider):
     def api_key(self) -> str:
         """``id:secret`` on the platform; the RapidAPI key in marketplace mode."""
         return self.mode.api_key()
+
+    def secrets(self) -> list[tuple[str, str]]:
+        """The settings' secrets, plus the variables read by default (HF_API_SECRET, and
+        RAPIDAPI_KEY in marketplace mode)."""
+        found = super().secrets()
+        for var in ("HF_API_SECRET", "RAPIDAPI_KEY"):
+            value = os.environ.get(var)
+            if value:
+                found.append((f"${var}", value))
+        return found
 
     def webhook_secrets(self) -> list[str]:
         s = self.settings

@@ -9,12 +9,12 @@ The `standardwebhooks` package does the cryptography and the timestamp window.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from videogw import StatusUpdate
 from videogw.errors import MalformedResponseError, WebhookRejectedError
+from videogw.provider import json_loads
 
 if TYPE_CHECKING:
     from .provider import HiggsfieldProvider
@@ -94,7 +94,7 @@ def read_delivery(
         secrets, headers, body, unsigned_ok=s.allow_unsigned_webhooks, env=s.webhook_secret_env
     )
     try:
-        data = json.loads(body)
+        data = json_loads(body)
         update = provider.update_from(data)
     except (ValueError, UnicodeDecodeError, MalformedResponseError) as exc:
         raise WebhookRejectedError(f"{provider.instance}: unreadable webhook body: {exc}") from None

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from videogw import JobError, JobStatus, Output, StatusUpdate
+from videogw.provider import json_loads
 from videogw.wire import media_type, parse_decimal, parse_time, retry_after
 
 from .tables import STATUSES
@@ -153,7 +154,7 @@ def from_proxy(response: httpx.Response) -> bool:
     if any(response.headers.get(name, "").lower() == "true" for name in PROXY_MARKERS):
         return True
     try:
-        body = response.json()
+        body = json_loads(response.content)
     except ValueError:
         return False
     return isinstance(body, dict) and "message" in body and "detail" not in body

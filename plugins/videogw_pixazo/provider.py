@@ -84,6 +84,13 @@ class PixazoProvider(Provider):
         for name, why in NOT_SENDABLE.items():
             if getattr(request, name) is not None:
                 raise errors.UnsupportedRequestError(why, field=name, provider=who)
+        if not (request.prompt or "").strip():
+            # Pixazo answers 400 "prompt must be a non-empty string": say so before sending
+            raise errors.UnsupportedRequestError(
+                "Pixazo needs a prompt (describe the motion, e.g. 'a cat turns its head')",
+                field="prompt",
+                provider=who,
+            )
         if request.motion is None and self.settings.default_motion_id is None:
             raise errors.UnsupportedRequestError(
                 "Pixazo needs a motion preset id (motions_id) for every clip; give the "

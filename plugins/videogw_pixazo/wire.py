@@ -5,7 +5,6 @@ Sources: docs/providers/pixazo.md (the seed 003 page's JSON examples are the con
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -14,6 +13,7 @@ import httpx
 
 from videogw import Output
 from videogw import wire as core
+from videogw.provider import json_loads
 
 __all__ = [
     "OFFICIAL_HOST",
@@ -95,8 +95,8 @@ def _media_type(url: str, given: str | None) -> str | None:
 
 def json_object(body: bytes) -> dict[str, Any] | None:
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        data = json_loads(body)
+    except ValueError:
         return None
     return data if isinstance(data, dict) else None
 

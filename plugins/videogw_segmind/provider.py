@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -174,13 +175,13 @@ class SegmindProvider(Provider):
         return httpx.Request("GET", url, headers=self.headers())
 
     def build_status(self, job: Job) -> httpx.Request:
-        return self._get(self.url(f"/v2/requests/{job.provider_job_id}/status"))
+        return self._get(self.url(f"/v2/requests/{_quoted(job)}/status"))
 
     def build_result(self, job: Job) -> httpx.Request:
-        return self._get(self.url(f"/v2/requests/{job.provider_job_id}"))
+        return self._get(self.url(f"/v2/requests/{_quoted(job)}"))
 
     def build_generation(self, job: Job) -> httpx.Request:
-        return self._get(f"{self.settings.history_url.rstrip('/')}/{job.provider_job_id}")
+        return self._get(f"{self.settings.history_url.rstrip('/')}/{_quoted(job)}")
 
     def parse_status(self, job: Job, response: httpx.Response) -> StatusUpdate:
         """Reads a status body or a result body (FAILED ones arrive with HTTP 422)."""
@@ -316,3 +317,8 @@ class SegmindProvider(Provider):
             settings["storage_url"] = f"{base_url.rstrip('/')}/upload-asset"
             settings["history_url"] = f"{base_url.rstrip('/')}/inference-request/request-history"
         return settings
+
+
+def _quoted(job: Job) -> str:
+    """The provider job id as one URL path segment (an id is data, never a path)."""
+    return quote(str(job.provider_job_id), safe="")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import mimetypes
 import tempfile
 from datetime import datetime
@@ -17,6 +16,7 @@ import httpx
 
 from videogw import Output
 from videogw import wire as core
+from videogw.provider import json_loads
 
 __all__ = [
     "DOP_SLUG",
@@ -57,8 +57,8 @@ def json_object(response: httpx.Response) -> dict[str, Any]:
     ].startswith(b"{"):
         return {}
     try:
-        data = json.loads(response.content)
-    except (ValueError, UnicodeDecodeError):
+        data = json_loads(response.content)
+    except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -72,7 +72,7 @@ def output_urls(output: object) -> list[str]:
             return [text]
         if text.startswith(("[", "{")):
             try:
-                return output_urls(json.loads(text))
+                return output_urls(json_loads(text))
             except ValueError:
                 return []
         return []

@@ -125,7 +125,7 @@ def _transport_error(provider: Provider, call: Call, exc: httpx.HTTPError) -> Tr
     name = type(exc).__name__
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
         return RequestNotSentError(f"request not sent ({name}: {exc})", provider=provider.instance)
-    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL | httpx.LocalProtocolError):
         return RequestNotSentError(f"request not sent ({name}: {exc})", provider=provider.instance)
     return OutcomeUnknownError(
         f"{call.purpose.value} sent but no answer came back ({name}: {exc})",

@@ -14,6 +14,7 @@ import logging
 import os
 import random
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any, Self, Unpack
 
 import httpx
@@ -23,8 +24,10 @@ from .breaker import Breakers
 from .compare import Comparer, Comparison, Quote
 from .config import Config, load_config
 from .credits import CreditState
+from .download import DownloadPolicy, adownload, download, output_paths
+from .download import ProgressCallback as DownloadProgress
 from .engine import AsyncEngine, Clock, Op, RetryPolicy, SyncEngine, drive
-from .errors import VideoGWError
+from .errors import UnsupportedOperationError, VideoGWError
 from .events import EventBus, EventCallback
 from .figures import Figures
 from .health import ProviderHealth
@@ -198,6 +201,14 @@ class _Base:
     def _catalog_op(self, provider_name: str, kind: str) -> Op[list[dict[str, Any]]]:
         provider = self.providers.get(provider_name)
         return (yield from drive(provider, provider.catalog_flow(kind), self.retry))
+
+    def _with_outputs(self, job: Job, saved: list[Any]) -> Job:
+        """Record where each output was saved (path, size, sha256), through the one writer."""
+        done = tuple(saved)
+        recorded: Job = self.recorder.change(
+            job, lambda current: current.model_copy(update={"outputs": done})
+        )
+        return recorded
 
     def _delete_op(self, job: Job) -> Op[None]:
         provider = self.providers.get(job.provider or "")
@@ -385,6 +396,25 @@ class Gateway(_Base):
         self._engine.close()
         self._close_store()
 
+    def download(
+        self,
+        job: Job,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        policy: DownloadPolicy | None = None,
+        on_progress: DownloadProgress | None = None,
+    ) -> Job:
+        """Save a finished job's outputs to `path` (a file for one output, else a
+        directory; default: ``<job id>.mp4`` in the current directory) under `policy`
+        (default: the config's ``[download]`` table: https only, no private addresses, a
+        size cap). Returns the job with each output's path, size and sha256, recorded."""
+        policy = policy or _policy(self.config)
+        saved = [
+            download(output, dest, policy=policy, on_progress=on_progress)
+            for output, dest in zip(job.outputs, _paths(job, path), strict=True)
+        ]
+        return self._with_outputs(job, saved)
+
     def __enter__(self) -> Self:
         return self
 
@@ -554,8 +584,36 @@ class AsyncGateway(_Base):
         await self._engine.aclose()
         self._close_store()
 
+    async def download(
+        self,
+        job: Job,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        policy: DownloadPolicy | None = None,
+        on_progress: DownloadProgress | None = None,
+    ) -> Job:
+        """`Gateway.download`, awaited."""
+        policy = policy or _policy(self.config)
+        saved = [
+            await adownload(output, dest, policy=policy, on_progress=on_progress)
+            for output, dest in zip(job.outputs, _paths(job, path), strict=True)
+        ]
+        return self._with_outputs(job, saved)
+
     async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+def _policy(config: Config) -> DownloadPolicy:
+    return DownloadPolicy(
+        max_bytes=config.download.max_bytes, allow_private=config.download.allow_private
+    )
+
+
+def _paths(job: Job, path: str | os.PathLike[str] | None) -> list[Path]:
+    if not job.outputs:
+        raise UnsupportedOperationError(f"job {job.id} has no outputs ({job.status.value})")
+    return output_paths(job.id, [output.url for output in job.outputs], path)

@@ -401,7 +401,11 @@ def drive_sync(
         if wait > 0:
             sleep(wait)
         poller.sending(entry)
-        step(entry)
+        try:
+            step(entry)
+        except Exception as exc:  # a bug in one step must not stop every other job
+            log.exception("job %s: poll step failed", entry.job.id)
+            poller.give_up(entry, exc)
 
 
 async def drive_async(

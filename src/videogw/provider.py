@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Generator, Mapping
+import re
+from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -68,9 +69,35 @@ __all__ = [
     "ProviderSettings",
     "Purpose",
     "StatusUpdate",
+    "json_loads",
 ]
 
 T = TypeVar("T")
+
+MAX_JSON_DEPTH = 64  # no provider answer nests deeper than a handful of levels
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+class JSONDepthError(ValueError):
+    """JSON nested deeper than a provider answer ever is."""
+
+
+def json_loads(data: bytes | str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """`json.loads` for untrusted text: a `ValueError` (never `RecursionError`) for
+    anything not JSON, nested deeper than `max_depth`, or with an integer too long to
+    convert. Plugins parse provider answers and webhook bodies with it."""
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if raw.count(b"[") + raw.count(b"{") > max_depth:  # only then can it be too deep
+        depth = 0
+        for match in _JSON_BRACKET.finditer(_JSON_STRING.sub(b"", raw)):
+            depth += 1 if match.group() in (b"[", b"{") else -1
+            if depth > max_depth:
+                raise JSONDepthError(f"JSON nested deeper than {max_depth} levels")
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise JSONDepthError("JSON nested too deeply") from None
 
 
 class Purpose(StrEnum):
@@ -252,6 +279,25 @@ class Provider:
             if value:
                 return value
         raise MissingCredentialsError(self.instance, tuple(names))
+
+    def secrets(self) -> list[tuple[str, str]]:
+        """Every secret this provider may send or verify with, and where it came from
+        (``$VAR`` or the settings field): registered for redaction when the provider is
+        built, and refused there if it holds whitespace. Plugins with secrets outside
+        their settings' ``SecretStr`` / ``*_env`` fields add them."""
+        found: list[tuple[str, str]] = []
+        envs = list(self.api_key_envs)
+        for name in type(self.settings).model_fields:
+            value = getattr(self.settings, name, None)
+            if isinstance(value, SecretStr):
+                found.append((f"{self.instance} {name}", value.get_secret_value()))
+            elif name.endswith("_env") and isinstance(value, str):
+                envs.append(value)
+        for var in dict.fromkeys(envs):
+            value = os.environ.get(var)
+            if value:
+                found.append((f"${var}", value))
+        return found
 
     def check_ready(self) -> None:
         """Raise `ConfigurationError` now if this provider could not send a request."""
@@ -560,8 +606,8 @@ class Provider:
     def json(self, response: httpx.Response) -> Any:
         """The JSON body, or a `MalformedResponseError` naming the provider."""
         try:
-            return response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            return json_loads(response.content)
+        except ValueError as exc:  # also UnicodeDecodeError, too deep, digits too long
             raise MalformedResponseError(
                 f"answer is not JSON ({exc.__class__.__name__}): {response.text[:80]!r}",
                 provider=self.instance,
@@ -605,8 +651,8 @@ def _maybe_json(response: httpx.Response) -> Any:
     ):
         return None
     try:
-        return response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        return json_loads(response.content)
+    except ValueError:
         return None
 
 
@@ -639,17 +685,40 @@ def _describe_detail(item: Any) -> str:
 
 
 def _invalid_from_pydantic(
-    exc: ValidationError, *, prefix: str | None = None, provider: str | None = None
+    exc: ValidationError,
+    *,
+    prefix: str | None = None,
+    provider: str | None = None,
+    known: Iterable[str] | None = None,
 ) -> InvalidRequestError:
     first = exc.errors()[0]
     loc = ".".join(str(p) for p in first["loc"])
     field_name = f"{prefix}.{loc}" if prefix and loc else (prefix or loc or None)
-    message = first["msg"]
+    message = plain_message(first["msg"])
     if first["type"] == "extra_forbidden":
         message = "unknown option" if prefix == "options" else "unknown field"
         if provider:
             message += f" for {provider}"
+        names = list(known) if known is not None else []
+        if known is None and prefix is None:
+            names = list(GenerationRequest.model_fields)
+        message += did_you_mean(str(first["loc"][-1]) if first["loc"] else "", names)
     more = len(exc.errors()) - 1
     if more:
         message += f" (and {more} more problem{'s' if more > 1 else ''})"
     return InvalidRequestError(message, field=field_name, provider=provider)
+
+
+def plain_message(text: str) -> str:
+    """A pydantic message without its "Value error, " / "Assertion failed, " prefix."""
+    return re.sub(r"^(Value error|Assertion failed), ", "", text)
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``" (did you mean 'x'?)"`` for the closest of `choices`, or ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(choices), n=2, cutoff=0.6)
+    if not close:
+        return ""
+    return " (did you mean " + " or ".join(repr(c) for c in close) + "?)"

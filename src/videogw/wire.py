@@ -153,8 +153,9 @@ def sniff(head: bytes) -> str | None:
 
 
 def trusted_url(url: object, base_url: str, hosts: Collection[str] = ()) -> bool:
-    """Whether `url` (from a provider's answer) may be called with our credentials."""
-    if not isinstance(url, str) or not url:
+    """Whether `url` (from a provider's answer) may be called with our credentials (never
+    one with control characters: httpx would refuse it, after our key was attached)."""
+    if not isinstance(url, str) or not url or not url.isprintable():
         return False
     given, base = urlsplit(url), urlsplit(base_url)
     if (given.scheme, given.netloc) == (base.scheme, base.netloc):
