@@ -138,6 +138,11 @@ class _Base:
         """What the ledger observed for a provider and neutral model (cached briefly)."""
         return self.figures.stats(provider, model)
 
+    def expected_seconds(self, job: Job) -> float | None:
+        """How long `job` should take at its provider: the ledger's observed p50 for that
+        provider and model, else the provider's configured or typical duration."""
+        return self.tracker.expected_seconds(job)
+
     def refresh_stats(self) -> None:
         """Forget the cached figures: the next routing decision reads the ledger."""
         self.figures.refresh()

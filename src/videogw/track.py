@@ -299,7 +299,7 @@ class Tracker:
         )
 
     # -- waiting ------------------------------------------------------------------------
-    def _expected_seconds(self, job: Job) -> float | None:
+    def expected_seconds(self, job: Job) -> float | None:
         """How long the job should take: the ledger's observed p50 for its provider and
         model, else the provider's configured or typical duration."""
         if job.provider is None:
@@ -320,7 +320,7 @@ class Tracker:
         age = (self.clock.now() - (job.submitted_at or job.created_at)).total_seconds()
         return next_poll_delay(
             age,
-            self._expected_seconds(job),
+            self.expected_seconds(job),
             floor=self.config.poll.floor_s,
             cap=self.config.poll.cap_s,
         )
@@ -383,7 +383,7 @@ class Tracker:
         return Poller(
             monotonic=self.clock.monotonic,
             wall=self.clock.now,
-            expected=self._expected_seconds,
+            expected=self.expected_seconds,
             floor=self.config.poll.floor_s,
             cap=self.config.poll.cap_s,
             rng=random.Random(),

@@ -102,9 +102,8 @@ class JobBoard:
 
     def _expected_s(self, job: Job) -> float | None:
         if job.id not in self._expected or self._expected[job.id] is None:
-            expected = getattr(self.gateway, "_expected_seconds", None)
             try:
-                self._expected[job.id] = expected(job) if expected is not None else None
+                self._expected[job.id] = self.gateway.expected_seconds(job)
             except Exception:  # an estimate must never stop the display
                 self._expected[job.id] = None
         return self._expected[job.id]
