@@ -34,12 +34,12 @@ from .health import ProviderHealth
 from .ledger import Ledger, is_claimable, new_owner
 from .models import GenerationRequest, Job, JobStatus
 from .policy import Situation, decide
-from .poller import Poller, Tracked
+from .poller import Poller, PollHistory, Tracked
 from .provider import StatusUpdate
 from .providerset import Providers
 from .recorder import Recorder
 from .router import Plan, Router
-from .schedule import next_poll_delay
+from .schedule import completion_estimate, next_poll_delay
 from .submit import Submitter
 
 __all__ = ["MAX_STATUS_FAILURES", "POLL_ONCE", "ProgressCallback", "ResumeReport", "Tracker"]
@@ -91,6 +91,7 @@ class Tracker:
         self.retry = retry
         self.figures = figures
         self.pollers: list[Poller] = []
+        self.history = PollHistory()
         self._renew_at: dict[tuple[str, str], float] = {}  # (owner, job) -> monotonic
 
     @property
@@ -140,14 +141,19 @@ class Tracker:
             return after.model_copy(update={"aftercare": RESUBMIT})
         return after
 
-    def record_update(self, job: Job, update: StatusUpdate) -> Job:
+    def record_update(
+        self, job: Job, update: StatusUpdate, *, quiet_age: float | None = None
+    ) -> Job:
         """Fold a status read or a verified webhook into the job, as a compare-and-swap; an
-        update about an attempt the job has since left is dropped."""
+        update about an attempt the job has since left is dropped.
+
+        `quiet_age`: seconds from submit to the last read that saw the job unfinished. With
+        it, the latency recorded for a finished job is bounded by that read, so polling lag
+        never feeds the expected time (`schedule.completion_estimate`)."""
         about = job.provider_job_id
         latency = None
         if update.status.is_terminal:
-            started = self.submitter.monotonic_start(job.id)
-            latency = None if started is None else max(0.0, self.clock.monotonic() - started)
+            latency = self._latency(job, quiet_age)
 
         def transition(current: Job) -> Job | None:
             if current.provider_job_id != about or about is None:
@@ -159,7 +165,26 @@ class Tracker:
 
         return self.recorder.change(job, transition)
 
-    def _read_op(self, job: Job, policy: RetryPolicy | None = None) -> Op[Job]:
+    def _latency(self, job: Job, quiet_age: float | None) -> float | None:
+        started = self.submitter.monotonic_start(job.id)
+        seen = (
+            max(0.0, self.clock.monotonic() - started)
+            if started is not None
+            else (self.clock.now() - job.submitted_at).total_seconds()
+            if job.submitted_at is not None
+            else None
+        )
+        if seen is None or seen < 0:
+            return None  # a wall clock stepped back: lifecycle falls back, never negative
+        if quiet_age is not None:
+            estimate = completion_estimate(quiet_age, seen, self.expected_seconds(job))
+            if estimate is not None:
+                return max(0.0, estimate)
+        return seen
+
+    def _read_op(
+        self, job: Job, policy: RetryPolicy | None = None, quiet_age: float | None = None
+    ) -> Op[Job]:
         if job.provider is None or job.provider_job_id is None:
             raise OutcomeUnknownError(
                 f"job {job.id} has no provider job id: its submit outcome is unknown, so "
@@ -179,7 +204,7 @@ class Tracker:
                 update.raw_status,
                 extra={"job_id": job.id},
             )
-        return self.record_update(job, update)
+        return self.record_update(job, update, quiet_age=quiet_age)
 
     def status_op(self, job: Job) -> Op[Job]:
         """One status read, recorded (no lease needed: the write is a compare-and-swap)."""
@@ -206,10 +231,16 @@ class Tracker:
             self.let_go(job.id, owner)
 
     # -- after acceptance (under the lease) ---------------------------------------------
-    def poll_op(self, job: Job, owner: str, policy: RetryPolicy | None = None) -> Op[Job]:
+    def poll_op(
+        self,
+        job: Job,
+        owner: str,
+        policy: RetryPolicy | None = None,
+        quiet_age: float | None = None,
+    ) -> Op[Job]:
         """One status read, then the route's rules after acceptance."""
         if job.aftercare is None:
-            job = yield from self._read_op(job, policy)
+            job = yield from self._read_op(job, policy, quiet_age)
         return (yield from self.aftercare_op(job, owner))
 
     def aftercare_op(self, job: Job, owner: str) -> Op[Job]:
@@ -302,27 +333,37 @@ class Tracker:
     def expected_seconds(self, job: Job) -> float | None:
         """How long the job should take: the ledger's observed p50 for its provider and
         model, else the provider's configured or typical duration."""
+        return self._expected(job)[0]
+
+    def _prior_only(self, job: Job) -> bool:
+        """Is the expected time only a typical figure (nothing observed, none configured)?"""
+        return self._expected(job)[1]
+
+    def _expected(self, job: Job) -> tuple[float | None, bool]:
         if job.provider is None:
-            return None
+            return None, True
         observed = self.figures.stats(job.provider, job.model)
         if observed is not None and observed.p50_s and observed.samples >= MIN_SAMPLES:
-            return observed.p50_s
+            return observed.p50_s, False
         try:
             provider = self.providers.get(job.provider)
         except VideoGWError:
-            return None
+            return None, True
         if provider.settings.expected_job_s:
-            return provider.settings.expected_job_s
+            return provider.settings.expected_job_s, False  # the user said so
         spec = provider.capabilities.models.get(job.model)
-        return spec.typical_seconds if spec is not None else None
+        return (spec.typical_seconds if spec is not None else None), True
 
     def _delay(self, job: Job) -> float:
         age = (self.clock.now() - (job.submitted_at or job.created_at)).total_seconds()
+        expected, prior = self._expected(job)
         return next_poll_delay(
             age,
-            self.expected_seconds(job),
+            expected,
             floor=self.config.poll.floor_s,
             cap=self.config.poll.cap_s,
+            prior=prior,
+            observed=not prior,
         )
 
     def wait_op(
@@ -387,6 +428,8 @@ class Tracker:
             floor=self.config.poll.floor_s,
             cap=self.config.poll.cap_s,
             rng=random.Random(),
+            prior=self._prior_only,
+            history=self.history,  # what one wait_all learned, the next one knows
         )
 
     def track_step_op(self, poller: Poller, entry: Tracked, owner: str) -> Op[None]:
@@ -397,7 +440,7 @@ class Tracker:
             poller.update(entry, self.ledger.get(job.id) or job)
             return
         try:
-            new = yield from self.poll_op(job, owner, POLL_ONCE)
+            new = yield from self.poll_op(job, owner, POLL_ONCE, entry.quiet or None)
         except (TransportError, ProviderError) as exc:
             after = getattr(exc, "retry_after", None)
             if after is not None and job.provider is not None:
