@@ -756,6 +756,17 @@ def make_app(gateway: Gateway, settings: ServerSettings | None = None) -> FastAP
         )
         return ui.render(page)
 
+    @app.get("/ui/jobs/{job_id}", include_in_schema=False)
+    def dashboard_job(request: Request, job_id: str) -> Response:
+        try:
+            server.caller(request, None)
+        except ApiError as exc:
+            return ui.login_page(str(exc), exc.status)
+        job = server.ledger.get(job_id) if len(job_id) <= 200 else None
+        if job is None:
+            return JSONResponse({"error": f"no job {job_id!r}"}, status_code=404)
+        return JSONResponse(job.model_dump(mode="json", exclude={"provider_data"}))
+
     @app.post("/ui/login", include_in_schema=False)
     async def ui_login(request: Request) -> Response:
         form = await request.form()

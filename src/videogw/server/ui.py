@@ -148,7 +148,7 @@ def _jobs_table(page: Dashboard) -> str:
         cost = "" if job.actual_cost is None else f"{job.actual_cost} {job.cost_currency or ''}"
         rows.append(
             "<tr class='job'>"
-            f"<td><a href='/v1/videogw/jobs/{_e(job.id)}'>{_e(job.id[:12])}</a></td>"
+            f"<td><a href='/ui/jobs/{_e(job.id)}'>{_e(job.id[:12])}</a></td>"
             f"<td class='st-{_e(job.status.value)}'>{_e(job.status.value)}</td>"
             f"<td>{_e(job.provider)}</td><td>{_e(job.model)}</td>"
             f"<td>{_e(job.labels.get('client_key', ''))}</td>"
