@@ -341,3 +341,81 @@ def test_serve_refuses_a_public_address_without_keys(tmp_path: Path) -> None:
     assert is_loopback("localhost")
     assert not is_loopback("0.0.0.0")
     assert not is_loopback("10.0.0.1")
+
+
+def test_background_tracking_finishes_jobs_nobody_polls() -> None:
+    import time
+
+    from videogw.server.tracking import BackgroundTracker
+
+    with served() as s:
+        tracker = BackgroundTracker(s.gateway, round_s=1.0, idle_s=0.1).start()
+        try:
+            r = httpx.post(
+                f"{s.base_url}/v1/videos",
+                json={"model": "dop-lite", "prompt": "a fox", "image_url": IMAGE},
+            )
+            assert r.status_code == 200, r.text
+            deadline = time.monotonic() + 30
+            while s.gateway.get(r.json()["id"]).status is not JobStatus.succeeded:
+                assert time.monotonic() < deadline, "the job was never tracked to the end"
+                time.sleep(0.1)
+        finally:
+            tracker.stop()
+        assert tracker.rounds >= 1
+        assert s.gateway.store.lease(r.json()["id"]) is None  # let go after its round
+
+
+def test_videogw_serve_with_emulators_answers_curl_style_calls(tmp_path: Path) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "VIDEOGW_DISABLE_PLUGIN_AUTOLOAD"}
+    env["VIDEOGW_CONFIG"] = str(tmp_path / "none.toml")  # no user config
+    (tmp_path / "none.toml").write_text("")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "videogw.cli", "serve", "--emulators", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "videogw serve did not start"
+            time.sleep(0.2)
+        created = httpx.post(
+            f"{base}/v1/videos",
+            json={"model": "dop-lite", "prompt": "a red fox", "image_url": IMAGE},
+        )
+        assert created.status_code == 200, created.text
+        video_id = created.json()["id"]
+        while (video := httpx.get(f"{base}/v1/videos/{video_id}").json())["status"] in (
+            "queued",
+            "in_progress",
+        ):
+            assert time.monotonic() < deadline + 60
+            time.sleep(0.3)
+        assert video["status"] == "completed", video
+        content = httpx.get(f"{base}/v1/videos/{video_id}/content")
+        assert content.status_code == 200
+        assert content.content
+        assert httpx.get(f"{base}/openapi.json").json()["info"]["title"] == "videogw"
+        assert httpx.get(f"{base}/docs").status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

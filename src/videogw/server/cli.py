@@ -176,9 +176,13 @@ def serve(
 
         emulated = emulate(loopback=True, timing="fast")
         base = st.config() if st.config_path is not None else Config()
-        cfg = base.model_copy(
+        # a fresh config (the emulators' keys are given inline, which a file may not do),
+        # with the file's routes, polling and breakers
+        cfg = Config.model_validate({"providers": emulated.settings}).model_copy(
             update={
-                "providers": {**emulated.settings},
+                "routes": base.routes,
+                "poll": base.poll,
+                "breaker": base.breaker,
                 "download": base.download.model_copy(update={"allow_private": True}),
             }
         )
@@ -202,8 +206,14 @@ def serve(
             max_bytes=gateway.config.download.max_bytes,
         )
         app = make_app(gateway, ServerSettings(require_keys=bool(active), download=policy))
+        from .tracking import BackgroundTracker
+
+        tracker = BackgroundTracker(gateway).start()
         st.note(f"serving on http://{host}:{port} (docs at /docs, dashboard at /ui)")
-        uvicorn.run(app, host=host, port=port, log_level="info")
+        try:
+            uvicorn.run(app, host=host, port=port, log_level="info")
+        finally:
+            tracker.stop()
     finally:
         if emulated is not None:
             gateway.close()
