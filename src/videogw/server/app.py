@@ -201,7 +201,7 @@ class Server:
     # -- auth -----------------------------------------------------------------------------
     def caller(self, request: Request, secret: str | None) -> ClientKey | None:
         header = request.headers.get("authorization")
-        if header is not None and secret is None:
+        if header is not None and secret is None and self.settings.require_keys:
             raise ApiError(401, "expected Authorization: Bearer <client key>", code="invalid_auth")
         if secret is None:
             secret = request.cookies.get(UI_COOKIE) if request.url.path.startswith("/ui") else None
