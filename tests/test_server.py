@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import uuid
 import warnings
@@ -161,6 +162,30 @@ def test_input_reference_goes_through_an_upload_flow_or_is_refused_clearly() -> 
             )
         assert "pixazo" in str(info.value)
         assert s.provider_jobs("pixazo") == 0
+        # OpenAI's reference object: an image URL, or a base64 data URL (uploaded)
+        by_url = httpx.post(
+            f"{s.base_url}/v1/videos",
+            json={"model": "dop-lite", "prompt": "a fox", "input_reference": {"image_url": IMAGE}},
+        )
+        assert by_url.status_code == 200, by_url.text
+        assert s.gateway.store.load_request(by_url.json()["id"]).image.url == IMAGE
+        data_url = "data:image/png;base64," + base64.b64encode(png).decode()
+        inline = httpx.post(
+            f"{s.base_url}/v1/videos",
+            json={
+                "model": "higgsfield:dop-lite",
+                "prompt": "a fox",
+                "input_reference": {"image_url": data_url},
+            },
+        )
+        assert inline.status_code == 200, inline.text
+        assert s.gateway.store.load_request(inline.json()["id"]).image.data == png
+        by_id = httpx.post(
+            f"{s.base_url}/v1/videos",
+            json={"model": "dop-lite", "input_reference": {"file_id": "file-123"}},
+        )
+        assert by_id.status_code == 400
+        assert "file_id" in by_id.json()["error"]["message"]
 
 
 def test_extra_fields_and_their_limits() -> None:

@@ -120,6 +120,7 @@ class CreateVideoBody(BaseModel):
     prompt: str | None = None
     seconds: str | int | None = None
     size: str | None = None
+    input_reference: dict[str, str] | None = None  # {"image_url": https or data URL}
     task: str | None = None
     image_url: str | None = None
     end_image_url: str | None = None

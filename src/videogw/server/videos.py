@@ -8,6 +8,7 @@ an SDK polling it would wait forever (reconcile it with the provider).
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Literal
@@ -185,6 +186,45 @@ def _seconds(value: Any) -> int | None:
     return number
 
 
+MAX_DATA_URL = 50 * 1024 * 1024
+
+
+def _reference(value: Any) -> Media:
+    """OpenAI's reference object: ``{"image_url": "https://..." | "data:...;base64,..."}``
+    (a ``file_id`` names OpenAI's file store, which videogw does not have)."""
+    if not isinstance(value, dict) or set(value) - {"image_url", "file_id"}:
+        raise BodyError(
+            "input_reference must be an uploaded file (multipart/form-data) or "
+            '{"image_url": "https://..." or a base64 data URL}',
+            "input_reference",
+        )
+    if "file_id" in value:
+        raise BodyError(
+            "input_reference.file_id is not supported: upload the file or give an image_url",
+            "input_reference",
+        )
+    url = value.get("image_url")
+    if not isinstance(url, str):
+        raise BodyError("input_reference.image_url must be a string", "input_reference")
+    if url.startswith("data:"):
+        head, sep, payload = url.partition(",")
+        if not sep or not head.endswith(";base64") or len(payload) > MAX_DATA_URL * 4 // 3 + 4:
+            raise BodyError("expected a base64 data URL under 50 MiB", "input_reference")
+        try:
+            data = base64.b64decode(payload, validate=True)
+        except ValueError:
+            raise BodyError("the data URL is not valid base64", "input_reference") from None
+        if not data:
+            raise BodyError("the data URL is empty", "input_reference")
+        content_type = head[5:].removesuffix(";base64") or None
+        return Media(data=data, content_type=content_type)
+    if not url.lower().startswith("https://"):
+        raise BodyError(
+            "input_reference.image_url must be https:// or a data URL", "input_reference"
+        )
+    return Media(url=url)
+
+
 def request_from_body(
     body: Mapping[str, Any],
     *,
@@ -226,12 +266,9 @@ def request_from_body(
         labels["client_key"] = client_key
     if labels:
         fields["labels"] = labels
-    if body.get("input_reference") is not None and upload is None:
-        raise BodyError(
-            "input_reference must be an uploaded file (multipart/form-data); "
-            "for an image at a URL use image_url",
-            "input_reference",
-        )
+    reference = body.get("input_reference")
+    if reference is not None and upload is None:
+        upload = _reference(reference)
     if upload is not None:
         if body.get("image_url") is not None:
             raise BodyError("give input_reference or image_url, not both", "input_reference")
