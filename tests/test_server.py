@@ -444,3 +444,24 @@ def test_videogw_serve_with_emulators_answers_curl_style_calls(tmp_path: Path) -
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_concurrent_submits_never_pass_a_key_budget_together(keyed) -> None:  # type: ignore[no-untyped-def]
+    from concurrent.futures import ThreadPoolExecutor
+
+    s = keyed
+    _, secret = create_key(s.gateway.store, "racer", Decimal("0.15"))
+
+    def submit(n: int) -> int:
+        r = httpx.post(
+            f"{s.base_url}/v1/videos",
+            json={"model": "higgsfield:dop-lite", "prompt": f"fox {n}", "image_url": IMAGE},
+            headers={"Authorization": f"Bearer {secret}"},
+            timeout=60,
+        )
+        return r.status_code
+
+    with ThreadPoolExecutor(6) as pool:
+        codes = sorted(pool.map(submit, range(6)))
+    assert codes == [200] + [402] * 5  # $0.125 each against $0.15 a day
+    assert s.provider_jobs() == 1
