@@ -247,6 +247,13 @@ def test_native_endpoints() -> None:
         # the webhook receiver is mounted in the same app
         r = httpx.post(f"{s.base_url}/webhooks/nobody/{video.id}", content=b"{}")
         assert r.status_code == 404
+        forged = httpx.post(f"{s.base_url}/webhooks/pixazo/{video.id}", json={"status": "done"})
+        assert forged.status_code == 401  # Pixazo's per-job token is missing
+        assert s.app.state.server.receiver.stats.rejected == 2
+        assert (
+            'videogw_webhook_deliveries_total{result="rejected"} 2.0'
+            in httpx.get(f"{s.base_url}/metrics").text
+        )
 
 
 @pytest.fixture
