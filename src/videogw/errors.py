@@ -50,7 +50,7 @@ says whether it is `retryable` (same call, later) and how the router may react
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from .models import Job
@@ -236,7 +236,14 @@ class ProviderError(VideoGWError):
 
 
 class ProviderRejectedError(ProviderError):
+    """The provider refused the request's content (400/422). `field` names the first field
+    it complained about, where its answer says (e.g. a FastAPI ``detail[].loc``)."""
+
     kind = "invalid_request"
+
+    def __init__(self, message: str, *, field: str | None = None, **kwargs: Any) -> None:
+        self.field = field
+        super().__init__(message, **kwargs)
 
 
 class AuthenticationError(ProviderError):

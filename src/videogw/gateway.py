@@ -179,11 +179,7 @@ class _Base:
 
     # -- operations, shared by both drivers --------------------------------------------
     def _submit_op(self, request: GenerationRequest) -> Op[Job]:
-        owner = new_owner("submit")
-        try:
-            return (yield from self.submitter.submit_op(request, owner))
-        finally:
-            _release(self.store, request, owner)
+        return (yield from self.submitter.submit_op(request, new_owner("submit")))
 
     def _run_op(
         self,
@@ -193,13 +189,8 @@ class _Base:
         raise_on_failure: bool,
     ) -> Op[Job]:
         owner = new_owner("run")
-        try:
-            job = yield from self.submitter.submit_op(request, owner)
-        except BaseException:
-            _release(self.store, request, owner)
-            raise
+        job = yield from self.submitter.submit_op(request, owner, keep_lease=True)
         if job.provider_job_id is None:
-            _release(self.store, request, owner)
             return job  # outcome unknown: waiting would poll nothing
         self.tracker.adopt(job.id, owner)  # the submit's lease carries on into the wait
         return (yield from self.tracker.wait_op(job, timeout, on_progress, raise_on_failure, owner))
@@ -208,6 +199,10 @@ class _Base:
         provider = self.providers.get(provider_name)
         return (yield from drive(provider, provider.catalog_flow(kind), self.retry))
 
+    def _delete_op(self, job: Job) -> Op[None]:
+        provider = self.providers.get(job.provider or "")
+        return (yield from drive(provider, provider.delete_flow(job), self.retry))
+
     def _engine_options(self) -> dict[str, Any]:
         timeouts, limits = self.providers.engine_limits()
         return {"timeouts": timeouts, "limits": limits, "clock": self.clock}
@@ -215,16 +210,6 @@ class _Base:
     def _close_store(self) -> None:
         if self._owns_store:
             self.store.close()
-
-
-def _release(ledger: Ledger, request: GenerationRequest, owner: str) -> None:
-    """Give up the lease a submit took on its job (whatever became of it)."""
-    try:
-        job = ledger.get_by_key(request.idempotency_key)
-        if job is not None:
-            ledger.release(job.id, owner)
-    except VideoGWError as exc:  # the lease expires on its own
-        log.warning("could not release the lease of a submitted job: %s", exc)
 
 
 class Gateway(_Base):
@@ -385,6 +370,10 @@ class Gateway(_Base):
     def catalog(self, provider: str, kind: str) -> list[dict[str, Any]]:
         """A provider's catalogue (motions, avatar presets, voices...), as it returns it."""
         return self._engine.run(self._catalog_op(provider, kind))
+
+    def delete_data(self, job: Job) -> None:
+        """Have the provider drop a finished job's stored inputs and outputs now."""
+        self._engine.run(self._delete_op(job))
 
     def confirm_webhook(self, job: Job, update: StatusUpdate) -> Job | None:
         """Confirm a webhook's terminal claim with a status read, under the job's lease
@@ -551,6 +540,10 @@ class AsyncGateway(_Base):
     async def catalog(self, provider: str, kind: str) -> list[dict[str, Any]]:
         """See `Gateway.catalog`."""
         return await self._engine.run(self._catalog_op(provider, kind))
+
+    async def delete_data(self, job: Job) -> None:
+        """See `Gateway.delete_data`."""
+        await self._engine.run(self._delete_op(job))
 
     async def confirm_webhook(self, job: Job, update: StatusUpdate) -> Job | None:
         """See `Gateway.confirm_webhook`."""

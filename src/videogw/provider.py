@@ -18,16 +18,22 @@ import json
 import os
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal
-from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 
-from . import errors
+from . import errors, motions, wire
 from .errors import (
     InvalidRequestError,
     MalformedResponseError,
@@ -47,6 +53,7 @@ from .models import (
     Output,
     Task,
 )
+from .motions import CATALOGUE, neutral_name
 
 if TYPE_CHECKING:
     from .emulator.app import Emulator
@@ -114,9 +121,22 @@ class ProviderSettings(BaseModel):
     timeout_s: float = Field(default=30.0, gt=0)
     max_concurrency: int = Field(default=16, ge=1)
     prices: dict[str, Decimal] = Field(default_factory=dict)
+    #: neutral motion name -> this provider's preset id (``{"dolly-in" = "<id>"}``)
+    motions: dict[str, str] = Field(default_factory=dict)
     expected_job_s: float | None = Field(default=None, gt=0)  # overrides typical job times
     # skip this provider when the balance it last reported is below this (where it reports one)
     low_credit_threshold: Decimal | None = Field(default=None, ge=0)
+
+    @field_validator("motions")
+    @classmethod
+    def _neutral_motions(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(k for k in value if neutral_name(k) != k)
+        if unknown:
+            raise ValueError(
+                f"not a neutral motion name: {', '.join(unknown)} "
+                f"(the names are: {', '.join(CATALOGUE)})"
+            )
+        return value
 
 
 @dataclass(frozen=True)
@@ -202,6 +222,7 @@ class Provider:
     def __init__(self, settings: ProviderSettings | None = None, *, instance: str | None = None):
         self.settings = settings if settings is not None else self.Settings()
         self.instance = instance or self.name
+        self._motion_ids: dict[str, str] = {}  # neutral motion name -> id, from the catalogue
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.instance!r} base_url={self.base_url!r}>"
@@ -236,6 +257,22 @@ class Provider:
         """Raise `ConfigurationError` now if this provider could not send a request."""
         _ = self.base_url
         self.api_key()
+        self.check_prices()
+
+    def price_keys(self) -> list[str]:
+        """What a ``prices`` override may be keyed by: the neutral models served here."""
+        return list(self.capabilities.models)
+
+    def check_prices(self) -> None:
+        """A ``prices`` key this provider would never look up is a configuration error
+        naming the valid ones (it used to be ignored in silence)."""
+        valid = self.price_keys()
+        unknown = sorted(set(self.settings.prices) - set(valid))
+        if unknown:
+            raise errors.ConfigurationError(
+                f"{self.instance}: prices keyed {', '.join(map(repr, unknown))} would never "
+                f"be used; the keys are: {', '.join(valid)}"
+            )
 
     def url(self, path: str) -> str:
         return f"{self.base_url}/{path.lstrip('/')}"
@@ -266,12 +303,60 @@ class Provider:
         model, spec = self.resolve_model(request)
         self.check_ready()
         self._check_common(request, spec)
-        try:
-            options = self.Options.model_validate(request.options)
-        except ValidationError as exc:
-            raise _invalid_from_pydantic(exc, prefix="options", provider=self.instance) from None
-        prepared = Prepared(request, self.instance, model, spec, options)
+        options = self.options_for(request)
+        prepared = Prepared(self._motion_by_name(request), self.instance, model, spec, options)
         return self.validate(prepared)
+
+    # -- neutral motion names (videogw.motions) ---------------------------------------
+    def _motion_by_name(self, request: GenerationRequest) -> GenerationRequest:
+        return motions.by_name(self, request)
+
+    def motion_flow(self, prepared: Prepared) -> Flow[Prepared]:
+        """Resolve a neutral motion name through this provider's motions catalogue (read
+        once per process); `submit_flow` calls it before anything is created."""
+        return (yield from motions.resolve_flow(self, prepared))
+
+    def motion_catalog_flow(self, name: str) -> Flow[list[dict[str, Any]]]:
+        """The catalogue items in which to look for the preset `name` (neutral)."""
+        return (yield from self.catalog_flow("motions"))
+
+    def options_for(self, request: GenerationRequest) -> ProviderOptions:
+        """This provider's `Options` from ``request.options``.
+
+        Options are namespaced by provider: ``{"higgsfield": {...}, "pixazo": {...}}`` (the
+        instance name, else the plugin name). Flat keys still work. A dict under a key that
+        is not one of this provider's options is another provider's namespace, and ignored.
+        An option this provider does not know is an `UnsupportedRequestError`, so the router
+        skips this provider (with the reason) instead of refusing the request everywhere;
+        a known option with a bad value stays an `InvalidRequestError`."""
+        fields: set[str] = set()
+        for name, info in self.Options.model_fields.items():
+            alias = info.validation_alias
+            choices = alias.choices if isinstance(alias, AliasChoices) else [alias]
+            fields.update([name, *(c for c in choices if isinstance(c, str))])
+        mine: dict[str, Any] = {}
+        prefix = "options"
+        for key, value in request.options.items():
+            if key in fields:
+                mine.setdefault(key, value)
+            elif key in (self.instance, self.name) and isinstance(value, Mapping):
+                if key == self.instance or self.instance not in request.options:
+                    mine = {**mine, **value}
+                    prefix = f"options.{key}"
+            elif not isinstance(value, Mapping):
+                mine[key] = value  # a flat option nobody here knows: refused below
+        try:
+            return self.Options.model_validate(mine)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            if first["type"] != "extra_forbidden":
+                raise _invalid_from_pydantic(exc, prefix=prefix, provider=self.instance) from None
+            known = ", ".join(sorted(self.Options.model_fields)) or "none"
+            raise UnsupportedRequestError(
+                f"unknown option for {self.instance} (it takes: {known})",
+                field=".".join([prefix, *map(str, first["loc"])]),
+                provider=self.instance,
+            ) from None
 
     def _check_common(self, request: GenerationRequest, spec: ModelSpec) -> None:
         who = self.instance
@@ -329,6 +414,7 @@ class Provider:
 
     # -- submit --------------------------------------------------------------------------
     def submit_flow(self, prepared: Prepared) -> Flow[Accepted]:
+        prepared = yield from self.motion_flow(prepared)
         response = yield self.call(self.build_submit(prepared), Purpose.submit)
         return self.parse_submit(prepared, response)
 
@@ -372,6 +458,16 @@ class Provider:
 
     def parse_cancel(self, job: Job, response: httpx.Response) -> StatusUpdate:
         return StatusUpdate(status=JobStatus.cancelled, raw_status="cancelled", charged=False)
+
+    # -- deleting a finished job's stored data ---------------------------------------
+    def delete_flow(self, job: Job) -> Flow[None]:
+        """Drop a finished job's stored inputs and outputs at the provider, where it offers
+        that (Higgsfield: ``DELETE /requests/{id}``)."""
+        raise UnsupportedOperationError(
+            f"{self.instance} offers no way to delete a job's stored data; it keeps it for "
+            "its own retention period"
+        )
+        yield  # pragma: no cover
 
     # -- cost ----------------------------------------------------------------------------
     def estimate(self, prepared: Prepared) -> CostEstimate:
@@ -419,6 +515,8 @@ class Provider:
             cls = errors.ServerError if response.status_code >= 500 else errors.ProviderError
         if response.status_code == 404 and purpose is not Purpose.submit:
             cls = errors.JobNotFoundError
+        if issubclass(cls, errors.ProviderRejectedError):
+            return self.error(cls, response, field=rejected_field(response))
         return self.error(cls, response)
 
     def error(
@@ -492,20 +590,8 @@ class Provider:
 
 
 def retry_after_seconds(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    """``Retry-After`` (seconds or an HTTP date), read by `videogw.wire.until`."""
+    return wire.retry_after(response)
 
 
 def _is_text(response: httpx.Response) -> bool:
@@ -522,6 +608,26 @@ def _maybe_json(response: httpx.Response) -> Any:
         return response.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
         return None
+
+
+def rejected_field(response: httpx.Response) -> str | None:
+    """The first field a validation answer names: FastAPI's ``detail[].loc`` (without the
+    leading ``body``/``query``), or a ``field``/``param`` key of the error body."""
+    body = _maybe_json(response)
+    if not isinstance(body, dict):
+        return None
+    detail = body.get("detail")
+    if isinstance(detail, list):
+        for item in detail:
+            loc = item.get("loc") if isinstance(item, dict) else None
+            if isinstance(loc, list):
+                parts = [str(p) for p in loc if p not in ("body", "query", "header")]
+                if parts:
+                    return ".".join(parts)
+    for key in ("field", "param"):
+        if isinstance(body.get(key), str):
+            return str(body[key])
+    return None
 
 
 def _describe_detail(item: Any) -> str:

@@ -145,7 +145,7 @@ class Tracker:
         update about an attempt the job has since left is dropped."""
         about = job.provider_job_id
         latency = None
-        if update.status.is_terminal and job.id in self.submitter._accepted_at:
+        if update.status.is_terminal:
             started = self.submitter.monotonic_start(job.id)
             latency = None if started is None else max(0.0, self.clock.monotonic() - started)
 
@@ -293,7 +293,7 @@ class Tracker:
                     else None
                 ),
             )
-        self.submitter._failed_over(job, job.provider or "", plan.candidates[0].provider, reason)
+        self.submitter.failed_over(job, job.provider or "", plan.candidates[0].provider, reason)
         return (
             yield from self.submitter.attempts_op(job, request, plan, owner, raise_errors=False)
         )
@@ -394,12 +394,7 @@ class Tracker:
         job = entry.job
         if job.version > 0 and not self.hold(job.id, owner):
             # leased by another process: follow its record instead of acting
-            current = self.ledger.get(job.id) or job
-            if current.status.is_terminal and current.aftercare is None:
-                poller.settle(job.id, current)
-            else:
-                poller.touch(job.id, current)
-                poller.retry(entry, self._delay(current))
+            poller.update(entry, self.ledger.get(job.id) or job)
             return
         try:
             new = yield from self.poll_op(job, owner, POLL_ONCE)

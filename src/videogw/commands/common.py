@@ -240,7 +240,8 @@ _REQUEST_OPTIONS: list[tuple[str, Any, Any]] = [
             None,
             "--motion",
             metavar="ID[:STRENGTH]",
-            help="Motion preset ID[:STRENGTH] (strength 0..1).",
+            help="Motion preset: a neutral name (dolly-in, crash-zoom-in, ...) or a "
+            "provider's id, with :STRENGTH 0..1.",
         ),
     ),
     ("quality", str | None, typer.Option(None, "--quality", metavar="TIER", help="Quality tier.")),
@@ -261,7 +262,8 @@ _REQUEST_OPTIONS: list[tuple[str, Any, Any]] = [
             None,
             "--option",
             metavar="KEY=VALUE",
-            help="Provider option KEY=VALUE (VALUE parsed as JSON when it is JSON); repeatable.",
+            help="Provider option [PROVIDER.]KEY=VALUE (VALUE parsed as JSON when it is "
+            "JSON); repeatable.",
         ),
     ),
     (
@@ -289,15 +291,18 @@ def request_fields(values: dict[str, Any]) -> dict[str, Any]:
         fields["duration_s"] = values["duration"]
     if values.get("motion"):
         fields["motion"] = parse_motion(values["motion"])
-    options = {}
+    options: dict[str, Any] = {}
     for item in values.get("option") or []:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise InvalidRequestError(f"expected KEY=VALUE, got {item!r}", field="--option")
         try:
-            options[key.strip()] = json.loads(raw)
+            value = json.loads(raw)
         except json.JSONDecodeError:
-            options[key.strip()] = raw
+            value = raw
+        provider, dot, name = key.strip().rpartition(".")
+        where = options.setdefault(provider, {}) if dot else options  # PROVIDER.KEY=VALUE
+        where[name] = value
     if options:
         fields["options"] = options
     return fields

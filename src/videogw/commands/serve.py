@@ -91,6 +91,14 @@ def emulate(
     profile: Annotated[
         str, typer.Option("--profile", help="Job timing: fast or realistic.")
     ] = "fast",
+    api_key: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--api-key",
+            metavar="[PROVIDER=]KEY",
+            help="The key the emulators expect (others get 401); PROVIDER=KEY for one.",
+        ),
+    ] = None,
 ) -> None:
     """Serve provider emulators on loopback until interrupted; print a config to use them."""
     registry = get_registry()
@@ -104,6 +112,7 @@ def emulate(
             FaultProfile.parse(faults)
         except ValueError as exc:
             raise InvalidRequestError(str(exc), field="--faults") from None
+    keys = expected_keys(api_key or [], names)
     timing: Literal["fast", "realistic"] = "fast" if profile == "fast" else "realistic"
     emulated = start_emulators(
         names,
@@ -113,6 +122,7 @@ def emulate(
         port=port,
         timing=timing,
         faults=dict.fromkeys(names, faults) if faults else None,
+        api_key=keys or None,
     )
     try:
         snippet, env = config_snippet(emulated)
@@ -127,6 +137,20 @@ def emulate(
         _block_until_interrupted()
     finally:
         emulated.stop()
+
+
+def expected_keys(given: list[str], names: list[str]) -> dict[str, str]:
+    """``--api-key`` values: ``KEY`` for every emulator, ``PROVIDER=KEY`` for one."""
+    keys: dict[str, str] = {}
+    for item in given:
+        name, sep, key = item.partition("=")
+        if sep and name in names:
+            keys[name] = key
+        else:  # a key for every emulator not given its own
+            keys |= {n: item for n in names if n not in keys}
+    if any(not key for key in keys.values()):
+        raise InvalidRequestError("an empty key", field="--api-key")
+    return keys
 
 
 def _block_until_interrupted() -> None:
