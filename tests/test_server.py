@@ -32,7 +32,7 @@ def test_the_openai_sdk_creates_polls_downloads_lists_and_retrieves() -> None:
     with served() as s:
         client = sdk(s.base_url)
         video = client.videos.create_and_poll(
-            model="dop-lite", prompt="a red fox", seconds="4", extra_body={"image_url": IMAGE}
+            model="dop-lite", prompt="a red fox", extra_body={"image_url": IMAGE}
         )
         assert video.status == "completed"
         assert video.progress == 100
@@ -216,6 +216,13 @@ def test_extra_fields_and_their_limits() -> None:
         job = s.gateway.get(r.json()["id"])
         assert job.labels == {"team": "ads", "size": "1280x720"}
         assert r.json()["size"] == "1280x720"
+        body = {"model": "pixazo:dop-lite", "seconds": "5", "image_url": IMAGE, "motion": MOTION}
+        refused = httpx.post(url, json=body)  # no prompt: Pixazo itself refuses it
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"]["code"] == "provider_rejected"
+        timed = httpx.post(url, json={**body, "prompt": "a fox"})
+        assert timed.status_code == 200, timed.text
+        assert timed.json()["seconds"] == "5"
 
 
 def test_native_endpoints() -> None:

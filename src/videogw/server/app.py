@@ -33,12 +33,14 @@ from starlette.exceptions import HTTPException
 from ..download import DownloadError, DownloadPolicy, download
 from ..errors import (
     BudgetExceededError,
+    ContentRefusedError,
     IdempotencyConflictError,
     InvalidRequestError,
     JobLeasedError,
     NoCandidateError,
     OutcomeUnknownError,
     ProviderError,
+    ProviderRejectedError,
     TransportError,
     UnsupportedOperationError,
     VideoGWError,
@@ -387,6 +389,12 @@ class Server:
         except InvalidRequestError as exc:
             self.metrics.submits.labels("refused").inc()
             raise ApiError(400, str(exc), param=exc.field) from None
+        except (ProviderRejectedError, ContentRefusedError) as exc:
+            # the provider refused the request itself (400/422): nothing was created
+            self.metrics.submits.labels("refused").inc()
+            raise ApiError(
+                400, str(exc), code="provider_rejected", param=getattr(exc, "field", None)
+            ) from None
         except (ProviderError, TransportError) as exc:
             # every candidate refused or could not be reached: nothing was created
             self.metrics.submits.labels("failed").inc()
