@@ -28,6 +28,7 @@ from . import __version__
 from .commands import info, jobs, serve
 from .commands.common import EXIT_CODES_HELP, CliState, set_state
 from .redact import install_log_filter
+from .server import cli as server_cli
 
 __all__ = ["app", "main"]
 
@@ -44,6 +45,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 webhooks_app = typer.Typer(help="The webhook receiver.", no_args_is_help=True)
+keys_app = typer.Typer(help="Client keys for `videogw serve`.", no_args_is_help=True)
 
 
 def _version(value: bool) -> None:
@@ -108,6 +110,11 @@ webhooks_app.command("serve")(serve.webhooks_serve)
 app.command()(serve.init)
 app.command()(serve.emulate)
 app.command()(serve.demo)
+app.command("serve")(server_cli.serve)
+app.add_typer(keys_app, name="keys")
+keys_app.command("create")(server_cli.keys_create)
+keys_app.command("list")(server_cli.keys_list)
+keys_app.command("revoke")(server_cli.keys_revoke)
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, time
+from decimal import Decimal
 
 from . import lifecycle
 from .callbacks import with_callback
@@ -70,15 +71,34 @@ class Submitter:
     def lease_s(self) -> float:
         return self.config.ledger.lease_s
 
+    def client_limit(self, client_key: str) -> Decimal | None:
+        """The daily USD limit of a server client key (by id), read from the ledger."""
+        for key in self.recorder.ledger.list_keys():
+            if key.id == client_key:
+                return key.budget_usd_per_day
+        return None
+
     def budget(self, job: Job) -> Budget | None:
-        """The limits a new attempt of `job` is checked against, in its write's transaction."""
+        """The limits a new attempt of `job` is checked against, in its write's transaction:
+        the route's per-job cap, the ledger's daily cap and, for a job made through a
+        server client key (``labels["client_key"]``), that key's daily cap."""
         route = self.router.route_for(job.model)
         per_job = route.max_cost_usd if route is not None else None
         daily = self.config.ledger.max_daily_spend_usd
-        if per_job is None and daily is None:
+        client = job.labels.get("client_key")
+        client_daily = self.client_limit(client) if client else None
+        if per_job is None and daily is None and client_daily is None:
             return None
         now = self.clock.now()
         midnight = datetime.combine(now.date(), time(0), tzinfo=now.tzinfo)
+        if client_daily is not None:
+            return Budget(
+                since=midnight,
+                daily_usd=client_daily,
+                per_job_usd=per_job,
+                client_key=client,
+                overall_daily_usd=daily,
+            )
         return Budget(since=midnight, daily_usd=daily, per_job_usd=per_job)
 
     def existing(self, request: GenerationRequest) -> Job | None:

@@ -400,6 +400,58 @@ class LedgerContract:
             ledger.create(_attempt_job(client_key="alice"), budget=per_client)
         assert ledger.committed_usd(since, client_key="alice") == Decimal("0.1")
 
+    def test_a_client_budget_and_the_overall_one_are_both_checked(self, ledger: Any) -> None:
+        from datetime import UTC, datetime, timedelta
+        from decimal import Decimal
+
+        from .errors import BudgetExceededError
+        from .ledger import Budget
+
+        since = datetime.now(UTC) - timedelta(hours=1)
+        ledger.create(_attempt_job(client_key="bob"))  # 0.10 held by bob
+        both = Budget(
+            since=since,
+            daily_usd=Decimal("1"),
+            client_key="carol",
+            overall_daily_usd=Decimal("0.25"),
+        )
+        ledger.create(_attempt_job(client_key="carol"), budget=both)  # 0.20 overall
+        with pytest.raises(BudgetExceededError, match=r"\$0\.3") as info:
+            ledger.create(_attempt_job(client_key="carol"), budget=both)
+        assert info.value.limit_usd == Decimal("0.25")
+        assert ledger.committed_usd(since, client_key="carol") == Decimal("0.1")
+
+    def test_client_keys_are_stored_hashed_and_revoked(self, ledger: Any) -> None:
+        from datetime import UTC, datetime, timedelta
+        from decimal import Decimal
+
+        from .errors import LedgerError
+        from .ledger import ClientKey
+
+        t0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+        first = ClientKey("k1", "ci", "h" * 64, t0, Decimal("2.50"))
+        second = ClientKey("k2", "web", "g" * 64, t0 + timedelta(seconds=1))
+        assert ledger.add_key(first) == first
+        ledger.add_key(second)
+        with pytest.raises(LedgerError):
+            ledger.add_key(ClientKey("k1", "again", "f" * 64, t0))
+        listed = ledger.list_keys()
+        assert [k.id for k in listed] == ["k1", "k2"]
+        assert listed[0].budget_usd_per_day == Decimal("2.5")
+        assert listed[0].created_at == t0
+        assert listed[0].active
+        assert ledger.key_by_hash("g" * 64) == second
+        assert ledger.key_by_hash("nope") is None
+        at = t0 + timedelta(hours=1)
+        revoked = ledger.revoke_key("ci", at)
+        assert [(k.id, k.revoked_at) for k in revoked] == [("k1", at)]
+        assert ledger.revoke_key("ci", at) == []  # already revoked
+        stored = ledger.key_by_hash("h" * 64)
+        assert stored is not None
+        assert not stored.active
+        assert stored.revoked_at == at
+        assert [k.id for k in ledger.revoke_key("k2", at)] == ["k2"]
+
     def test_find_filters_and_orders(self, ledger: Any) -> None:
         jobs = [ledger.create(_attempt_job()) for _ in range(3)]
         assert [j.id for j in ledger.find()] == [j.id for j in jobs]

@@ -11,6 +11,7 @@ from ..config import LEDGER_ENV, POSTGRES_SCHEMES, LedgerConfig
 from ..errors import ConfigurationError
 from .base import (
     Budget,
+    ClientKey,
     Lease,
     Ledger,
     dump_request,
@@ -26,6 +27,7 @@ from .sqlite import SQLiteLedger
 
 __all__ = [
     "Budget",
+    "ClientKey",
     "Lease",
     "Ledger",
     "MemoryLedger",

@@ -15,6 +15,9 @@ promises:
 - **Holds.** An attempt that may still be charged (sending, accepted and live, or unknown)
   holds its estimate; a `Budget` passed with a write is checked in the same transaction
   that adds the hold, so concurrent submitters never pass it together.
+- **Client keys.** The server's bearer keys are kept hashed (never the secret): `add_key`,
+  `list_keys`, `key_by_hash`, `revoke_key`. A key id is what a job's ``labels["client_key"]``
+  names.
 - **Typed failures.** Every backend error is a `LedgerError`; a row that cannot be read
   is reported and skipped by `find`, and raises `LedgerCorruptError` from `get`.
 """
@@ -39,6 +42,7 @@ from ..stats import ProviderStats, facts_from_job
 
 __all__ = [
     "Budget",
+    "ClientKey",
     "Lease",
     "Ledger",
     "dump_request",
@@ -62,13 +66,31 @@ class Budget:
     """Limits checked in the transaction that adds a hold (a new attempt's estimate).
 
     `daily_usd`: spend plus holds since `since` (the start of the day), over every job, or
-    over one client key's jobs when `client_key` is set. `per_job_usd`: what one logical
-    job may have charged or held across its attempts."""
+    over one client key's jobs when `client_key` is set. `overall_daily_usd`: the same over
+    every job, checked as well when `daily_usd` is a client key's. `per_job_usd`: what one
+    logical job may have charged or held across its attempts."""
 
     since: datetime
     daily_usd: Decimal | None = None
     per_job_usd: Decimal | None = None
     client_key: str | None = None
+    overall_daily_usd: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class ClientKey:
+    """A server client key as the ledger keeps it: the secret's SHA-256, never the secret."""
+
+    id: str
+    name: str
+    key_hash: str
+    created_at: datetime
+    budget_usd_per_day: Decimal | None = None
+    revoked_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
 
 
 @dataclass(frozen=True)
@@ -240,6 +262,23 @@ class Ledger(ABC):
     def committed_usd(self, since: datetime, *, client_key: str | None = None) -> Decimal:
         """Holds: estimated USD of attempts started since `since` that may still be charged,
         and of charged attempts whose provider never reported a figure."""
+
+    # -- client keys (the server's) -------------------------------------------------------
+    @abstractmethod
+    def add_key(self, key: ClientKey) -> ClientKey:
+        """Store a new client key (its id and hash are unique)."""
+
+    @abstractmethod
+    def list_keys(self) -> list[ClientKey]:
+        """Every client key, revoked ones included, oldest first."""
+
+    @abstractmethod
+    def key_by_hash(self, key_hash: str) -> ClientKey | None:
+        """The key whose secret hashes to `key_hash` (revoked or not)."""
+
+    @abstractmethod
+    def revoke_key(self, id_or_name: str, at: datetime) -> list[ClientKey]:
+        """Revoke the active keys with this id or name; returns them as revoked."""
 
     @abstractmethod
     def close(self) -> None: ...

@@ -3,18 +3,20 @@ Nothing survives the process; one lock makes it safe to share between threads.""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from decimal import Decimal
 
-from ..errors import BudgetExceededError, IdempotencyConflictError, StaleJobError
+from ..errors import BudgetExceededError, IdempotencyConflictError, LedgerError, StaleJobError
 from ..models import GenerationRequest, Job, JobStatus
 from ..stats import MAX_SAMPLES, AttemptFact, ProviderStats, facts_from_job, sample_of, summarize
 from .base import (
     HOLDING_VALUES,
     Budget,
+    ClientKey,
     Lease,
     Ledger,
     exposure_usd,
@@ -41,16 +43,20 @@ def check_budget(
                 limit_usd=budget.per_job_usd,
                 spent_usd=exposure,
             )
+    if budget.overall_daily_usd is not None:
+        _check_daily(budget.overall_daily_usd, spent(budget.since, None), None)
     if budget.daily_usd is not None:
-        total = spent(budget.since, budget.client_key)
-        if total > budget.daily_usd:
-            who = f" for client key {budget.client_key}" if budget.client_key else ""
-            raise BudgetExceededError(
-                f"over daily budget{who}: ${total} spent or held today with this job "
-                f"> ${budget.daily_usd}",
-                limit_usd=budget.daily_usd,
-                spent_usd=total,
-            )
+        _check_daily(budget.daily_usd, spent(budget.since, budget.client_key), budget.client_key)
+
+
+def _check_daily(limit: Decimal, total: Decimal, client_key: str | None) -> None:
+    if total > limit:
+        who = f" for client key {client_key}" if client_key else ""
+        raise BudgetExceededError(
+            f"over daily budget{who}: ${total} spent or held today with this job > ${limit}",
+            limit_usd=limit,
+            spent_usd=total,
+        )
 
 
 def _committed(fact: AttemptFact, cutoff: float) -> bool:
@@ -71,6 +77,7 @@ class MemoryLedger(Ledger):
         self._requests: dict[str, GenerationRequest] = {}
         self._keys: dict[str, tuple[str, str | None]] = {}  # key -> (job id, fingerprint)
         self._leases: dict[str, Lease] = {}
+        self._client_keys: dict[str, ClientKey] = {}
         self._clock = clock
 
     def __repr__(self) -> str:
@@ -255,6 +262,32 @@ class MemoryLedger(Ledger):
         return self.spend_usd(since, client_key=client_key) + self.committed_usd(
             since, client_key=client_key
         )
+
+    # -- client keys --------------------------------------------------------------------
+    def add_key(self, key: ClientKey) -> ClientKey:
+        with self._lock:
+            if key.id in self._client_keys or self.key_by_hash(key.key_hash) is not None:
+                raise LedgerError(f"client key {key.id} already exists")
+            self._client_keys[key.id] = key
+            return key
+
+    def list_keys(self) -> list[ClientKey]:
+        with self._lock:
+            return sorted(self._client_keys.values(), key=lambda k: (k.created_at, k.id))
+
+    def key_by_hash(self, key_hash: str) -> ClientKey | None:
+        with self._lock:
+            return next((k for k in self._client_keys.values() if k.key_hash == key_hash), None)
+
+    def revoke_key(self, id_or_name: str, at: datetime) -> list[ClientKey]:
+        with self._lock:
+            revoked = []
+            for key in self.list_keys():
+                if key.active and id_or_name in (key.id, key.name):
+                    key = dataclasses.replace(key, revoked_at=at)
+                    self._client_keys[key.id] = key
+                    revoked.append(key)
+            return revoked
 
     def close(self) -> None:
         pass

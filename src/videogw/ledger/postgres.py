@@ -50,6 +50,7 @@ from ..models import GenerationRequest, Job, JobStatus
 from ..stats import MAX_SAMPLES, AttemptFact, ProviderStats, Sample, facts_from_job, summarize
 from .base import (
     Budget,
+    ClientKey,
     Lease,
     Ledger,
     dump_request,
@@ -72,7 +73,7 @@ __all__ = ["SCHEMA_VERSION", "PostgresLedger"]
 log = logging.getLogger("videogw.ledger")
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: client keys
 _RETRIES = 5  # deadlocks and serialization failures
 
 # keys of transaction-scoped advisory locks (hashtext of these strings)
@@ -135,6 +136,14 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS attempts_spend ON attempts (ended_at) WHERE charged",
     "CREATE INDEX IF NOT EXISTS attempts_open ON attempts (started_at) WHERE charged IS NULL",
     "CREATE INDEX IF NOT EXISTS attempts_client ON attempts (client_key, started_at)",
+    """CREATE TABLE IF NOT EXISTS client_keys (
+        id text COLLATE "C" PRIMARY KEY,
+        name text NOT NULL,
+        key_hash text NOT NULL UNIQUE,
+        created_at timestamptz NOT NULL,
+        budget_usd_per_day numeric,
+        revoked_at timestamptz
+    )""",
 )
 
 _INSERT_JOB = """
@@ -402,10 +411,17 @@ class PostgresLedger(Ledger):
         return _money(spent) + _money(held)
 
     def _check_budget(self, conn: psycopg.Connection[Any], budget: Budget, job: Job) -> None:
-        if budget.daily_usd is not None:
-            # one check at a time per scope: a concurrent writer's hold is committed (and
-            # visible to the sums below) before this transaction gets the lock
-            scope = _BUDGET_LOCK + (budget.client_key or "*")
+        # one check at a time per scope: a concurrent writer's hold is committed (and
+        # visible to the sums below) before this transaction gets the lock; the overall
+        # scope is always taken first, so two scopes never deadlock
+        scopes = []
+        if budget.overall_daily_usd is not None or (
+            budget.daily_usd is not None and budget.client_key is None
+        ):
+            scopes.append(_BUDGET_LOCK + "*")
+        if budget.daily_usd is not None and budget.client_key is not None:
+            scopes.append(_BUDGET_LOCK + budget.client_key)
+        for scope in scopes:
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (scope,))
         check_budget(budget, job, lambda since, c: self._spent(conn, since, c))
 
@@ -661,5 +677,62 @@ class PostgresLedger(Ledger):
         ((total,),) = self._read(_COMMITTED + extra, (_ts(since), _TERMINAL, *args))
         return _money(total)
 
+    # -- client keys --------------------------------------------------------------------
+    def add_key(self, key: ClientKey) -> ClientKey:
+        def work(conn: psycopg.Connection[Any]) -> ClientKey:
+            added = conn.execute(
+                "INSERT INTO client_keys (id, name, key_hash, created_at, budget_usd_per_day, "
+                "revoked_at) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING id",
+                (
+                    key.id,
+                    key.name,
+                    key.key_hash,
+                    key.created_at,
+                    key.budget_usd_per_day,
+                    key.revoked_at,
+                ),
+            ).fetchone()
+            if added is None:
+                raise LedgerError(f"client key {key.id} already exists")
+            return key
+
+        return self._write(work)
+
+    def list_keys(self) -> list[ClientKey]:
+        return [_key_of(row) for row in self._read(_SELECT_KEYS + " ORDER BY created_at, id")]
+
+    def key_by_hash(self, key_hash: str) -> ClientKey | None:
+        rows = self._read(_SELECT_KEYS + " WHERE key_hash = %s", (key_hash,))
+        return _key_of(rows[0]) if rows else None
+
+    def revoke_key(self, id_or_name: str, at: datetime) -> list[ClientKey]:
+        def work(conn: psycopg.Connection[Any]) -> list[ClientKey]:
+            rows = conn.execute(
+                "UPDATE client_keys SET revoked_at = %s WHERE (id = %s OR name = %s) "
+                "AND revoked_at IS NULL RETURNING id, name, key_hash, created_at, "
+                "budget_usd_per_day, revoked_at",
+                (at, id_or_name, id_or_name),
+            ).fetchall()
+            return sorted((_key_of(row) for row in rows), key=lambda k: (k.created_at, k.id))
+
+        return self._write(work)
+
     def close(self) -> None:
         self._pool.close()
+
+
+_SELECT_KEYS = (
+    "SELECT id, name, key_hash, created_at, budget_usd_per_day, revoked_at FROM client_keys"
+)
+
+
+def _key_of(row: Sequence[Any]) -> ClientKey:
+    budget = row[4]
+    return ClientKey(
+        id=row[0],
+        name=row[1],
+        key_hash=row[2],
+        created_at=row[3],
+        budget_usd_per_day=Decimal(budget) if budget is not None else None,
+        revoked_at=row[5],
+    )

@@ -20,13 +20,14 @@ and raises `LedgerCorruptError` from `get`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -46,6 +47,7 @@ from ..models import GenerationRequest, Job, JobStatus
 from ..stats import MAX_SAMPLES, AttemptFact, ProviderStats, Sample, facts_from_job, summarize
 from .base import (
     Budget,
+    ClientKey,
     Lease,
     Ledger,
     dump_request,
@@ -112,6 +114,15 @@ CREATE TABLE IF NOT EXISTS attempts (
 CREATE INDEX IF NOT EXISTS attempts_stats ON attempts (provider, model, ended_at);
 CREATE INDEX IF NOT EXISTS attempts_spend ON attempts (ended_at) WHERE charged = 1;
 CREATE INDEX IF NOT EXISTS attempts_open ON attempts (started_at) WHERE charged IS NULL;
+
+CREATE TABLE IF NOT EXISTS client_keys (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    key_hash TEXT NOT NULL UNIQUE,
+    created_at REAL NOT NULL,
+    budget_usd_per_day TEXT,
+    revoked_at REAL
+);
 """
 
 # v1 (videogw 0.1) had no versions, keys table, open flag or client keys: add them
@@ -603,6 +614,65 @@ class SQLiteLedger(Ledger):
         ((total,),) = self._read(_COMMITTED + extra, (since.timestamp(), *_TERMINAL, *args))
         return _decimal(total)
 
+    # -- client keys --------------------------------------------------------------------
+    def add_key(self, key: ClientKey) -> ClientKey:
+        def work(db: sqlite3.Connection) -> ClientKey:
+            try:
+                db.execute(
+                    "INSERT INTO client_keys (id, name, key_hash, created_at, budget_usd_per_day,"
+                    " revoked_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    _key_row(key),
+                )
+            except sqlite3.IntegrityError:
+                raise LedgerError(f"client key {key.id} already exists") from None
+            return key
+
+        return self._write(work)
+
+    def list_keys(self) -> list[ClientKey]:
+        return [_key_of(row) for row in self._read(_SELECT_KEYS + " ORDER BY created_at, id")]
+
+    def key_by_hash(self, key_hash: str) -> ClientKey | None:
+        rows = self._read(_SELECT_KEYS + " WHERE key_hash = ?", (key_hash,))
+        return _key_of(rows[0]) if rows else None
+
+    def revoke_key(self, id_or_name: str, at: datetime) -> list[ClientKey]:
+        def work(db: sqlite3.Connection) -> list[ClientKey]:
+            rows = db.execute(
+                _SELECT_KEYS + " WHERE (id = ? OR name = ?) AND revoked_at IS NULL",
+                (id_or_name, id_or_name),
+            ).fetchall()
+            db.execute(
+                "UPDATE client_keys SET revoked_at = ? "
+                "WHERE (id = ? OR name = ?) AND revoked_at IS NULL",
+                (at.timestamp(), id_or_name, id_or_name),
+            )
+            return [dataclasses.replace(_key_of(row), revoked_at=at) for row in rows]
+
+        return self._write(work)
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+_SELECT_KEYS = (
+    "SELECT id, name, key_hash, created_at, budget_usd_per_day, revoked_at FROM client_keys"
+)
+
+
+def _key_row(key: ClientKey) -> tuple[Any, ...]:
+    budget = str(key.budget_usd_per_day) if key.budget_usd_per_day is not None else None
+    revoked = key.revoked_at.timestamp() if key.revoked_at is not None else None
+    return (key.id, key.name, key.key_hash, key.created_at.timestamp(), budget, revoked)
+
+
+def _key_of(row: Sequence[Any]) -> ClientKey:
+    return ClientKey(
+        id=row[0],
+        name=row[1],
+        key_hash=row[2],
+        created_at=datetime.fromtimestamp(row[3], UTC),
+        budget_usd_per_day=Decimal(row[4]) if row[4] is not None else None,
+        revoked_at=datetime.fromtimestamp(row[5], UTC) if row[5] is not None else None,
+    )
