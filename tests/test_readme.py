@@ -16,6 +16,7 @@ from videogw.emulator.harness import Emulated, emulate
 from videogw.testing import registry_with
 
 README = Path(__file__).parent.parent / "README.md"
+SERVER_URL = "http://127.0.0.1:8080"
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 
@@ -54,15 +55,35 @@ def test_the_readme_has_python_examples() -> None:
     assert len(python_blocks()) >= 4
 
 
+# the openai SDK warns that OpenAI's own endpoint is retired; videogw's is not
+@pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning")
 @pytest.mark.parametrize("index", range(len(python_blocks())))
 def test_every_python_block_runs_as_written(
-    emulators: Emulated, tmp_path: Path, index: int, capsys: pytest.CaptureFixture[str]
+    emulators: Emulated,
+    tmp_path: Path,
+    index: int,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     code = python_blocks()[index]
     script = tmp_path / f"readme_{index}.py"
-    script.write_text(code, encoding="utf-8")
-    runpy.run_path(str(script), run_name="__main__")
+    if SERVER_URL not in code:
+        script.write_text(code, encoding="utf-8")
+        runpy.run_path(str(script), run_name="__main__")
+        assert "Traceback" not in capsys.readouterr().err
+        return
+    # a `videogw serve` example: against the server on loopback (its own port), with a key
+    from server_kit import served
+    from videogw.server.keys import create_key
+
+    with served(require_keys=True) as server:
+        _, secret = create_key(server.gateway.store, "readme")
+        monkeypatch.setenv("VIDEOGW_KEY", secret)
+        script.write_text(code.replace(SERVER_URL, server.base_url), encoding="utf-8")
+        runpy.run_path(str(script), run_name="__main__")
+        assert server.provider_jobs() == 1
     assert "Traceback" not in capsys.readouterr().err
+    assert (tmp_path / "fox.mp4").stat().st_size > 0
 
 
 def test_the_quickstart_keeps_its_two_lines() -> None:

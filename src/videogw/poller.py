@@ -140,6 +140,7 @@ class Poller:
         prior: Callable[[Job], bool] | None = None,
         early_failures: Callable[[Job], float | None] | None = None,
         history: PollHistory | None = None,
+        observed: Callable[[Job], bool] | None = None,
     ) -> None:
         """`expected(job)`: E in seconds, or None. Optional inputs (defaults in brackets):
 
@@ -151,12 +152,16 @@ class Poller:
           before half of E; at 10 % or more the poller keeps one early look [what this
           poller saw on the jobs it read early, once ten of them finished; until then one
           job in ten gets the early look, to find out];
-        - `history`: a `PollHistory` shared with other pollers [a new one]."""
+        - `history`: a `PollHistory` shared with other pollers [a new one];
+        - `observed(job)`: whether E was measured, where `prior` alone cannot say (a
+          configured E is neither a prior nor measured: its waits stay within the cap)
+          [not `prior(job)`]."""
         self._now = monotonic
         self._wall = wall
         self._expected = expected
         self._prior = prior
         self._early_failures = early_failures
+        self._observed_fn = observed
         self.history = history if history is not None else PollHistory()
         self.floor = floor
         self.cap = cap
@@ -236,6 +241,8 @@ class Poller:
         """Is E for this job measured (so the first look may be planned past the cap)?"""
         if self.history.expected((job.provider or "", job.model)) is not None:
             return True
+        if self._observed_fn is not None:
+            return self._observed_fn(job)
         return self._prior is not None and not self._prior(job)
 
     def _schedule(self, entry: Tracked, delay: float | None = None) -> None:

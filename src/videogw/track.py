@@ -335,35 +335,45 @@ class Tracker:
         model, else the provider's configured or typical duration."""
         return self._expected(job)[0]
 
-    def _prior_only(self, job: Job) -> bool:
-        """Is the expected time only a typical figure (nothing observed, none configured)?"""
-        return self._expected(job)[1]
+    def _typical_only(self, job: Job) -> bool:
+        """Is the expected time only a model's typical figure (none observed or set)?"""
+        return self._expected(job)[1] == "typical"
 
-    def _expected(self, job: Job) -> tuple[float | None, bool]:
+    def _observed(self, job: Job) -> bool:
+        """Is the expected time the ledger's observation (so a first look may be planned
+        past the poll cap)?"""
+        return self._expected(job)[1] == "observed"
+
+    def _expected(self, job: Job) -> tuple[float | None, str]:
+        """E and where it came from: "observed" (the ledger's p50), "configured" (the
+        provider's `expected_job_s`), "typical" (the model's typical time) or "none"."""
         if job.provider is None:
-            return None, True
+            return None, "none"
         observed = self.figures.stats(job.provider, job.model)
         if observed is not None and observed.p50_s and observed.samples >= MIN_SAMPLES:
-            return observed.p50_s, False
+            return observed.p50_s, "observed"
         try:
             provider = self.providers.get(job.provider)
         except VideoGWError:
-            return None, True
+            return None, "none"
         if provider.settings.expected_job_s:
-            return provider.settings.expected_job_s, False  # the user said so
+            return provider.settings.expected_job_s, "configured"
         spec = provider.capabilities.models.get(job.model)
-        return (spec.typical_seconds if spec is not None else None), True
+        typical = spec.typical_seconds if spec is not None else None
+        return typical, "typical" if typical is not None else "none"
 
-    def _delay(self, job: Job) -> float:
+    def next_delay(self, job: Job) -> float:
+        """Seconds until the job's next status read is worth making (the adaptive
+        schedule; what `wait` sleeps and what the server's poll-after header says)."""
         age = (self.clock.now() - (job.submitted_at or job.created_at)).total_seconds()
-        expected, prior = self._expected(job)
+        expected, source = self._expected(job)
         return next_poll_delay(
             age,
             expected,
             floor=self.config.poll.floor_s,
             cap=self.config.poll.cap_s,
-            prior=prior,
-            observed=not prior,
+            prior=source == "typical",
+            observed=source == "observed",
         )
 
     def wait_op(
@@ -383,7 +393,7 @@ class Tracker:
             while not job.status.is_terminal or job.aftercare is not None:
                 if job.provider_job_id is None and job.aftercare is None:
                     return job  # a submit's outcome is unknown: nothing to poll
-                delay = 0.0 if job.aftercare is not None else self._delay(job)
+                delay = 0.0 if job.aftercare is not None else self.next_delay(job)
                 waited = self.clock.monotonic() - started
                 last_look = timeout is not None and waited + delay >= timeout
                 if last_look:
@@ -428,7 +438,8 @@ class Tracker:
             floor=self.config.poll.floor_s,
             cap=self.config.poll.cap_s,
             rng=random.Random(),
-            prior=self._prior_only,
+            prior=self._typical_only,
+            observed=self._observed,
             history=self.history,  # what one wait_all learned, the next one knows
         )
 

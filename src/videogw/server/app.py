@@ -241,7 +241,7 @@ class Server:
         if job.status.is_terminal:
             return 0
         try:
-            delay = float(self.gateway.tracker._delay(job))
+            delay = float(self.gateway.tracker.next_delay(job))
         except VideoGWError:
             delay = self.gateway.config.poll.floor_s
         return max(1, round(delay * 1000))
