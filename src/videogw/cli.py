@@ -25,7 +25,7 @@ from typing import Annotated
 import typer
 
 from . import __version__
-from .commands import info, jobs, serve
+from .commands import info, jobs, serve, worker
 from .commands.common import EXIT_CODES_HELP, CliState, set_state
 
 __all__ = ["app", "main"]
@@ -96,6 +96,7 @@ COMMANDS: list[Callable[..., None]] = [
     jobs.download,
     jobs.jobs,
     jobs.resume,
+    worker.worker,
     info.catalog,
 ]
 for command in COMMANDS:

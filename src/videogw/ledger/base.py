@@ -28,11 +28,11 @@ import os
 import socket
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from ..models import AttemptOutcome, GenerationRequest, Job, JobStatus, Media
 from ..stats import ProviderStats, facts_from_job
@@ -41,6 +41,7 @@ __all__ = [
     "Budget",
     "Lease",
     "Ledger",
+    "Listening",
     "dump_request",
     "exposure_usd",
     "fingerprint",
@@ -75,6 +76,12 @@ class Budget:
 class Lease:
     owner: str
     until: float  # seconds since the epoch
+
+
+class Listening(Protocol):
+    """A subscription made by `Ledger.listen`."""
+
+    def close(self) -> None: ...
 
 
 def new_owner(kind: str = "op") -> str:
@@ -240,6 +247,18 @@ class Ledger(ABC):
     def committed_usd(self, since: datetime, *, client_key: str | None = None) -> Decimal:
         """Holds: estimated USD of attempts started since `since` that may still be charged,
         and of charged attempts whose provider never reported a figure."""
+
+    # -- telling the fleet ---------------------------------------------------------------
+    def notify(self, job_id: str) -> None:
+        """Tell the process tracking `job_id` that news about it was recorded (a webhook):
+        PostgreSQL sends a NOTIFY; elsewhere this does nothing (one process hears its own
+        news through its pollers)."""
+        return None
+
+    def listen(self, callback: Callable[[str], None]) -> Listening | None:
+        """Call `callback(job_id)` (from another thread) for every `notify` made by any
+        process, until the returned handle is closed; None where there is no such channel."""
+        return None
 
     @abstractmethod
     def close(self) -> None: ...

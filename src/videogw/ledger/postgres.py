@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -661,5 +662,60 @@ class PostgresLedger(Ledger):
         ((total,),) = self._read(_COMMITTED + extra, (_ts(since), _TERMINAL, *args))
         return _money(total)
 
+    # -- telling the fleet ---------------------------------------------------------------
+    @property
+    def channel(self) -> str:
+        """The NOTIFY channel of this ledger (one per schema)."""
+        return _channel(self.schema)
+
+    def notify(self, job_id: str) -> None:
+        self._write(lambda conn: conn.execute("SELECT pg_notify(%s, %s)", (self.channel, job_id)))
+
+    def listen(self, callback: Callable[[str], None]) -> Listener:
+        return Listener(self.url, self.channel, callback)
+
     def close(self) -> None:
         self._pool.close()
+
+
+def _channel(schema: str | None) -> str:
+    return ("videogw_jobs" + (f"_{schema}" if schema else ""))[:63]
+
+
+class Listener:
+    """A dedicated connection LISTENing on the ledger's channel, in a daemon thread; it
+    reconnects after a lost connection (news missed meanwhile is picked up by the next
+    scheduled read)."""
+
+    def __init__(self, url: str, channel: str, callback: Callable[[str], None]) -> None:
+        self.url = url
+        self.channel = channel
+        self.callback = callback
+        self._closed = threading.Event()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="videogw-listen", daemon=True)
+        self._thread.start()
+        self._ready.wait(timeout=10)
+
+    def _run(self) -> None:
+        while not self._closed.is_set():
+            try:
+                with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as conn:
+                    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+                    self._ready.set()
+                    while not self._closed.is_set():
+                        for note in conn.notifies(timeout=0.5):
+                            try:
+                                self.callback(note.payload)
+                            except Exception:  # a listener's bug must not stop listening
+                                log.exception("ledger notification callback failed")
+            except psycopg.Error as exc:
+                if self._closed.is_set():
+                    return
+                log.warning("ledger LISTEN connection lost (%s); reconnecting", exc)
+                self._ready.set()
+                self._closed.wait(1.0)
+
+    def close(self) -> None:
+        self._closed.set()
+        self._thread.join(timeout=5)
