@@ -42,6 +42,7 @@ __all__ = [
     "Lease",
     "Ledger",
     "Listening",
+    "Standing",
     "dump_request",
     "exposure_usd",
     "fingerprint",
@@ -64,12 +65,30 @@ class Budget:
 
     `daily_usd`: spend plus holds since `since` (the start of the day), over every job, or
     over one client key's jobs when `client_key` is set. `per_job_usd`: what one logical
-    job may have charged or held across its attempts."""
+    job may have charged or held across its attempts. `max_in_flight`: how many attempts
+    may be live at `provider` at once, this one included (a provider's concurrent-job
+    limit per account), over every process sharing the ledger."""
 
     since: datetime
     daily_usd: Decimal | None = None
     per_job_usd: Decimal | None = None
     client_key: str | None = None
+    # at most this many attempts live at `provider` (`Ledger.in_flight`), fleet-wide
+    provider: str | None = None
+    max_in_flight: int | None = None
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What the fleet learned about a provider (shared through the ledger): no submits to
+    it for `paused_s` more seconds (a Retry-After, an open circuit breaker), or none at all
+    until it is reset (`disabled`: out of credit, or its key was refused)."""
+
+    provider: str
+    paused_s: float = 0.0
+    pause_reason: str | None = None
+    disabled: str | None = None
+    credit: bool = False
 
 
 @dataclass(frozen=True)
@@ -247,6 +266,29 @@ class Ledger(ABC):
     def committed_usd(self, since: datetime, *, client_key: str | None = None) -> Decimal:
         """Holds: estimated USD of attempts started since `since` that may still be charged,
         and of charged attempts whose provider never reported a figure."""
+
+    @abstractmethod
+    def in_flight(self, provider: str) -> int:
+        """Attempts at `provider` being sent or accepted and not finished (unknown outcomes
+        are not counted: they await reconciliation). `Budget.max_in_flight` bounds it."""
+
+    # -- provider standing, shared by the fleet ------------------------------------------
+    @abstractmethod
+    def pause(self, provider: str, seconds: float, reason: str) -> None:
+        """No submits to `provider` for `seconds` (judged by the ledger's clock; a longer
+        pause already recorded stands)."""
+
+    @abstractmethod
+    def disable(self, provider: str, reason: str, *, credit: bool) -> None:
+        """No submits to `provider` until `reset_standing` (out of credit, key refused)."""
+
+    @abstractmethod
+    def reset_standing(self, provider: str | None = None) -> None:
+        """Forget pauses and disables (of one provider, or all)."""
+
+    @abstractmethod
+    def standings(self) -> dict[str, Standing]:
+        """Every provider paused now or disabled."""
 
     # -- telling the fleet ---------------------------------------------------------------
     def notify(self, job_id: str) -> None:

@@ -53,6 +53,7 @@ from .base import (
     Budget,
     Lease,
     Ledger,
+    Standing,
     dump_request,
     fingerprint,
     is_claimable,
@@ -73,12 +74,13 @@ __all__ = ["SCHEMA_VERSION", "PostgresLedger"]
 log = logging.getLogger("videogw.ledger")
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: provider_standing
 _RETRIES = 5  # deadlocks and serialization failures
 
 # keys of transaction-scoped advisory locks (hashtext of these strings)
 _SCHEMA_LOCK = "videogw.ledger.schema"
 _BUDGET_LOCK = "videogw.ledger.budget:"
+_IN_FLIGHT_LOCK = "videogw.ledger.in_flight:"
 
 # ids and keys compare byte-wise ("C"), as in Python: prefix ranges use the index and
 # "oldest first, then by id" orders as every other backend does
@@ -136,6 +138,13 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS attempts_spend ON attempts (ended_at) WHERE charged",
     "CREATE INDEX IF NOT EXISTS attempts_open ON attempts (started_at) WHERE charged IS NULL",
     "CREATE INDEX IF NOT EXISTS attempts_client ON attempts (client_key, started_at)",
+    """CREATE TABLE IF NOT EXISTS provider_standing (
+        provider text PRIMARY KEY,
+        paused_until timestamptz,
+        pause_reason text,
+        disabled text,
+        credit boolean NOT NULL DEFAULT false
+    )""",
 )
 
 _INSERT_JOB = """
@@ -185,6 +194,11 @@ _COMMITTED = (
     "OR (charged AND cost_usd IS NULL))"
 )
 _BY_CLIENT = " AND client_key = %s"
+# attempts holding a slot at a provider: sent or accepted, not finished
+_IN_FLIGHT = (
+    "SELECT count(*) FROM attempts WHERE provider = %s "
+    "AND outcome IN ('accepted', 'sending') AND (status IS NULL OR NOT status = ANY(%s))"
+)
 
 
 def _ts(value: datetime | float | None) -> datetime | None:
@@ -408,7 +422,20 @@ class PostgresLedger(Ledger):
             # visible to the sums below) before this transaction gets the lock
             scope = _BUDGET_LOCK + (budget.client_key or "*")
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (scope,))
-        check_budget(budget, job, lambda since, c: self._spent(conn, since, c))
+        if budget.max_in_flight is not None and budget.provider is not None:
+            # likewise one count at a time per provider
+            key = _IN_FLIGHT_LOCK + budget.provider
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (key,))
+        check_budget(
+            budget,
+            job,
+            lambda since, c: self._spent(conn, since, c),
+            lambda provider: self._in_flight(conn, provider),
+        )
+
+    def _in_flight(self, conn: psycopg.Connection[Any], provider: str) -> int:
+        row = conn.execute(_IN_FLIGHT, (provider, _TERMINAL)).fetchone()
+        return int(row[0]) if row is not None else 0
 
     # -- jobs -------------------------------------------------------------------------
     def create(
@@ -661,6 +688,56 @@ class PostgresLedger(Ledger):
         args = (client_key,) if client_key is not None else ()
         ((total,),) = self._read(_COMMITTED + extra, (_ts(since), _TERMINAL, *args))
         return _money(total)
+
+    def in_flight(self, provider: str) -> int:
+        ((count,),) = self._read(_IN_FLIGHT, (provider, _TERMINAL))
+        return int(count)
+
+    # -- provider standing (times by the database's clock) ------------------------------
+    def pause(self, provider: str, seconds: float, reason: str) -> None:
+        self._write(
+            lambda conn: conn.execute(
+                "INSERT INTO provider_standing AS s (provider, paused_until, pause_reason) "
+                "VALUES (%s, now() + make_interval(secs => %s), %s) "
+                "ON CONFLICT (provider) DO UPDATE SET paused_until = EXCLUDED.paused_until, "
+                "pause_reason = EXCLUDED.pause_reason "
+                "WHERE s.paused_until IS NULL OR s.paused_until < EXCLUDED.paused_until",
+                (provider, float(seconds), reason),
+            )
+        )
+
+    def disable(self, provider: str, reason: str, *, credit: bool) -> None:
+        self._write(
+            lambda conn: conn.execute(
+                "INSERT INTO provider_standing (provider, disabled, credit) "
+                "VALUES (%s, %s, %s) ON CONFLICT (provider) DO UPDATE SET "
+                "disabled = EXCLUDED.disabled, credit = EXCLUDED.credit",
+                (provider, reason, credit),
+            )
+        )
+
+    def reset_standing(self, provider: str | None = None) -> None:
+        if provider is None:
+            self._write(lambda conn: conn.execute("DELETE FROM provider_standing"))
+        else:
+            self._write(
+                lambda conn: conn.execute(
+                    "DELETE FROM provider_standing WHERE provider = %s", (provider,)
+                )
+            )
+
+    def standings(self) -> dict[str, Standing]:
+        rows = self._read(
+            "SELECT provider, "
+            "greatest(0, extract(epoch FROM paused_until - now()))::float8, "
+            "pause_reason, disabled, credit FROM provider_standing "
+            "WHERE disabled IS NOT NULL OR paused_until > now()"
+        )
+        found = {}
+        for name, left, why, disabled, credit in rows:
+            left = float(left or 0.0)
+            found[name] = Standing(name, left, why if left > 0 else None, disabled, bool(credit))
+        return found
 
     # -- telling the fleet ---------------------------------------------------------------
     @property

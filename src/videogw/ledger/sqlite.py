@@ -47,6 +47,7 @@ from .base import (
     Budget,
     Lease,
     Ledger,
+    Standing,
     dump_request,
     fingerprint,
     is_claimable,
@@ -111,6 +112,13 @@ CREATE TABLE IF NOT EXISTS attempts (
 CREATE INDEX IF NOT EXISTS attempts_stats ON attempts (provider, model, ended_at);
 CREATE INDEX IF NOT EXISTS attempts_spend ON attempts (ended_at) WHERE charged = 1;
 CREATE INDEX IF NOT EXISTS attempts_open ON attempts (started_at) WHERE charged IS NULL;
+CREATE TABLE IF NOT EXISTS provider_standing (
+    provider TEXT PRIMARY KEY,
+    paused_until REAL,
+    pause_reason TEXT,
+    disabled TEXT,
+    credit INTEGER NOT NULL DEFAULT 0
+);
 """
 
 # v1 (videogw 0.1) had no versions, keys table, open flag or client keys: add them
@@ -161,6 +169,12 @@ _COMMITTED = (
     "OR (charged = 1 AND cost_usd IS NULL))"
 )
 _BY_CLIENT = " AND client_key = ?"
+# attempts holding a slot at a provider: sent or accepted, not finished
+_IN_FLIGHT = (
+    "SELECT count(*) FROM attempts WHERE provider = ? "  # noqa: S608
+    "AND outcome IN ('accepted', 'sending') "
+    f"AND (status IS NULL OR status NOT IN {_IN_TERMINAL})"
+)
 
 
 def _opt(value: Decimal | None) -> float | None:
@@ -396,7 +410,12 @@ class SQLiteLedger(Ledger):
             if rows:
                 db.executemany(_UPSERT_ATTEMPT, rows)
             if budget is not None:
-                check_budget(budget, stored, lambda since, c: self._spent(db, since, c))
+                check_budget(
+                    budget,
+                    stored,
+                    lambda since, c: self._spent(db, since, c),
+                    lambda provider: self._in_flight(db, provider),
+                )
             return stored
 
         return self._write(work)
@@ -424,7 +443,12 @@ class SQLiteLedger(Ledger):
             if rows:
                 db.executemany(_UPSERT_ATTEMPT, rows)
             if budget is not None:
-                check_budget(budget, stored, lambda since, c: self._spent(db, since, c))
+                check_budget(
+                    budget,
+                    stored,
+                    lambda since, c: self._spent(db, since, c),
+                    lambda provider: self._in_flight(db, provider),
+                )
             return stored
 
         return self._write(work)
@@ -601,6 +625,66 @@ class SQLiteLedger(Ledger):
         args = (client_key,) if client_key is not None else ()
         ((total,),) = self._read(_COMMITTED + extra, (since.timestamp(), *_TERMINAL, *args))
         return _decimal(total)
+
+    def _in_flight(self, db: sqlite3.Connection, provider: str) -> int:
+        (count,) = db.execute(_IN_FLIGHT, (provider, *_TERMINAL)).fetchone()
+        return int(count)
+
+    def in_flight(self, provider: str) -> int:
+        ((count,),) = self._read(_IN_FLIGHT, (provider, *_TERMINAL))
+        return int(count)
+
+    # -- provider standing ------------------------------------------------------------
+    def pause(self, provider: str, seconds: float, reason: str) -> None:
+        until = self._clock() + seconds
+        self._write(
+            lambda db: db.execute(
+                "INSERT INTO provider_standing (provider, paused_until, pause_reason) "
+                "VALUES (?, ?, ?) ON CONFLICT (provider) DO UPDATE SET "
+                "paused_until = excluded.paused_until, pause_reason = excluded.pause_reason "
+                "WHERE paused_until IS NULL OR paused_until < excluded.paused_until",
+                (provider, until, reason),
+            )
+        )
+
+    def disable(self, provider: str, reason: str, *, credit: bool) -> None:
+        self._write(
+            lambda db: db.execute(
+                "INSERT INTO provider_standing (provider, disabled, credit) VALUES (?, ?, ?) "
+                "ON CONFLICT (provider) DO UPDATE SET disabled = excluded.disabled, "
+                "credit = excluded.credit",
+                (provider, reason, int(credit)),
+            )
+        )
+
+    def reset_standing(self, provider: str | None = None) -> None:
+        if provider is None:
+            self._write(lambda db: db.execute("DELETE FROM provider_standing"))
+        else:
+            self._write(
+                lambda db: db.execute(
+                    "DELETE FROM provider_standing WHERE provider = ?", (provider,)
+                )
+            )
+
+    def standings(self) -> dict[str, Standing]:
+        now = self._clock()
+        rows = self._read(
+            "SELECT provider, paused_until, pause_reason, disabled, credit "
+            "FROM provider_standing WHERE disabled IS NOT NULL OR paused_until > ?",
+            (now,),
+        )
+        found = {}
+        for name, until, why, disabled, credit in rows:
+            live = until is not None and until > now
+            found[name] = Standing(
+                name,
+                max(0.0, until - now) if live else 0.0,
+                why if live else None,
+                disabled,
+                bool(credit),
+            )
+        return found
 
     def close(self) -> None:
         with self._lock:
