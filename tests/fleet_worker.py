@@ -3,6 +3,10 @@
 
     python fleet_worker.py LEDGER URLS [--concurrency N] [--batch N] [--lease S]
         [--exit-when-idle] [--max-in-flight N]
+    python fleet_worker.py LEDGER URLS --submit N --start-at EPOCH [--max-in-flight N]
+
+The second form submits N jobs (from EPOCH on, so that processes race) and exits; it
+prints how many each provider took. ``--max-in-flight`` applies to the provider "toy".
 
 LEDGER is JSON: ``{"path": FILE}`` (SQLite) or ``{"url": URL, "schema": NAME}``
 (PostgreSQL); URLS maps the toy providers to their emulators' base URLs.
@@ -26,6 +30,8 @@ from videogw.config import Config
 from videogw.ledger import Ledger, SQLiteLedger
 from videogw.testing import registry_with
 
+CAT = "https://example.com/cat.jpg"
+
 
 def open_ledger(spec: dict[str, Any]) -> Ledger:
     if "url" in spec:
@@ -48,8 +54,7 @@ def config(
         for name, url in urls.items()
     }
     if max_in_flight is not None:
-        for settings in providers.values():
-            settings["max_in_flight"] = max_in_flight
+        providers["toy"]["max_in_flight"] = max_in_flight
     return Config.model_validate(
         {
             "providers": providers,
@@ -68,6 +73,24 @@ def gateway(ledger: Ledger, urls: dict[str, str], **options: Any) -> AsyncGatewa
     )
 
 
+async def submit(gw: AsyncGateway, count: int, start_at: float) -> None:
+    import time
+    from collections import Counter
+
+    from videogw.errors import VideoGWError
+
+    await asyncio.sleep(max(0.0, start_at - time.time()))
+    taken: Counter[str] = Counter()
+    for i in range(count):
+        try:
+            job = await gw.submit(model="dop-lite", prompt=f"slot {i}", image=CAT)
+        except VideoGWError as exc:
+            taken[type(exc).__name__] += 1
+        else:
+            taken[job.provider or "?"] += 1
+    print("TAKEN " + json.dumps(dict(taken)), flush=True)
+
+
 async def main(args: argparse.Namespace) -> None:
     ledger = open_ledger(json.loads(args.ledger))
     try:
@@ -76,6 +99,9 @@ async def main(args: argparse.Namespace) -> None:
             options["max_in_flight"] = args.max_in_flight
         async with gateway(ledger, json.loads(args.urls), **options) as gw:
             print("READY", flush=True)
+            if args.submit:
+                await submit(gw, args.submit, args.start_at)
+                return
             stats = await run_worker(
                 gw,
                 concurrency=args.concurrency,
@@ -102,4 +128,6 @@ if __name__ == "__main__":
     parser.add_argument("--lease", type=float, default=5.0)
     parser.add_argument("--exit-when-idle", action="store_true")
     parser.add_argument("--max-in-flight", type=int, default=None)
+    parser.add_argument("--submit", type=int, default=0)
+    parser.add_argument("--start-at", type=float, default=0.0)
     asyncio.run(main(parser.parse_args()))

@@ -209,16 +209,27 @@ def test_a_killed_workers_jobs_are_taken_over_within_lease_plus_one_poll(
         ledger.close()
 
 
+@pytest.fixture
+def queued_servers() -> Iterator[dict[str, LoopbackServer]]:
+    found = start_servers(Timing(queue_s=3.0, run_s=0.5))
+    yield found
+    for server in found.values():
+        server.stop()
+
+
 def test_a_webhook_recorded_by_another_process_wakes_the_worker_on_postgres(
-    postgres_url: str, schema: str, servers: dict[str, LoopbackServer]
+    postgres_url: str, schema: str, queued_servers: dict[str, LoopbackServer]
 ) -> None:
-    """The worker polls rarely here (30 s floor); the job finishes at the emulator after
-    0.4 s; a receiver with its own ledger connection confirms the webhook, finds the job
-    leased, and NOTIFYs: the worker reads it at once and the job ends within seconds."""
+    """The worker polls rarely here (30 s floor) and reads the job while it is queued; it
+    finishes at the emulator 3.5 s after submit; a receiver with its own ledger connection
+    confirms the webhook, finds the job leased, and NOTIFYs: the worker reads it at once
+    and the job ends within seconds, not at its next read 30 s on."""
     from videogw.ledger.postgres import PostgresLedger
 
+    servers = queued_servers
     worker_ledger = PostgresLedger(postgres_url, schema=schema, pool_size=2)
     receiver_ledger = PostgresLedger(postgres_url, schema=schema, pool_size=2)
+    submitted = time.monotonic()
     (job_id,) = submit(receiver_ledger, servers, ["hooked"])
 
     async def scenario() -> tuple[Any, float]:
@@ -229,7 +240,11 @@ def test_a_webhook_recorded_by_another_process_wakes_the_worker_on_postgres(
             running = asyncio.ensure_future(worker.run())
             while worker.stats.reads < 1:
                 await asyncio.sleep(0.05)
-            await asyncio.sleep(1.0)  # the job has succeeded at the emulator by now
+            job = receiver_ledger.get(job_id)
+            assert job is not None
+            assert not job.status.is_terminal  # read while queued: next read in 30 s
+            # the job has succeeded at the emulator by then
+            await asyncio.sleep(max(0.0, submitted + 4.0 - time.monotonic()))
             job = receiver_ledger.get(job_id)
             assert job is not None
             assert not job.status.is_terminal
@@ -253,3 +268,37 @@ def test_a_webhook_recorded_by_another_process_wakes_the_worker_on_postgres(
     assert done.status is JobStatus.succeeded
     worker_ledger.close()
     receiver_ledger.close()
+
+
+@pytest.mark.slow
+def test_two_processes_share_a_providers_max_in_flight(
+    slow_servers: dict[str, LoopbackServer], ledger_spec: dict[str, Any]
+) -> None:
+    """toy allows 5 jobs at once per account: two processes racing 10 submits each put
+    exactly 5 there (the jobs run 30 s, so none ends meanwhile) and the rest on toy2."""
+    args = [json.dumps(ledger_spec), json.dumps(urls(slow_servers)), "--max-in-flight", "5"]
+    start_at = time.time() + 4.0
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(WORKER), *args, "--submit", "10", "--start-at", str(start_at)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    taken: dict[str, int] = {}
+    for proc in procs:
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        line = next(x for x in out.splitlines() if x.startswith("TAKEN "))
+        for name, count in json.loads(line[len("TAKEN ") :]).items():
+            taken[name] = taken.get(name, 0) + count
+    assert taken == {"toy": 5, "toy2": 15}
+    ledger = fleet_worker.open_ledger(ledger_spec)
+    try:
+        assert ledger.in_flight("toy") == 5
+        assert ledger.in_flight("toy2") == 15
+    finally:
+        ledger.close()
+    assert len(slow_servers["toy"].app.jobs) == 5  # what the provider itself saw

@@ -416,7 +416,7 @@ class LedgerContract:
 
     def test_provider_standing_is_shared(self, ledger: Any) -> None:
         assert ledger.standings() == {}
-        ledger.pause("toy", 60, "Retry-After: 60")
+        ledger.pause("toy", 60, "Retry-After: 60", by="me")
         ledger.pause("toy", 1, "shorter")  # the longer pause stands
         ledger.disable("toy2", "out of credit", credit=True)
         ledger.pause("gone", 0.001, "expires")
@@ -426,6 +426,7 @@ class LedgerContract:
         assert 50 < found["toy"].paused_s <= 60
         assert found["toy"].pause_reason == "Retry-After: 60"
         assert found["toy"].disabled is None
+        assert found["toy"].by == "me"
         assert found["toy2"].disabled == "out of credit"
         assert found["toy2"].credit is True
         assert found["toy2"].paused_s == 0

@@ -89,6 +89,7 @@ class Standing:
     pause_reason: str | None = None
     disabled: str | None = None
     credit: bool = False
+    by: str | None = None  # who recorded the latest of it (a process's token)
 
 
 @dataclass(frozen=True)
@@ -274,12 +275,12 @@ class Ledger(ABC):
 
     # -- provider standing, shared by the fleet ------------------------------------------
     @abstractmethod
-    def pause(self, provider: str, seconds: float, reason: str) -> None:
+    def pause(self, provider: str, seconds: float, reason: str, *, by: str | None = None) -> None:
         """No submits to `provider` for `seconds` (judged by the ledger's clock; a longer
-        pause already recorded stands)."""
+        pause already recorded stands). `by` names the process that learned it."""
 
     @abstractmethod
-    def disable(self, provider: str, reason: str, *, credit: bool) -> None:
+    def disable(self, provider: str, reason: str, *, credit: bool, by: str | None = None) -> None:
         """No submits to `provider` until `reset_standing` (out of credit, key refused)."""
 
     @abstractmethod

@@ -89,6 +89,7 @@ class MemoryLedger(Ledger):
         self._lock = threading.RLock()
         self._paused: dict[str, tuple[float, str]] = {}
         self._disabled: dict[str, tuple[str, bool]] = {}
+        self._by: dict[str, str | None] = {}
         self._jobs: dict[str, Job] = {}
         self._requests: dict[str, GenerationRequest] = {}
         self._keys: dict[str, tuple[str, str | None]] = {}  # key -> (job id, fingerprint)
@@ -282,19 +283,21 @@ class MemoryLedger(Ledger):
         with self._lock:
             return sum(1 for f in self._facts() if f.provider == provider and _live(f))
 
-    def pause(self, provider: str, seconds: float, reason: str) -> None:
+    def pause(self, provider: str, seconds: float, reason: str, *, by: str | None = None) -> None:
         with self._lock:
             until = self._clock() + seconds
             if until > self._paused.get(provider, (0.0, ""))[0]:
                 self._paused[provider] = (until, reason)
+                self._by[provider] = by
 
-    def disable(self, provider: str, reason: str, *, credit: bool) -> None:
+    def disable(self, provider: str, reason: str, *, credit: bool, by: str | None = None) -> None:
         with self._lock:
             self._disabled[provider] = (reason, credit)
+            self._by[provider] = by
 
     def reset_standing(self, provider: str | None = None) -> None:
         with self._lock:
-            for table in (self._paused, self._disabled):
+            for table in (self._paused, self._disabled, self._by):
                 for name in list(table):
                     if provider is None or name == provider:
                         del table[name]
@@ -308,7 +311,9 @@ class MemoryLedger(Ledger):
             for name in names:
                 until, why = self._paused.get(name, (0.0, None))
                 reason, credit = self._disabled.get(name, (None, False))
-                found[name] = Standing(name, max(0.0, until - now), why, reason, credit)
+                found[name] = Standing(
+                    name, max(0.0, until - now), why, reason, credit, self._by.get(name)
+                )
             return found
 
     def close(self) -> None:

@@ -143,7 +143,8 @@ _SCHEMA = (
         paused_until timestamptz,
         pause_reason text,
         disabled text,
-        credit boolean NOT NULL DEFAULT false
+        credit boolean NOT NULL DEFAULT false,
+        learned_by text
     )""",
 )
 
@@ -694,25 +695,27 @@ class PostgresLedger(Ledger):
         return int(count)
 
     # -- provider standing (times by the database's clock) ------------------------------
-    def pause(self, provider: str, seconds: float, reason: str) -> None:
+    def pause(self, provider: str, seconds: float, reason: str, *, by: str | None = None) -> None:
         self._write(
             lambda conn: conn.execute(
-                "INSERT INTO provider_standing AS s (provider, paused_until, pause_reason) "
-                "VALUES (%s, now() + make_interval(secs => %s), %s) "
+                "INSERT INTO provider_standing AS s "
+                "(provider, paused_until, pause_reason, learned_by) "
+                "VALUES (%s, now() + make_interval(secs => %s), %s, %s) "
                 "ON CONFLICT (provider) DO UPDATE SET paused_until = EXCLUDED.paused_until, "
-                "pause_reason = EXCLUDED.pause_reason "
+                "pause_reason = EXCLUDED.pause_reason, learned_by = EXCLUDED.learned_by "
                 "WHERE s.paused_until IS NULL OR s.paused_until < EXCLUDED.paused_until",
-                (provider, float(seconds), reason),
+                (provider, float(seconds), reason, by),
             )
         )
 
-    def disable(self, provider: str, reason: str, *, credit: bool) -> None:
+    def disable(self, provider: str, reason: str, *, credit: bool, by: str | None = None) -> None:
         self._write(
             lambda conn: conn.execute(
-                "INSERT INTO provider_standing (provider, disabled, credit) "
-                "VALUES (%s, %s, %s) ON CONFLICT (provider) DO UPDATE SET "
-                "disabled = EXCLUDED.disabled, credit = EXCLUDED.credit",
-                (provider, reason, credit),
+                "INSERT INTO provider_standing (provider, disabled, credit, learned_by) "
+                "VALUES (%s, %s, %s, %s) ON CONFLICT (provider) DO UPDATE SET "
+                "disabled = EXCLUDED.disabled, credit = EXCLUDED.credit, "
+                "learned_by = EXCLUDED.learned_by",
+                (provider, reason, credit, by),
             )
         )
 
@@ -730,13 +733,15 @@ class PostgresLedger(Ledger):
         rows = self._read(
             "SELECT provider, "
             "greatest(0, extract(epoch FROM paused_until - now()))::float8, "
-            "pause_reason, disabled, credit FROM provider_standing "
+            "pause_reason, disabled, credit, learned_by FROM provider_standing "
             "WHERE disabled IS NOT NULL OR paused_until > now()"
         )
         found = {}
-        for name, left, why, disabled, credit in rows:
+        for name, left, why, disabled, credit, by in rows:
             left = float(left or 0.0)
-            found[name] = Standing(name, left, why if left > 0 else None, disabled, bool(credit))
+            found[name] = Standing(
+                name, left, why if left > 0 else None, disabled, bool(credit), by
+            )
         return found
 
     # -- telling the fleet ---------------------------------------------------------------

@@ -117,7 +117,8 @@ CREATE TABLE IF NOT EXISTS provider_standing (
     paused_until REAL,
     pause_reason TEXT,
     disabled TEXT,
-    credit INTEGER NOT NULL DEFAULT 0
+    credit INTEGER NOT NULL DEFAULT 0,
+    learned_by TEXT
 );
 """
 
@@ -635,25 +636,28 @@ class SQLiteLedger(Ledger):
         return int(count)
 
     # -- provider standing ------------------------------------------------------------
-    def pause(self, provider: str, seconds: float, reason: str) -> None:
+    def pause(self, provider: str, seconds: float, reason: str, *, by: str | None = None) -> None:
         until = self._clock() + seconds
         self._write(
             lambda db: db.execute(
-                "INSERT INTO provider_standing (provider, paused_until, pause_reason) "
-                "VALUES (?, ?, ?) ON CONFLICT (provider) DO UPDATE SET "
-                "paused_until = excluded.paused_until, pause_reason = excluded.pause_reason "
+                "INSERT INTO provider_standing "
+                "(provider, paused_until, pause_reason, learned_by) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (provider) DO UPDATE SET "
+                "paused_until = excluded.paused_until, pause_reason = excluded.pause_reason, "
+                "learned_by = excluded.learned_by "
                 "WHERE paused_until IS NULL OR paused_until < excluded.paused_until",
-                (provider, until, reason),
+                (provider, until, reason, by),
             )
         )
 
-    def disable(self, provider: str, reason: str, *, credit: bool) -> None:
+    def disable(self, provider: str, reason: str, *, credit: bool, by: str | None = None) -> None:
         self._write(
             lambda db: db.execute(
-                "INSERT INTO provider_standing (provider, disabled, credit) VALUES (?, ?, ?) "
-                "ON CONFLICT (provider) DO UPDATE SET disabled = excluded.disabled, "
-                "credit = excluded.credit",
-                (provider, reason, int(credit)),
+                "INSERT INTO provider_standing (provider, disabled, credit, learned_by) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (provider) DO UPDATE SET "
+                "disabled = excluded.disabled, credit = excluded.credit, "
+                "learned_by = excluded.learned_by",
+                (provider, reason, int(credit), by),
             )
         )
 
@@ -670,12 +674,12 @@ class SQLiteLedger(Ledger):
     def standings(self) -> dict[str, Standing]:
         now = self._clock()
         rows = self._read(
-            "SELECT provider, paused_until, pause_reason, disabled, credit "
+            "SELECT provider, paused_until, pause_reason, disabled, credit, learned_by "
             "FROM provider_standing WHERE disabled IS NOT NULL OR paused_until > ?",
             (now,),
         )
         found = {}
-        for name, until, why, disabled, credit in rows:
+        for name, until, why, disabled, credit, by in rows:
             live = until is not None and until > now
             found[name] = Standing(
                 name,
@@ -683,6 +687,7 @@ class SQLiteLedger(Ledger):
                 why if live else None,
                 disabled,
                 bool(credit),
+                by,
             )
         return found
 
