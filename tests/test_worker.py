@@ -106,6 +106,40 @@ def test_a_worker_tracks_submitted_jobs_to_the_end_and_moves_refunded_failures_o
     ledger.close()
 
 
+def test_a_claimed_job_with_aftercare_left_by_a_dead_process_is_carried_out(
+    servers: dict[str, LoopbackServer], tmp_path: Path
+) -> None:
+    """A process recorded a refunded failure (marked for resubmit in the same write) and
+    died before resubmitting: the worker that claims the job resubmits it."""
+    ledger = SQLiteLedger(tmp_path / "ledger.sqlite3")
+    (job_id,) = submit(ledger, servers, ["emulate:failed"])
+    with Gateway(
+        fleet_worker.config(urls(servers)),
+        store=ledger,
+        registry=registry_with(ToyProvider, SecondToyProvider),
+    ) as gw:
+        deadline = time.monotonic() + 20
+        job = gw.get(job_id)
+        while job.aftercare is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+            job = gw.status(job)  # records the failure and marks it; nothing more
+    assert job.status is JobStatus.failed
+    assert job.aftercare == "resubmit"
+
+    async def work() -> Any:
+        async with fleet_worker.gateway(ledger, urls(servers)) as gw:
+            worker = Worker(gw, exit_when_idle=True, idle_s=0.1, on_line=lambda _l: None)
+            return await asyncio.wait_for(worker.run(), 60)
+
+    asyncio.run(work())
+    done = ledger.get(job_id)
+    assert done is not None
+    assert [a.provider for a in done.attempts] == ["toy", "toy2"]
+    assert done.aftercare is None
+    assert done.status.is_terminal
+    ledger.close()
+
+
 @pytest.mark.slow
 def test_sigterm_finishes_in_flight_releases_the_rest_and_another_worker_takes_them(
     slow_servers: dict[str, LoopbackServer], ledger_spec: dict[str, Any]
