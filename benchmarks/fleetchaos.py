@@ -120,7 +120,11 @@ def receiver(spec: dict[str, str], settings: dict[str, Any], port: int) -> None:
         }
     )
     gw = Gateway(config, store=_ledger(spec), registry=killloop.registry())
-    uvicorn.run(make_webhook_app(gw), host="127.0.0.1", port=port, log_level="warning")
+    app = make_webhook_app(gw)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+    stats = app.state.receiver.stats
+    counts = {k: v for k, v in vars(stats).items() if isinstance(v, int)}
+    print("WEBHOOKS " + json.dumps(counts), flush=True)
 
 
 # -- the run ---------------------------------------------------------------------------
@@ -300,7 +304,9 @@ def run(kills: int, jobs: int, seed: int, url: str) -> dict[str, Any]:
         for proc, _ in workers:
             proc.wait(timeout=60)
         hooks.send_signal(signal.SIGTERM)
-        hooks.wait(timeout=30)
+        out, _ = hooks.communicate(timeout=30)
+        line = next((x for x in out.splitlines() if x.startswith("WEBHOOKS ")), "WEBHOOKS {}")
+        webhooks = json.loads(line.split(" ", 1)[1])
         time.sleep(0.5)  # every emulated job has reached its end
         ledger = _ledger(spec)
         try:
@@ -317,6 +323,7 @@ def run(kills: int, jobs: int, seed: int, url: str) -> dict[str, Any]:
                 "takeover_bound_s": LEASE_S + POLL_CAP_S + IDLE_S + 0.5,
                 "not_taken_over": takeovers.stuck,
                 "webhook_delivery_errors": deliveries,
+                "webhooks": webhooks,
                 "submitted_s": round(submitted_at - started, 1),
                 "drained_s": round(drained_at - started, 1),
                 "open_after_drain": stuck_jobs[:5],
