@@ -121,7 +121,16 @@ def receiver(spec: dict[str, str], settings: dict[str, Any], port: int) -> None:
     )
     gw = Gateway(config, store=_ledger(spec), registry=killloop.registry())
     app = make_webhook_app(gw)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    )
+    serving = threading.Thread(target=server.run)  # off the main thread: signals stay ours
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    serving.start()
+    stop.wait()
+    server.should_exit = True
+    serving.join(timeout=30)
     stats = app.state.receiver.stats
     counts = {k: v for k, v in vars(stats).items() if isinstance(v, int)}
     print("WEBHOOKS " + json.dumps(counts), flush=True)

@@ -35,3 +35,7 @@ def test_fleet_chaos_on_postgres_pays_nothing_twice_and_takes_killed_workers_job
     assert figures["not_taken_over"] == [], figures
     assert figures["takeovers"] == figures["kills"], figures
     assert figures["takeover_max_s"] <= figures["takeover_bound_s"], figures
+    # webhooks reached the receiver process; the ones about leased jobs were left to (and
+    # NOTIFYed to) the workers holding them
+    assert figures["webhooks"]["received"] > 0, figures
+    assert figures["webhooks"]["deferred"] > 0, figures

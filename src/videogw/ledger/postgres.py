@@ -765,7 +765,8 @@ def _channel(schema: str | None) -> str:
 
 
 class Listener:
-    """A dedicated connection LISTENing on the ledger's channel, in a daemon thread; it
+    """A dedicated connection LISTENing on the ledger's channel, in a daemon thread (psycopg
+    3.2+: `notifies(timeout=)`); it
     reconnects after a lost connection (news missed meanwhile is picked up by the next
     scheduled read)."""
 
