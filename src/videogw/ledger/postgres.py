@@ -766,9 +766,8 @@ def _channel(schema: str | None) -> str:
 
 class Listener:
     """A dedicated connection LISTENing on the ledger's channel, in a daemon thread (psycopg
-    3.2+: `notifies(timeout=)`); it
-    reconnects after a lost connection (news missed meanwhile is picked up by the next
-    scheduled read)."""
+    3.2+: `notifies(timeout=)`); it reconnects after a lost connection (news missed
+    meanwhile is picked up by the next scheduled read)."""
 
     def __init__(self, url: str, channel: str, callback: Callable[[str], None]) -> None:
         self.url = url
