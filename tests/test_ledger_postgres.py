@@ -1,7 +1,8 @@
 """The ledger conformance suite on PostgreSQL, and a daily budget held across processes.
 
 Where PostgreSQL comes from: ``$VIDEOGW_TEST_POSTGRES_URL``; else a server answering on
-127.0.0.1:5432 (user postgres); else these tests skip, saying why. With
+127.0.0.1:5432 (user postgres); else a throwaway cluster from ``initdb``/``pg_ctl`` when they
+are on PATH (as user nobody when running as root); else these tests skip, saying why. With
 ``VIDEOGW_REQUIRE_POSTGRES=1`` (CI sets it) a skip is a failure instead. Each test gets its
 own schema, dropped afterwards.
 """
@@ -269,3 +270,26 @@ def test_concurrent_creates_of_one_key_make_one_job(pg: Any) -> None:
         made = list(pool.map(lambda _: pg.create(_attempt_job(key="k-race"), request), range(8)))
     assert len({job.id for job in made}) == 1
     assert len(pg.find()) == 1
+
+
+@pytest.mark.slow
+def test_a_throwaway_cluster_starts_from_initdb_when_nothing_answers() -> None:
+    """What the `postgres_url` fixture falls back to (here started even though a server may
+    answer, to prove the path works on this machine)."""
+    import shutil
+
+    import psycopg
+
+    from conftest import throwaway_cluster
+
+    if shutil.which("initdb") is None or shutil.which("pg_ctl") is None:
+        pytest.skip("initdb and pg_ctl are not on PATH")
+    cluster = throwaway_cluster()
+    assert cluster is not None
+    try:
+        with psycopg.connect(cluster.url, connect_timeout=5) as conn:
+            row = conn.execute("SELECT current_user").fetchone()
+        assert row == ("postgres",)
+    finally:
+        cluster.stop()
+    assert not cluster.dir.exists()
