@@ -336,3 +336,14 @@ def test_two_processes_share_a_providers_max_in_flight(
     finally:
         ledger.close()
     assert len(slow_servers["toy"].app.jobs) == 5  # what the provider itself saw
+
+
+def test_the_worker_command_is_registered_with_its_options() -> None:
+    from typer.testing import CliRunner
+
+    from videogw.cli import app
+
+    result = CliRunner().invoke(app, ["worker", "--help"])
+    assert result.exit_code == 0, result.output
+    for option in ("--concurrency", "--batch", "--lease", "--exit-when-idle"):
+        assert option in result.output
