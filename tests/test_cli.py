@@ -41,6 +41,8 @@ COMMANDS = [
     "download",
     "jobs",
     "resume",
+    "spend",
+    "init",
     "catalog",
     "emulate",
     "demo",
@@ -127,6 +129,12 @@ def test_request_options_are_parsed() -> None:
     }
     with pytest.raises(InvalidRequestError, match="KEY=VALUE"):
         request_fields({"model": "m", "prompt": "", "option": ["novalue"]})
+    namespaced = ["higgsfield.hf_expires_after=7200", "pixazo.check_nsfw=false", "a=1"]
+    assert request_fields({"model": "m", "prompt": "", "option": namespaced})["options"] == {
+        "higgsfield": {"hf_expires_after": 7200},
+        "pixazo": {"check_nsfw": False},
+        "a": 1,
+    }
 
 
 # -- read commands ---------------------------------------------------------------------------
@@ -194,7 +202,7 @@ def test_explain(world: World, tmp_path: Path) -> None:
     assert rows["toy"]["candidate"] is False
     assert rows["toy"]["reason"]
     human = world.invoke("--config", str(config), "explain", *REQUEST)
-    assert "route: priority" in human.stdout
+    assert "strategy priority" in human.stdout
 
 
 def test_config_errors_name_the_line(world: World, tmp_path: Path) -> None:
@@ -397,3 +405,27 @@ def test_exit_code_table() -> None:
     assert code_for(errors.RequestNotSentError("x")) == 3
     assert code_for(DownloadError("x")) == 3
     assert code_for(RuntimeError("bug")) == 1
+
+
+def test_an_acceptance_the_ledger_cannot_record_prints_the_provider_job_id(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from videogw import AttemptOutcome
+    from videogw.errors import LedgerUnavailableError
+
+    real = world.store.update
+
+    def full_disk(job: Job, **kwargs: Any) -> Job:
+        if job.attempts and job.attempts[-1].outcome is AttemptOutcome.accepted:
+            raise LedgerUnavailableError("ledger: database or disk is full (the disk is full)")
+        return real(job, **kwargs)
+
+    monkeypatch.setattr(world.store, "update", full_disk)
+    # the one writer retries a busy ledger, then raises with the provider job id
+    monkeypatch.setattr("videogw.recorder.UNAVAILABLE_RETRIES", (0.0,))
+    result = world.invoke("submit", "--model", "toy:dop-lite", "--image", IMAGE)
+    (created,) = world.emulated.emulators["toy"].jobs
+    assert result.exit_code == 3, result.stderr
+    error = one_error_line(result)
+    assert f"toy accepted it as {created}" in error
+    assert "disk is full" in error

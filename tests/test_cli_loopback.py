@@ -80,6 +80,7 @@ def test_run_refuses_a_loopback_output_unless_allowed(pixazo: Emulated, tmp_path
     code, _out, err = invoke(pixazo, store, *RUN, "--output", str(dest))
     assert code == 3
     assert err.strip().splitlines()[-1].startswith("error: refusing plain http")
+    assert "[download] allow_private = true" in err  # the error names the setting
     assert list(tmp_path.iterdir()) == []
     (job,) = store.find()
     assert job.status.value == "succeeded"  # the job is fine; only the download was refused
@@ -160,6 +161,18 @@ def test_emulate_serves_until_terminated(tmp_path: Path) -> None:
         ready = {r["name"]: r.get("ready") for r in json.loads(result.stdout)}
         assert ready["pixazo"] is True
         assert ready["segmind"] is True
+        # ... and it finishes a `videogw run`, output downloaded from the loopback emulator
+        clip = tmp_path / "clip.mp4"
+        result = subprocess.run(
+            [sys.executable, "-m", "videogw.cli", "--config", str(config), *RUN, "-o", str(clip)],
+            capture_output=True,
+            text=True,
+            env={**env, **exports},
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        assert clip.stat().st_size > 0
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -190,3 +190,102 @@ async def test_async_download_records_the_same(tmp_path: Path) -> None:
             transport=httpx.MockTransport(handler),
             resolver=lambda host, port: ["10.0.0.1"],
         )
+
+
+# -- hostile answers (issue 16): each a typed DownloadError, never a bare exception ---------
+
+
+def test_a_gzip_bomb_stops_at_the_cap_without_inflating_it_in_memory(tmp_path: Path) -> None:
+    import gzip
+    import tracemalloc
+
+    bomb = gzip.compress(b"\0" * (64 * 1024**2), compresslevel=9)  # 64 MiB in ~64 KiB
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        headers = {"content-encoding": "gzip"}
+        return httpx.Response(200, headers=headers, stream=httpx.ByteStream(bomb))
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(DownloadTooLargeError, match="cap"):
+            download(
+                Output(url="https://cdn.example.com/bomb.mp4"),
+                tmp_path / "bomb.mp4",
+                policy=DownloadPolicy(max_bytes=1024**2),
+                transport=httpx.MockTransport(handler),
+                resolver=public,
+            )
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 1024**2
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_gzipped_output_is_saved_decoded(tmp_path: Path) -> None:
+    import gzip
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.headers["accept-encoding"] == "identity"
+        headers = {"content-encoding": "gzip"}
+        return httpx.Response(200, headers=headers, stream=httpx.ByteStream(gzip.compress(BODY)))
+
+    saved = download(
+        Output(url="https://cdn.example.com/x.mp4"),
+        tmp_path / "x.mp4",
+        transport=httpx.MockTransport(handler),
+        resolver=public,
+    )
+    assert (tmp_path / "x.mp4").read_bytes() == BODY
+    assert saved.sha256 == hashlib.sha256(BODY).hexdigest()
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "2002:7f00:1::1",
+        "2002:0a00:0001::",
+        "64:ff9b::7f00:1",
+        "2001:0:4136:e378:8000:63bf:80ff:fffe",
+    ],
+)
+def test_ipv4_inside_ipv6_is_judged_as_its_ipv4(address: str) -> None:
+    # 6to4 around 127.0.0.1 / 10.0.0.1, NAT64 around 127.0.0.1, Teredo around 127.0.0.1
+    assert check_address(address) is not None
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["https://ex\u00e4" + "a" * 70 + ".com/x.mp4", "https://" + "a" * 64 + ".com/x.mp4"],
+    ids=["non-ascii", "long-label"],
+)
+def test_a_redirect_to_an_invalid_host_is_a_typed_error(tmp_path: Path, location: str) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(302, headers={"location": location.encode()})
+
+    def resolver(host: str, port: int) -> list[str]:
+        if host == "cdn.example.com":
+            return ["93.184.216.34"]
+        from videogw.download import system_resolver
+
+        return system_resolver(host, port)
+
+    with pytest.raises(DownloadError):
+        download(
+            Output(url="https://cdn.example.com/x.mp4"),
+            tmp_path / "x.mp4",
+            transport=httpx.MockTransport(handler),
+            resolver=resolver,
+        )
+
+
+def test_an_unwritable_destination_is_a_typed_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(DownloadError, match="cannot write"):
+        download(
+            Output(url="https://cdn.example.com/x.mp4"),
+            blocker / "x.mp4",
+            transport=serve(),
+            resolver=public,
+        )

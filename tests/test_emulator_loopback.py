@@ -3,31 +3,44 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from toy import ToyProvider
 from videogw import AttemptOutcome, JobStatus
 from videogw.emulator import FaultProfile, LoopbackServer
 from videogw.emulator.clock import Timing
 from videogw.emulator.harness import emulate
-from videogw.testing import registry_with
+from videogw.engine import HTTP_ENV
+from videogw.testing import maybe_await, registry_with
 
 REQUEST = {"model": "dop-lite", "prompt": "a cat", "image": "https://example.com/cat.jpg"}
 
 
-def test_a_job_runs_end_to_end_over_loopback() -> None:
+@pytest.fixture(params=["aiohttp", "httpx"])
+def http(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each gateway test runs on every HTTP client the engine can use."""
+    monkeypatch.setenv(HTTP_ENV, request.param)
+    return str(request.param)
+
+
+@pytest.mark.parametrize("sync", [True, False], ids=["sync", "async"])
+async def test_a_job_runs_end_to_end_over_loopback(http: str, sync: bool) -> None:
     registry = registry_with(ToyProvider)
     with emulate(
         ["toy"], registry=registry, loopback=True, timing=Timing(queue_s=0.05, run_s=0.1)
     ) as emulated:
         base = emulated.settings["toy"]["base_url"]
         assert base.startswith("http://127.0.0.1:")
-        with emulated.gateway() as gateway:
-            job = gateway.run(REQUEST, timeout=30)
+        gateway = emulated.gateway(sync=sync)
+        try:
+            job = await maybe_await(gateway.run(REQUEST, timeout=30))
+        finally:
+            await maybe_await(gateway.close() if sync else gateway.aclose())
     assert job.status is JobStatus.succeeded
     assert job.outputs[0].url.startswith(base)  # URLs point back at the emulator itself
 
 
-def test_drop_after_accept_over_a_real_socket_is_an_unknown_outcome() -> None:
+def test_drop_after_accept_over_a_real_socket_is_an_unknown_outcome(http: str) -> None:
     registry = registry_with(ToyProvider)
     with emulate(["toy"], registry=registry, loopback=True) as emulated:
         emulator = emulated.emulators["toy"]

@@ -1,7 +1,12 @@
-"""The engine's rules: reads retry (honouring Retry-After), submits never retry blindly."""
+"""The engine's rules: reads retry (honouring Retry-After), submits never retry blindly.
+
+Every emulator-backed test runs three ways: in-process (httpx's ASGI transport) and on a
+real loopback port through each HTTP client the engine can use (aiohttp, httpx). The wire
+edge cases (refused, dropped, timeouts, TLS, proxies) are in test_transports.py."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -11,6 +16,7 @@ from toy import IdempotentToyProvider, SecondToyProvider, ToyProvider
 from videogw import AttemptOutcome, Gateway, JobStatus
 from videogw.emulator import FakeClock, FaultProfile, SyncEmulatorTransport
 from videogw.emulator.harness import Emulated, emulate
+from videogw.engine import HTTP_ENV
 from videogw.errors import AuthenticationError, RateLimitError
 from videogw.testing import maybe_await, registry_with
 
@@ -22,10 +28,21 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+@pytest.fixture(params=["in-process", "aiohttp", "httpx"])
+def wire(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param != "in-process":
+        monkeypatch.setenv(HTTP_ENV, request.param)
+    return str(request.param)
+
+
 @pytest.fixture
-def emulated(clock: FakeClock) -> Emulated:
+def emulated(clock: FakeClock, wire: str) -> Iterator[Emulated]:
     registry = registry_with(ToyProvider, SecondToyProvider, IdempotentToyProvider)
-    return emulate(["toy", "toy2", "toy-idem"], registry=registry, clock=clock)
+    loopback = wire != "in-process"
+    with emulate(
+        ["toy", "toy2", "toy-idem"], registry=registry, clock=clock, loopback=loopback
+    ) as emulated:
+        yield emulated
 
 
 @pytest.fixture(params=["sync", "async"])

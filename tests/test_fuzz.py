@@ -9,6 +9,12 @@ provider answers, videogw raises nothing but its own typed errors (`VideoGWError
   `parse_submit` / `parse_status` / `parse_cancel`.
 - Webhooks: random headers, query strings and bodies (for Higgsfield also correctly signed
   random bodies, for Pixazo deliveries with the right token) fed to `parse_webhook`.
+- Hostile answers (issue 16): real answers nested thousands of levels deep, strings with
+  control characters (job ids included, which then go into status and cancel URLs), and
+  huge values (integers of thousands of digits, 1e400, 100 KB strings).
+- The command line: random arguments for every request option, job ids and limits,
+  through the real CLI (typer's runner) on toy emulators; each ends in a documented exit
+  code and one error line, never a traceback.
 
 Provider variants: Higgsfield (platform, and marketplace mode), Segmind (queue, and sync
 mode), Pixazo, and the hfrelay gateways. Examples per target are bounded (200) and
@@ -271,6 +277,8 @@ def answers(draw: st.DrawFn, variant: str) -> tuple[int, dict[str, str], bytes]:
         body = draw(st.binary(max_size=200))
     elif kind == 8:
         body = json.dumps(draw(JSON)).encode()
+    elif kind == 9:
+        body = draw(hostile(body))
     if draw(st.booleans()):
         status = draw(STATUS_CODES)
     if draw(st.booleans()):
@@ -278,6 +286,48 @@ def answers(draw: st.DrawFn, variant: str) -> tuple[int, dict[str, str], bytes]:
         headers.update(draw(HEADERS))
     headers = {k: v for k, v in headers.items() if k.lower() != "content-length"}
     return status, headers, body
+
+
+CONTROL = st.text(alphabet=st.characters(max_codepoint=0x9F, categories=("Cc",)), min_size=1)
+HUGE = st.sampled_from(
+    [
+        "1" * 5000,
+        "-" + "9" * 4400,
+        "1e400",
+        "-1e400",
+        "1" + "0" * 400 + ".5",
+        '"' + "x" * 100_000 + '"',
+    ]
+)
+
+
+@st.composite
+def hostile(draw: st.DrawFn, body: bytes) -> bytes:
+    """A real answer made hostile: nested deep, control characters, huge values."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = {}
+    how = draw(st.integers(0, 3))
+    if how == 0:  # the whole answer (or a value in it) buried thousands of levels deep
+        depth = draw(st.sampled_from([65, 200, 999, 1500, 5000, 100_000]))
+        inner = json.dumps(data)
+        if isinstance(data, dict) and data and draw(st.booleans()):
+            key = draw(st.sampled_from(sorted(data)))
+            inner = json.dumps({**data, key: None}).replace(
+                "null", "[" * depth + "1" + "]" * depth, 1
+            )
+            return inner.encode()
+        opener, closer = draw(st.sampled_from([("[", "]"), ('{"a":', "}")]))
+        return (opener * depth + inner + closer * depth).encode()
+    if how == 1 and isinstance(data, dict) and data:  # control characters in any string
+        key = draw(st.sampled_from(sorted(data)))
+        text = draw(st.text(max_size=8)) + draw(CONTROL) + draw(st.text(max_size=8))
+        return json.dumps({**data, key: text}).encode()
+    if isinstance(data, dict) and data:  # a huge value in place of any one
+        key = draw(st.sampled_from(sorted(data)))
+        return json.dumps({**data, key: None}).replace("null", draw(HUGE), 1).encode()
+    return draw(HUGE).encode()
 
 
 def response(status: int, headers: dict[str, str], body: bytes, method: str) -> httpx.Response:
@@ -558,3 +608,143 @@ def test_an_absurd_segmind_rate_limit_reset_is_ignored(reset: str) -> None:
     assert error is not None
     assert error.retryable
     assert error.retry_after is None
+
+
+# -- hostile provider job ids ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_provider_job_ids_with_control_characters_build_safe_requests(variant: str) -> None:
+    """An id the provider chose goes into the status and cancel URLs: quoted, never an
+    `httpx.InvalidURL` (Segmind interpolated it unquoted)."""
+    provider, jobs = world().providers[variant], world().jobs[variant]
+    accepted = [job for job in jobs if job.provider_job_id]
+
+    @FUZZ
+    @given(
+        st.sampled_from(accepted),
+        st.text(max_size=10) | st.just(""),
+        CONTROL | st.sampled_from(["/../", "?x=1#", " ", "%00", "\u2028", "é" * 70]),
+        st.dictionaries(
+            st.sampled_from(["status_url", "cancel_url"]),
+            st.sampled_from(["https://platform.higgsfield.ai/requests/x\x01/status", "https://"]),
+            max_size=2,
+        ),
+    )
+    def check(job: Job, head: str, tail: str, urls: dict[str, str]) -> None:
+        strange = job.model_copy(
+            update={
+                "provider_job_id": f"{head}{tail}{head}" or tail,
+                "provider_data": {**job.provider_data, **urls},
+            }
+        )
+        builds = [provider.build_status]
+        if provider.capabilities.cancel:
+            builds.append(provider.build_cancel)
+        for build in builds:
+            request = typed_only(lambda build=build: build(strange))
+            if request is not None:
+                assert isinstance(request, httpx.Request)
+                assert request.url.host
+
+    check()
+
+
+# -- the command line ----------------------------------------------------------------------------
+
+ARG_TEXT = st.text(max_size=20) | CONTROL | st.sampled_from(["", "-", "--", "=", "1e400", "NaN"])
+ARG_INT = (
+    st.sampled_from([str(10**30), str(2**63), str(-(2**63) - 1), "0", "-1"])
+    | st.integers(-(2**70), 2**70).map(str)
+    | st.sampled_from(["10**30", "0x10", "1.5", "∞"])
+)
+DEPTHS = st.sampled_from([1, 3, 70, 999, 1500, 5000])
+JSON_TEXT = (
+    DEPTHS.map(lambda n: "[" * n + "]" * n)
+    | DEPTHS.map(lambda n: '{"a":' * n + "1" + "}" * n)
+    | HUGE
+    | ARG_TEXT
+)
+CLI_OPTIONS: dict[str, st.SearchStrategy[str]] = {
+    "--prompt": ARG_TEXT,
+    "--image": st.sampled_from([CAT, "http://x.test/a.jpg", "/no/such.png", "https://"]) | ARG_TEXT,
+    "--duration": ARG_INT,
+    "--seed": ARG_INT,
+    "--motion": st.sampled_from(["m-1", "m-1:0.5", "m-1:7", "m-1:nan", ":", "a:b:c"]) | ARG_TEXT,
+    "--quality": ARG_TEXT,
+    "--aspect-ratio": ARG_TEXT,
+    "--resolution": ARG_TEXT,
+    "--option": st.tuples(ARG_TEXT, JSON_TEXT).map(lambda kv: f"{kv[0]}={kv[1]}") | ARG_TEXT,
+    "--idempotency-key": ARG_TEXT,
+}
+REQUEST_COMMANDS = ["estimate", "explain", "compare", "submit"]
+JOB_COMMANDS = ["status", "wait", "cancel", "download"]
+EXIT_CODES = {0, 1, 2, 3, 4}
+
+
+@st.composite
+def command_lines(draw: st.DrawFn) -> list[str]:
+    kind = draw(st.integers(0, 2))
+    if kind == 0:
+        args = [draw(st.sampled_from(REQUEST_COMMANDS))]
+        args += [
+            "--model",
+            draw(st.sampled_from(["dop-lite", "toy:dop-lite", "dop-lit", ""]) | ARG_TEXT),
+        ]
+        for name in draw(st.lists(st.sampled_from(sorted(CLI_OPTIONS)), max_size=4)):
+            args += [name, draw(CLI_OPTIONS[name])]
+        return args
+    if kind == 1:
+        return [draw(st.sampled_from(JOB_COMMANDS)), draw(ARG_TEXT | st.just("0" * 40))]
+    args = ["jobs"]
+    if draw(st.booleans()):
+        args += ["-n", draw(ARG_INT)]
+    if draw(st.booleans()):
+        args += ["--status", draw(st.sampled_from(["failed", "bogus"]) | ARG_TEXT)]
+    if draw(st.booleans()):
+        args += ["--provider", draw(ARG_TEXT)]
+    return args
+
+
+def test_random_command_lines_end_in_a_documented_exit_code() -> None:
+    from typer.testing import CliRunner
+
+    from toy import SecondToyProvider, ToyProvider
+    from videogw.cli import app
+    from videogw.commands.common import CliState
+
+    clock = FakeClock()
+    emulated = emulate(
+        ["toy", "toy2"], registry=registry_with(ToyProvider, SecondToyProvider), clock=clock
+    )
+    from videogw.ledger import SQLiteLedger
+
+    folder = tempfile.TemporaryDirectory()
+    store = SQLiteLedger(os.path.join(folder.name, "ledger.sqlite3"))  # -n reaches SQLite
+
+    def factory(config: Config) -> Gateway:
+        gateway: Gateway = emulated.gateway(sync=True, store=store, clock=clock)
+        return gateway
+
+    codes: Counter[int] = Counter()
+
+    @settings(FUZZ, max_examples=min(FUZZ.max_examples, 60))  # each builds the whole CLI
+    @given(command_lines())
+    def check(args: list[str]) -> None:
+        result = CliRunner().invoke(app, ["--", *args][1:], obj=CliState(gateway_factory=factory))
+        codes[result.exit_code] += 1
+        assert result.exit_code in EXIT_CODES, (args, result.output)
+        assert result.exception is None or isinstance(result.exception, SystemExit), (
+            args,
+            repr(result.exception),
+        )
+        assert "Traceback" not in result.stderr, args
+        assert "unexpected" not in result.stderr, (args, result.stderr)
+
+    try:
+        check()
+    finally:
+        store.close()
+        folder.cleanup()
+    assert codes[2], codes  # refusals were reached ...
+    assert codes[0], codes  # ... and so were successes

@@ -29,9 +29,9 @@ from videogw.emulator import FakeClock, FaultProfile, SyncEmulatorTransport, Tim
 from videogw.emulator.server import LoopbackServer
 from videogw.errors import (
     AcceptanceNotRecordedError,
+    ConfigurationError,
     IdempotencyConflictError,
     LedgerReplacedError,
-    LedgerUnavailableError,
 )
 from videogw.ledger import MemoryLedger, SQLiteLedger
 
@@ -253,16 +253,23 @@ def test_a_daily_budget_holds_across_four_processes(
     assert len(servers["toy"].app.jobs) == 5
 
 
-async def test_twenty_concurrent_async_submits_stay_within_the_budget() -> None:
+async def test_twenty_concurrent_async_submits_stay_within_the_budget(
+    servers: dict[str, LoopbackServer], tmp_path: Path
+) -> None:
     import asyncio
 
-    kit = Kit(sync=False, clock=FakeClock(), names=("toy",))
-    gw = kit.gateway(ledger={"max_daily_spend_usd": "1.00"}, store=MemoryLedger())
-    done = await asyncio.gather(*(gw.submit(request()) for _ in range(20)), return_exceptions=True)
+    from videogw import AsyncGateway
+    from videogw.testing import registry_with
+
+    config = money_worker.config(str(tmp_path / "l.sqlite3"), urls(servers), budget="1.00")
+    async with AsyncGateway(config, registry=registry_with(ToyProvider, SecondToyProvider)) as gw:
+        done = await asyncio.gather(
+            *(gw.submit(model="toy:dop-lite", prompt=f"n{i}", image=CAT) for i in range(20)),
+            return_exceptions=True,
+        )
     accepted = [job for job in done if not isinstance(job, BaseException)]
-    assert len(accepted) == 10
-    assert len(kit.emulator("toy").jobs) == 10
-    await kit.close()
+    assert len(accepted) == 10  # 10 x $0.10 = the $1.00 budget
+    assert len(servers["toy"].app.jobs) == 10
 
 
 # -- 9. the smaller ones ---------------------------------------------------------------------
@@ -298,7 +305,7 @@ def test_a_ledger_deleted_or_replaced_under_a_process_fails_loudly(tmp_path: Pat
 
 
 def test_a_ledger_path_that_is_a_directory_is_a_typed_error(tmp_path: Path) -> None:
-    with pytest.raises(LedgerUnavailableError, match="directory"):
+    with pytest.raises(ConfigurationError, match="directory"):
         SQLiteLedger(tmp_path)
 
 

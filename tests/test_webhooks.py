@@ -253,11 +253,11 @@ async def post(app: Any, path: str, body: bytes, headers: Mapping[str, str]) -> 
         return await c.post(path, content=body, headers=dict(headers))
 
 
-async def test_higgsfield_standard_webhooks_settle_and_reject_forgery_stale_and_replay(
+async def test_higgsfield_standard_webhooks_settle_reject_forgery_and_stale_dedupe_redelivery(
     clock: FakeClock,
 ) -> None:
-    from videogw_higgsfield.provider import EMULATOR_WEBHOOK_SECRET
     from videogw_higgsfield.webhooks import sign
+    from videogw_higgsfield.wire import EMULATOR_WEBHOOK_SECRET
 
     emulated, gateway = hf_setup(clock)
     job, delivery = await hf_delivery(emulated, gateway, clock)
@@ -283,12 +283,43 @@ async def test_higgsfield_standard_webhooks_settle_and_reject_forgery_stale_and_
     assert settled.status is JobStatus.succeeded
     assert settled.outputs
 
-    replay = await post(app, path, delivery.body, delivery.headers)
-    assert replay.status_code == 401  # the same webhook-id again
+    # Higgsfield's webhook-security page: redeliveries reuse webhook-id so receivers can
+    # deduplicate, and a 4xx is never retried -> a known id is a 2xx duplicate, not a 401
+    redelivery = await post(app, path, delivery.body, delivery.headers)
+    assert redelivery.status_code == 200
+    assert redelivery.json() == {"result": "duplicate"}
     assert gateway.store.get(job.id) == settled
+    assert app.state.receiver.stats.duplicates == 1
     reasons = list(app.state.receiver.stats.reasons)
-    assert any("replayed" in r for r in reasons)
     assert any("timestamp" in r.lower() for r in reasons)
+    gateway.close()
+
+
+async def test_higgsfield_redelivery_of_an_unconfirmed_delivery_is_heard_again(
+    clock: FakeClock,
+) -> None:
+    """The first delivery's confirming status read fails (the emulator answers 401 once), so
+    the receiver must hear Higgsfield's retry of the same webhook-id and settle the job."""
+    from videogw_higgsfield import HiggsfieldProvider
+
+    emulated = emulate(
+        ["higgsfield"],
+        registry=registry_with(HiggsfieldProvider),
+        clock=clock,
+        faults={"higgsfield": "status:401*1"},
+    )
+    gateway = emulated.gateway(sync=True, clock=clock)
+    job, delivery = await hf_delivery(emulated, gateway, clock)
+    app = make_webhook_app(gateway)
+    path = f"/webhooks/higgsfield/{job.id}"
+    first = await post(app, path, delivery.body, delivery.headers)
+    assert first.status_code == 202
+    assert app.state.receiver.stats.confirm_failures == 1
+    assert gateway.store.get(job.id).status is not JobStatus.succeeded
+    retry = await post(app, path, delivery.body, delivery.headers)  # same webhook-id
+    assert retry.status_code == 202
+    assert gateway.store.get(job.id).status is JobStatus.succeeded
+    assert app.state.receiver.stats.confirmed == 1
     gateway.close()
 
 

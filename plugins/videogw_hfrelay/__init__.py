@@ -2,7 +2,7 @@
 
 YutoAI, OpenAI-HK, GPTProto and other relays resell Higgsfield DoP image-to-video, Speak
 talking videos and product ad videos under one API shape (seed 000; wire facts in
-reference/providers.md §4). Config::
+docs/providers/hfrelay.md). Config::
 
     [providers.hfrelay]
     relay = "yutoai"                             # informational; some relays' hosts are known

@@ -12,7 +12,18 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from videogw import Media, ProviderOptions, ProviderSettings
 
-__all__ = ["KNOWN_RELAYS", "SPEAK_KEYS", "HfRelayOptions", "HfRelaySettings", "Relay", "Speak"]
+__all__ = [
+    "ALL_ENDPOINTS",
+    "KNOWN_RELAYS",
+    "SPEAK_KEYS",
+    "HfRelayOptions",
+    "HfRelaySettings",
+    "Relay",
+    "Speak",
+]
+
+
+ALL_ENDPOINTS = frozenset({"generate", "speech", "ads"})
 
 
 @dataclass(frozen=True)
@@ -22,12 +33,18 @@ class Relay:
     base_url: str | None
     docs: str
     model_prefix: str = ""  # prepended to the DoP `model` value
+    endpoints: frozenset[str] = ALL_ENDPOINTS  # which of generate/speech/ads it serves
 
 
 KNOWN_RELAYS: Mapping[str, Relay] = {
     # The YutoAI docs show relative paths only: its host comes from the user's account.
     "yutoai": Relay(None, "docs.yutoai.net/en/api/higgsfield.html"),
-    "openai-hk": Relay("https://api.openai-hk.com", "openai-hk.com/docs/lab/higgsfield-video.html"),
+    # Its docs: "仅支持 图生视频" -- image-to-video only; no speech, no ads.
+    "openai-hk": Relay(
+        "https://api.openai-hk.com",
+        "openai-hk.com/docs/lab/higgsfield-video.html",
+        endpoints=frozenset({"generate"}),
+    ),
     # Seen calling https://gptproto.com/v1/higgsfield/generate with model
     # "higgsfield-standard"; the lite/turbo names follow by analogy [inf].
     "gptproto": Relay("https://gptproto.com/v1", "gptproto.com", model_prefix="higgsfield-"),

@@ -1,4 +1,4 @@
-"""An emulator of the "/higgsfield/*" relay API (reference/providers.md §4).
+"""An emulator of the "/higgsfield/*" relay API (docs/providers/hfrelay.md).
 
 Routes: ``POST /higgsfield/generate``, ``/higgsfield/speech`` (and ``/higgsfield/speak``,
 the guide's spelling), ``/higgsfield/ads``, ``POST /higgsfield/feed/{task_id}``, ``GET
@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from videogw.emulator import EmulatedJob, Emulator, EmuRequest, EmuResponse, Timing
 
 from .config import SPEAK_KEYS
+from .tables import STATUSES
 
 __all__ = ["HfRelayEmulator"]
 
@@ -86,15 +87,7 @@ CATALOGS: dict[str, list[dict[str, Any]]] = {
     ],
 }
 _TASK_TYPE = {"generate": "image2video", "speech": "speak", "ads": "product_ads"}  # [inf]
-_JOB_STATUS = {
-    "queued": "queued",
-    "running": "in_progress",
-    "succeeded": "completed",
-    "failed": "failed",
-    "error": "failed",
-    "nsfw": "nsfw",
-    "cancelled": "canceled",
-}
+_JOB_STATUS = STATUSES.phases()  # emulated phase -> raw status, from the plugin's table
 
 
 class HfRelayEmulator(Emulator):
@@ -163,6 +156,7 @@ class HfRelayEmulator(Emulator):
                 "endpoint": endpoint,
                 "prompt": body.get("prompt", ""),
                 "seed": body.get("seed"),
+                "motion_id": body.get("motion_id"),
                 "job_id": self.new_id(),
                 "input_url": image if image.startswith("https://") else None,
             },

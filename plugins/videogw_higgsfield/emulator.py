@@ -1,12 +1,14 @@
 """An emulator of the Higgsfield platform (and, with ``marketplace=True``, its RapidAPI-style
-listing), wire-faithful to reference/providers.md §1 and §5.
+listing), wire-faithful to docs/providers/higgsfield.md
 
 Routes: ``POST /{model_id}`` (submit), ``GET /requests/{id}/status``, ``POST
 /requests/{id}/cancel`` (202 while queued, else 400), ``POST /files/generate-upload-url`` and
 the presigned ``PUT /_storage/{token}`` it points at, ``POST /estimate/{model_id}``,
 ``GET /v1/motions``, ``POST /v1/speak/higgsfield`` + ``GET /v1/job-sets/{id}``.
 
-Semantics: ``Authorization: Key id:secret`` (else 401 ``{"detail": "Invalid credentials"}``);
+Semantics: ``Authorization: Key id:secret``, or the legacy ``hf-api-key`` + ``hf-secret``
+headers the docs still accept (else 401 ``{"detail": "Invalid credentials"}``); with
+``api_key`` set, only that key (``id:secret``) is accepted;
 ``Idempotency-Key`` (same key and same fingerprint -> the same request; same key, other
 parameters -> 422); ``max_concurrent`` live jobs, then 400 "concurrency limit"; outcomes
 from the fault profile or prompt markers (``emulate:nsfw``, ``emulate:failed``); terminal
@@ -23,9 +25,10 @@ from typing import Any, ClassVar
 
 from videogw.emulator import Delivery, EmulatedJob, Emulator, EmuRequest, EmuResponse, Timing
 
-from .models import ALLOWED_UPLOAD_TYPES, MODELS, SPEAK_PATH
-from .provider import EMULATOR_WEBHOOK_SECRET
+from .models import ALLOWED_UPLOAD_TYPES, BODY_FIELDS, MODELS, SOUL_SHAPE, SPEAK_PATH, family
+from .tables import STATUSES
 from .webhooks import sign
+from .wire import EMULATOR_WEBHOOK_SECRET, PATH_MODELS
 
 __all__ = ["MOTIONS", "HiggsfieldEmulator"]
 
@@ -35,15 +38,7 @@ PATHS |= {
     for tier in ("lite", "turbo", "standard")
 }
 EMULATOR_CREDITS = {"dop-lite": "2", "dop-turbo": "6.5", "dop-standard": "9", "soul": "0.25"}
-PHASES = {
-    "queued": "queued",
-    "running": "in_progress",
-    "succeeded": "completed",
-    "failed": "failed",
-    "error": "failed",
-    "nsfw": "nsfw",
-    "cancelled": "canceled",
-}
+PHASES = STATUSES.phases()  # emulated phase -> raw status, from the plugin's table
 MOTIONS = [
     {
         "id": "d2389a9a-91c2-4276-bc9c-c9e35e8fb85a",
@@ -65,6 +60,15 @@ MOTIONS = [
     },
 ]
 UPSTREAM = "https://platform.higgsfield.ai"  # where the listing's status URLs point (§5.3)
+
+
+def _model_item(slug: str, operation: str, output: str, credits: float) -> dict[str, Any]:
+    return {
+        "slug": slug,
+        "operation_type": operation,
+        "output_type": output,
+        "base_credits": credits,
+    }
 
 
 def _detail(loc: list[str], msg: str) -> dict[str, Any]:
@@ -106,7 +110,9 @@ class HiggsfieldEmulator(Emulator):
         self.route("POST", "/estimate/{model_id:path}", "estimate", self.estimate)
         self.route("GET", "/requests/{id}/status", "status", self.status)
         self.route("POST", "/requests/{id}/cancel", "cancel", self.cancel)
+        self.route("DELETE", "/requests/{id}", "delete", self.delete)
         self.route("GET", "/v1/motions", "motions", self.motions)
+        self.route("GET", "/models", "models", self.models)
         self.route("GET", "/v1/job-sets/{id}", "status", self.job_set)
         self.route("POST", f"/{SPEAK_PATH}", "submit", self.speak)
         self.route("POST", "/{model_id:path}", "submit", self.submit)
@@ -115,6 +121,9 @@ class HiggsfieldEmulator(Emulator):
     def credentials(self, request: EmuRequest) -> str | None:
         if self.marketplace:
             return request.headers.get("x-rapidapi-key") or None
+        legacy = request.headers.get("hf-api-key"), request.headers.get("hf-secret")
+        if "authorization" not in request.headers and all(legacy):
+            return f"{legacy[0]}:{legacy[1]}"  # the legacy headers the docs still accept
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         key_id, colon, secret = token.partition(":")
         return token if scheme == "Key" and key_id and colon and secret else None
@@ -196,7 +205,7 @@ class HiggsfieldEmulator(Emulator):
 
     async def submit(self, request: EmuRequest) -> EmuResponse:
         path = request.params["model_id"]
-        neutral = PATHS.get(path)
+        neutral = PATHS.get(path) or (path if path in PATH_MODELS else None)
         if neutral is None:
             return self.error(request, 404, "Model not found")
         try:
@@ -227,7 +236,9 @@ class HiggsfieldEmulator(Emulator):
                 str(body.get("prompt", "")),
                 {
                     "model": neutral,
-                    "images": body.get("num_images", 1),
+                    "images": body.get(SOUL_SHAPE.count_field, 1),
+                    "motions": body.get("motions"),
+                    "ignored": sorted(set(body) - BODY_FIELDS.get(family(neutral), set(body))),
                     "expires": int(expires) if expires else self.RETENTION_S,
                     "base_url": request.base_url,
                 },
@@ -247,6 +258,8 @@ class HiggsfieldEmulator(Emulator):
     def _validate(self, neutral: str, body: Any) -> list[dict[str, Any]]:
         if not isinstance(body, dict):
             return [_detail([], "expected a JSON object")]
+        if neutral in PATH_MODELS:
+            return self._validate_path(PATH_MODELS[neutral], body)
         found = []
         if not isinstance(body.get("prompt"), str) or not body["prompt"]:
             found.append(_detail(["prompt"], "Field required"))
@@ -260,10 +273,27 @@ class HiggsfieldEmulator(Emulator):
         seed = body.get("seed", 1)
         if not isinstance(seed, int) or not 1 <= seed <= 1_000_000:
             found.append(_detail(["seed"], "Input should be between 1 and 1000000"))
+        resolution = body.get("resolution")
+        if (
+            neutral == "soul"
+            and resolution is not None
+            and resolution not in SOUL_SHAPE.resolutions
+        ):
+            allowed = ", ".join(repr(r) for r in SOUL_SHAPE.resolutions)
+            found.append(_detail(["resolution"], f"Input should be {allowed}"))
         spec = MODELS[neutral]
         duration = body.get("duration")
         if duration is not None and spec.durations and duration not in spec.durations:
             found.append(_detail(["duration"], f"Input should be one of {list(spec.durations)}"))
+        return found
+
+    @staticmethod
+    def _validate_path(model: Any, body: dict[str, Any]) -> list[dict[str, Any]]:
+        found = [_detail([name], "Field required") for name in model.required if not body.get(name)]
+        for name, allowed in model.allowed.items():
+            if name in body and body[name] not in allowed:
+                choices = ", ".join(repr(a) for a in allowed)
+                found.append({**_detail([name], f"Input should be {choices}"), "input": body[name]})
         return found
 
     async def speak(self, request: EmuRequest) -> EmuResponse:
@@ -314,8 +344,9 @@ class HiggsfieldEmulator(Emulator):
             "request_id": rid,
             **self._urls_for(base_url, rid),
         }
-        if phase == "succeeded":
-            if job.data.get("model") == "soul":
+        if phase == "succeeded" and not job.data.get("deleted"):
+            model = PATH_MODELS.get(str(job.data.get("model")))
+            if job.data.get("model") == "soul" or (model is not None and model.output == "images"):
                 body["images"] = [
                     {"url": f"{base_url}/_files/{rid}-{n}.png"}
                     for n in range(int(job.data.get("images") or 1))
@@ -361,6 +392,17 @@ class HiggsfieldEmulator(Emulator):
             return self.error(request, 400, f"Request cannot be canceled: it is {PHASES[phase]}")
         job.cancelled_at = self.now()
         return EmuResponse(202)
+
+    async def delete(self, request: EmuRequest) -> EmuResponse:
+        """Drop a finished request's outputs (idempotent); a running one cannot be [inf]."""
+        job = self._job(request)
+        if job is None:
+            return self.error(request, 404, "Request not found")
+        phase = job.phase(self.now())
+        if phase in ("queued", "running"):
+            return self.error(request, 400, f"Request is {PHASES[phase]}: it is not finished")
+        job.data["deleted"] = True
+        return EmuResponse.json({"request_id": job.id, "deleted": True})
 
     def _job_set(self, job: EmulatedJob, base_url: str) -> dict[str, Any]:
         phase = job.phase(self.now())
@@ -449,7 +491,8 @@ class HiggsfieldEmulator(Emulator):
         return EmuResponse(200, b"\x00emulated output\x00", {"content-type": kind})
 
     async def estimate(self, request: EmuRequest) -> EmuResponse:
-        neutral = PATHS.get(request.params["model_id"])
+        path = request.params["model_id"]
+        neutral = PATHS.get(path) or (path if path in PATH_MODELS else None)
         if neutral is None:
             return self.error(request, 404, "Model not found")
         credits = self._credits(neutral, request.json() if request.body else {})
@@ -458,16 +501,33 @@ class HiggsfieldEmulator(Emulator):
     @staticmethod
     def _credits(neutral: str, body: Any) -> float:
         """The emulator's own price (DoP and Soul from the plugin's table, others 10)."""
-        count = body.get("num_images", 1) if isinstance(body, dict) else 1
-        each = float(EMULATOR_CREDITS.get(neutral, "10"))
+        count = body.get(SOUL_SHAPE.count_field, 1) if isinstance(body, dict) else 1
+        by_path = PATH_MODELS.get(neutral)
+        each = float(by_path.credits if by_path else EMULATOR_CREDITS.get(neutral, "10"))
         return each * (count if neutral == "soul" and isinstance(count, int) else 1)
 
     async def motions(self, request: EmuRequest) -> EmuResponse:
         return EmuResponse.json(MOTIONS)
 
+    async def models(self, request: EmuRequest) -> EmuResponse:
+        """``GET /models``: the paths this emulator serves (the fields observed live)."""
+        items = []
+        for path, neutral in PATHS.items():
+            spec = MODELS[neutral]
+            output = "image" if spec.task.value.endswith("image") else "video"
+            credits = float(EMULATOR_CREDITS.get(neutral, "10"))
+            items.append(_model_item(path, spec.task.value, output, credits))
+        for path, model in PATH_MODELS.items():
+            output = "image" if model.output == "images" else "video"
+            items.append(_model_item(path, "generate", output, float(model.credits)))
+        return EmuResponse.json({"models": items})
+
     # -- webhooks ----------------------------------------------------------------------------
     def webhook_deliveries(self, job: EmulatedJob, url: str) -> list[Delivery]:
-        """Terminal states only (completed, failed, nsfw); a cancelled job sends nothing."""
+        """Terminal states only (completed, failed, nsfw); a cancelled or deleted job sends
+        nothing."""
+        if job.data.get("deleted"):
+            return []
         if job.phase(self.now()) not in ("succeeded", "failed", "error", "nsfw"):
             return []
         body = json.dumps(

@@ -1,6 +1,6 @@
 """Higgsfield models: neutral id -> model path, the fields each takes, and the request body.
 
-Wire facts: reference/providers.md §1.14 (v2 schemas from the platform OpenAPI snapshot)
+Wire facts: docs/providers/higgsfield.md (v2 schemas from the platform OpenAPI snapshot)
 and §1.15 (legacy v1 surface, used only for Speak v2). Every combination a model does not
 take is refused here, before anything is sent, naming the field and what is allowed.
 
@@ -12,16 +12,28 @@ one path per neutral model also keeps estimates, prices and idempotency fingerpr
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 
-from videogw import Media, ModelSpec, Motion, Prepared, ProviderOptions, Task
+from videogw import (
+    GenerationRequest,
+    Media,
+    ModelSpec,
+    Motion,
+    Prepared,
+    ProviderOptions,
+    Task,
+)
 from videogw.errors import UnsupportedRequestError
+from videogw.wire import sniff
 
 __all__ = [
     "ALLOWED_UPLOAD_TYPES",
+    "BODY_FIELDS",
     "MARKETPLACE_MODELS",
     "MODELS",
     "HiggsfieldOptions",
@@ -30,6 +42,7 @@ __all__ = [
     "content_type_of",
     "family",
     "normal_resolution",
+    "path_spec",
 ]
 
 # POST /files/generate-upload-url accepts exactly these (HF-DOCS file-uploads; no mp3).
@@ -47,8 +60,50 @@ SPEAK_PATH = "v1/speak/higgsfield"
 
 SEEDANCE_RESOLUTIONS = ("480", "720", "1080")
 SEEDANCE_RATIOS = ("16:9", "9:16", "4:3", "3:4", "1:1", "21:9")
-SOUL_RESOLUTIONS = ("2K", "4K")
 SOUL_RATIOS = ("1:1", "4:3", "3:4", "3:2", "2:3", "5:4", "4:5", "16:9", "9:16", "21:9")
+
+
+@dataclass(frozen=True)
+class SoulShape:
+    """How a Soul body names its image count and which resolutions and fields it takes."""
+
+    count_field: str
+    resolutions: tuple[str, ...]
+    seed: bool
+
+
+# The platform docs' examples send ``resolution: "720p"`` and the live API validates
+# batch_size, resolution, seed, style_id, custom_reference_id (docs/providers/higgsfield.md).
+# A third-party copy of the OpenAPI file says num_images and 2K/4K: kept as the other shape,
+# one constant away (``SOUL_SHAPE = SOUL_SHAPES["openapi"]``).
+SOUL_SHAPES = {
+    "docs": SoulShape("batch_size", ("720p", "1080p"), seed=True),
+    "openapi": SoulShape("num_images", ("2K", "4K"), seed=False),
+}
+SOUL_SHAPE = SOUL_SHAPES["docs"]
+
+# The body fields each family's model path takes (docs/providers/higgsfield.md); the API
+# ignores anything else silently, so the emulator records what it would have ignored.
+BODY_FIELDS: dict[str, frozenset[str]] = {
+    "dop": frozenset({"prompt", "image_url", "end_image_url", "motions", "seed", "enhance_prompt"}),
+    "kling": frozenset({"prompt", "image_url", "duration", "cfg_scale", "negative_prompt"}),
+    "seedance": frozenset(
+        {"prompt", "image_url", "duration", "resolution", "aspect_ratio", "camera_fixed"}
+    ),
+    "soul": frozenset(
+        {
+            "prompt",
+            "aspect_ratio",
+            "resolution",
+            SOUL_SHAPE.count_field,
+            "seed",
+            "style_id",
+            "custom_reference_id",
+            "style_strength",
+            "enhance_prompt",
+        }
+    ),
+}
 
 
 def _i2v(path: str, seconds: float, **extra: Any) -> ModelSpec:
@@ -58,7 +113,7 @@ def _i2v(path: str, seconds: float, **extra: Any) -> ModelSpec:
 
 
 MODELS: dict[str, ModelSpec] = {
-    # DoP: duration is not in the schema (community sends it; ~3 s default), so not limited.
+    # DoP takes no duration (the API ignores it and bills its default length): refused.
     "dop-lite": _i2v("higgsfield-ai/dop/lite", 150, end_image=True),
     "dop-turbo": _i2v("higgsfield-ai/dop/turbo", 90, end_image=True),
     "dop-standard": _i2v("higgsfield-ai/dop/standard", 180, end_image=True),
@@ -99,7 +154,12 @@ MODELS: dict[str, ModelSpec] = {
 # What the marketplace listing (seed 004) mirrors: DoP, Kling 2.1 pro and Soul standard.
 MARKETPLACE_MODELS = ("dop-lite", "dop-turbo", "dop-standard", "kling-2.1-pro", "soul")
 
-Family = Literal["dop", "kling", "seedance", "soul", "speak"]
+Family = Literal["dop", "kling", "seedance", "soul", "speak", "path"]
+
+# Any other model Higgsfield serves, called by its path (``higgsfield:<model path>``):
+# segments of letters, digits, ".", "_" and "-", and none of the API's own paths.
+_MODEL_PATH = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)+")
+_NOT_MODELS = ("requests/", "files/", "estimate/", "v1/", "models")
 
 
 def family(neutral: str) -> Family:
@@ -107,7 +167,28 @@ def family(neutral: str) -> Family:
     for prefix in prefixes:
         if neutral.startswith(prefix):
             return prefix
+    if "/" in neutral:
+        return "path"
     raise KeyError(neutral)  # pragma: no cover - MODELS holds only these families
+
+
+def path_spec(path: str, request: GenerationRequest) -> ModelSpec | None:
+    """A spec for a model path called as is (arguments passed through), or None when `path`
+    cannot be one. The task follows the path's own words, else the inputs given."""
+    if not _MODEL_PATH.fullmatch(path) or path.startswith(_NOT_MODELS) or ".." in path:
+        return None
+    lowered = path.lower()
+    if request.task is not None:
+        task = request.task
+    elif "text-to-video" in lowered:
+        task = Task.text_to_video
+    elif "speak" in lowered or request.audio is not None:
+        task = Task.speech_to_video
+    elif request.image is not None or "video" in lowered or "dop" in lowered:
+        task = Task.image_to_video
+    else:
+        task = Task.text_to_image
+    return ModelSpec(provider_model=path, task=task, end_image=True, typical_seconds=120)
 
 
 class HiggsfieldOptions(ProviderOptions):
@@ -116,8 +197,15 @@ class HiggsfieldOptions(ProviderOptions):
     cfg_scale: Annotated[float, Field(ge=0.0, le=1.0)] | None = None  # Kling
     negative_prompt: Annotated[str, Field(max_length=2500)] | None = None  # Kling
     camera_fixed: bool | None = None  # Seedance
-    num_images: Annotated[int, Field(ge=1, le=4)] | None = None  # Soul
+    batch_size: int | None = Field(  # Soul: images per request (num_images still understood)
+        default=None, ge=1, le=4, validation_alias=AliasChoices("batch_size", "num_images")
+    )
+    style_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None  # Soul
+    custom_reference_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
     second_motion: Motion | None = None  # DoP takes up to two motions
+    # a model called by its path: these fields go into the body as given (over any field
+    # the neutral request fills in), unchecked here; the API's own 422 names what is wrong
+    arguments: dict[str, Any] | None = None
     hf_expires_after: Annotated[int, Field(ge=3600, le=604_800)] | None = None  # any v2 model
 
 
@@ -126,13 +214,17 @@ _OPTIONS: dict[str, tuple[Family, ...]] = {
     "cfg_scale": ("kling",),
     "negative_prompt": ("kling",),
     "camera_fixed": ("seedance",),
-    "num_images": ("soul",),
+    "batch_size": ("soul",),
+    "style_id": ("soul",),
+    "custom_reference_id": ("soul",),
     "second_motion": ("dop",),
-    "hf_expires_after": ("dop", "kling", "seedance", "soul"),
+    "hf_expires_after": ("dop", "kling", "seedance", "soul", "path"),
+    "arguments": ("path",),
 }
 _FIELDS: dict[str, tuple[Family, ...]] = {
     "motion": ("dop",),
-    "seed": ("dop", "speak"),
+    "seed": ("dop", "speak", "soul"),
+    "duration_s": ("kling", "seedance", "speak"),
     "enhance_prompt": ("dop", "speak"),
     "aspect_ratio": ("seedance", "soul"),
     "resolution": ("seedance", "soul"),
@@ -141,8 +233,17 @@ _FIELDS: dict[str, tuple[Family, ...]] = {
 }
 
 
+_WHY = {
+    ("dop", "duration_s"): " (DoP has no duration field: the API would ignore it and make and "
+    "bill its default length)",
+}
+
+
 def _takers(families: tuple[Family, ...]) -> str:
-    return ", ".join(n for n in MODELS if family(n) in families)
+    named = [n for n in MODELS if family(n) in families]
+    if "path" in families:
+        named.append("a model called by its path (higgsfield:<model path>)")
+    return ", ".join(named)
 
 
 def check_request(prepared: Prepared, provider: str) -> None:
@@ -150,6 +251,9 @@ def check_request(prepared: Prepared, provider: str) -> None:
     request, fam = prepared.request, family(prepared.model)
     options = prepared.options
     assert isinstance(options, HiggsfieldOptions)
+    if fam == "path":  # passed through: the API validates, its 422 names the field
+        _check_uploads(request, provider)
+        return
 
     def refuse(field: str, message: str) -> UnsupportedRequestError:
         return UnsupportedRequestError(message, field=field, provider=provider)
@@ -157,7 +261,9 @@ def check_request(prepared: Prepared, provider: str) -> None:
     for name, families in _FIELDS.items():
         if getattr(request, name) is not None and fam not in families:
             raise refuse(
-                name, f"{prepared.model} takes no {name}; models that do: {_takers(families)}"
+                name,
+                f"{prepared.model} takes no {name}{_WHY.get((fam, name), '')}; "
+                f"models that do: {_takers(families)}",
             )
     for name, families in _OPTIONS.items():
         if getattr(options, name) is not None and fam not in families:
@@ -171,13 +277,11 @@ def check_request(prepared: Prepared, provider: str) -> None:
         raise refuse("options.second_motion", "give motion first; second_motion is the 2nd")
     if fam == "speak" and request.audio is None:
         raise refuse("audio", "speak-v2 needs an audio track (WAV)")
-    if request.duration_s is not None and fam == "soul":
-        raise refuse("duration_s", "soul makes images; it takes no duration")
     if (
         request.resolution is not None
         and normal_resolution(prepared.model, request.resolution) is None
     ):
-        sizes = SEEDANCE_RESOLUTIONS if fam == "seedance" else SOUL_RESOLUTIONS
+        sizes = SEEDANCE_RESOLUTIONS if fam == "seedance" else SOUL_SHAPE.resolutions
         raise refuse(
             "resolution",
             f"{request.resolution!r} is not offered by "
@@ -191,27 +295,21 @@ def check_request(prepared: Prepared, provider: str) -> None:
                 f"{request.aspect_ratio!r} is not offered by "
                 f"{prepared.model}; allowed: {', '.join(allowed)}",
             )
+    _check_uploads(request, provider)
+
+
+def _check_uploads(request: GenerationRequest, provider: str) -> None:
     for name in ("image", "end_image", "audio"):
         media = getattr(request, name)
         if media is not None and not media.is_remote:
             kind = content_type_of(media)
             if kind not in ALLOWED_UPLOAD_TYPES:
-                raise refuse(
-                    name,
-                    f"cannot upload content type {kind!r} (set Media."
-                    f"content_type if it is wrong); allowed: "
-                    f"{', '.join(ALLOWED_UPLOAD_TYPES)}",
+                raise UnsupportedRequestError(
+                    f"cannot upload content type {kind!r} (set Media.content_type if it is "
+                    f"wrong); allowed: {', '.join(ALLOWED_UPLOAD_TYPES)}",
+                    field=name,
+                    provider=provider,
                 )
-
-
-_MAGIC = (
-    (b"\xff\xd8\xff", 0, "image/jpeg"),
-    (b"\x89PNG", 0, "image/png"),
-    (b"GIF8", 0, "image/gif"),
-    (b"WEBP", 8, "image/webp"),
-    (b"WAVE", 8, "audio/wav"),
-    (b"ftyp", 4, "video/mp4"),
-)
 
 
 def content_type_of(media: Media) -> str:
@@ -223,10 +321,7 @@ def content_type_of(media: Media) -> str:
     if media.path is not None:
         with media.path.open("rb") as file:
             head = file.read(16)
-    for magic, offset, found in _MAGIC:
-        if head[offset : offset + len(magic)] == magic:
-            return found
-    return kind
+    return sniff(head) or kind
 
 
 def normal_resolution(model: str, value: str | None) -> str | None:
@@ -236,8 +331,8 @@ def normal_resolution(model: str, value: str | None) -> str | None:
     if family(model) == "seedance":
         normal = value.lower().removesuffix("p")
         return normal if normal in SEEDANCE_RESOLUTIONS else None
-    normal = value.upper()
-    return normal if normal in SOUL_RESOLUTIONS else None
+    normal = value.lower() if value.lower().endswith("p") else value.upper()
+    return normal if normal in SOUL_SHAPE.resolutions else None
 
 
 def _url(media: Media | None, uploaded: Mapping[str, str], name: str) -> str | None:
@@ -270,6 +365,8 @@ def build_body(prepared: Prepared, uploaded: Mapping[str, str] | None = None) ->
         _put(params, "seed", request.seed)
         _put(params, "enhance_prompt", request.enhance_prompt)
         return {"params": params}
+    if fam == "path":
+        return _path_body(prepared, uploaded) | (options.arguments or {})
     if image is not None:
         body["image_url"] = image
     if fam == "dop":
@@ -279,7 +376,6 @@ def build_body(prepared: Prepared, uploaded: Mapping[str, str] | None = None) ->
             body["motions"] = [{"id": m.id, "strength": m.strength} for m in motions]
         _put(body, "seed", request.seed)
         _put(body, "enhance_prompt", request.enhance_prompt)
-        _put(body, "duration", request.duration_s)
     elif fam == "kling":
         _put(body, "duration", request.duration_s)
         _put(body, "cfg_scale", options.cfg_scale)
@@ -290,9 +386,37 @@ def build_body(prepared: Prepared, uploaded: Mapping[str, str] | None = None) ->
         _put(body, "aspect_ratio", request.aspect_ratio)
         _put(body, "camera_fixed", options.camera_fixed)
     else:  # soul
-        _put(body, "num_images", options.num_images)
-        _put(body, "resolution", normal_resolution(prepared.model, request.resolution))
         _put(body, "aspect_ratio", request.aspect_ratio)
+        _put(body, "resolution", normal_resolution(prepared.model, request.resolution))
+        _put(body, SOUL_SHAPE.count_field, options.batch_size)
+        _put(body, "seed", request.seed if SOUL_SHAPE.seed else None)
+        _put(body, "style_id", options.style_id)
+        _put(body, "custom_reference_id", options.custom_reference_id)
+    return body
+
+
+def _path_body(prepared: Prepared, uploaded: Mapping[str, str]) -> dict[str, Any]:
+    """The neutral fields under the names most Higgsfield models use (v2 surface)."""
+    request = prepared.request
+    body: dict[str, Any] = {}
+    _put(body, "prompt", request.prompt or None)
+    for name, key in (
+        ("image", "image_url"),
+        ("end_image", "end_image_url"),
+        ("audio", "audio_url"),
+    ):
+        _put(body, key, _url(getattr(request, name), uploaded, name))
+    if request.motion is not None:
+        body["motions"] = [{"id": request.motion.id, "strength": request.motion.strength}]
+    for name, key in (
+        ("seed", "seed"),
+        ("duration_s", "duration"),
+        ("aspect_ratio", "aspect_ratio"),
+        ("resolution", "resolution"),
+        ("quality", "quality"),
+        ("enhance_prompt", "enhance_prompt"),
+    ):
+        _put(body, key, getattr(request, name))
     return body
 
 

@@ -1,7 +1,7 @@
 """Higgsfield credit table: data, overridable per neutral model from config (``prices``).
 
 Higgsfield publishes no price list for the API; its docs say to ask ``POST /estimate``
-(``use_estimate_endpoint = true``). These figures are derived (reference/providers.md (b)):
+(``use_estimate_endpoint = true``). These figures are derived (docs/providers/higgsfield.md):
 
 - DoP lite 2, turbo 6.5, standard 9 credits per clip: community code that called the live
   API (2025-26), first-last-frame variants included;
@@ -16,14 +16,33 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import httpx
 
 from videogw import CostEstimate, Prepared
+from videogw.errors import UnsupportedOperationError
+from videogw.provider import Flow, Purpose
 
-__all__ = ["AS_OF", "CREDITS", "USD_PER_CREDIT", "CreditPrice", "table_estimate"]
+from .models import build_body, family
+from .wire import estimate_figures
+
+if TYPE_CHECKING:
+    from .provider import HiggsfieldProvider
+
+__all__ = [
+    "AS_OF",
+    "CREDITS",
+    "USD_PER_CREDIT",
+    "CreditPrice",
+    "estimate",
+    "estimate_flow",
+    "table_estimate",
+]
 
 USD_PER_CREDIT = Decimal("0.0625")
 AS_OF = date(2026, 4, 17)
-SOURCE = "videogw_higgsfield/prices.py (reference/providers.md (b))"
+SOURCE = "videogw_higgsfield/prices.py (docs/providers/higgsfield.md)"
 
 
 @dataclass(frozen=True)
@@ -54,7 +73,7 @@ def table_estimate(
         return None
     count = 1
     if prepared.model == "soul":
-        count = getattr(prepared.options, "num_images", None) or 1
+        count = getattr(prepared.options, "batch_size", None) or 1
     rate = f"${usd_per_credit}/credit (derived from the docs' estimate example)"
     if override is not None:
         unit = price.unit if price else "job"
@@ -88,4 +107,48 @@ def table_estimate(
         source=SOURCE,
         as_of=AS_OF,
         origin="table",
+    )
+
+
+def estimate(provider: HiggsfieldProvider, prepared: Prepared) -> CostEstimate:
+    """The mode's figure (the marketplace bills per call), else the credit table."""
+    by_mode = provider.mode.estimate(prepared)
+    if by_mode is not None:
+        return by_mode
+    override = provider.price_override(prepared.model)
+    rate = provider.settings.usd_per_credit
+    by_path = family(prepared.model) == "path"
+    found = None if by_path else table_estimate(prepared, override=override, usd_per_credit=rate)
+    if found is None:
+        raise UnsupportedOperationError(
+            f"{provider.instance}: no credit figure for {prepared.model}; its estimate comes "
+            f"from POST /estimate/{prepared.model} (use_estimate_endpoint = true) or "
+            f"prices.{prepared.model} in the config"
+        )
+    return found
+
+
+def estimate_flow(provider: HiggsfieldProvider, prepared: Prepared) -> Flow[CostEstimate]:
+    """``POST /estimate/{model}`` with the same body, where it is asked for (always for a
+    model called by its path); the table otherwise, and for local files (they would need an
+    upload first), Speak (v1) and the marketplace."""
+    request = prepared.request
+    local = any(m is not None and not m.is_remote for m in (request.image, request.end_image))
+    asked = provider.settings.use_estimate_endpoint or family(prepared.model) == "path"
+    v1 = prepared.provider_data.get("surface") == "v1"
+    if not asked or provider.marketplace or v1 or local:
+        return estimate(provider, prepared)
+    path = prepared.spec.provider_model
+    url, body = provider.url(f"estimate/{path}"), build_body(prepared)
+    ask = httpx.Request("POST", url, json=body, headers=provider.headers())
+    response = yield provider.call(ask, Purpose.read)
+    credits, usd = provider.read(estimate_figures, provider.json(response), response)
+    return CostEstimate(
+        amount=credits,
+        currency="credits",
+        usd=usd,
+        basis=f"Higgsfield's own estimate for this request on {path} (account-specific)",
+        source=f"POST {provider.base_url}/estimate/{path}",
+        as_of=date.today(),
+        origin="provider",
     )

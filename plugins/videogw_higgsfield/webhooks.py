@@ -1,4 +1,4 @@
-"""Higgsfield webhook verification: the Standard Webhooks scheme (reference/providers.md §1.10).
+"""Higgsfield webhook verification: the Standard Webhooks scheme (docs/providers/higgsfield.md).
 
 Headers ``webhook-id``, ``webhook-timestamp`` (±5 minutes) and ``webhook-signature`` (one or
 more ``v1,<base64>``, one per secret while a secret is being rotated); the signature is
@@ -8,13 +8,18 @@ The `standardwebhooks` package does the cryptography and the timestamp window.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
+import dataclasses
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-from videogw.errors import WebhookRejectedError
+from videogw import StatusUpdate
+from videogw.errors import MalformedResponseError, WebhookRejectedError
+from videogw.provider import json_loads
 
-__all__ = ["SeenIds", "sign", "verify"]
+if TYPE_CHECKING:
+    from .provider import HiggsfieldProvider
+
+__all__ = ["message_id", "read_delivery", "sign", "verify"]
 
 SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 
@@ -60,24 +65,41 @@ def sign(secret: str, msg_id: str, timestamp: float, body: bytes) -> str:
     return str(Webhook(secret).sign(msg_id, when, body.decode()))
 
 
-class SeenIds:
-    """A bounded, thread-safe set of recent webhook ids, oldest forgotten first."""
+def message_id(
+    secrets: Sequence[str], headers: Mapping[str, str], body: bytes, *, unsigned_ok: bool, env: str
+) -> str | None:
+    """The delivery's ``webhook-id`` once it verifies (None for an allowed unsigned one).
 
-    def __init__(self, size: int = 10_000) -> None:
-        self.size = size
-        self._ids: OrderedDict[str, None] = OrderedDict()
-        self._lock = threading.Lock()
+    A redelivery (same ``webhook-id``) is *not* refused: Higgsfield reuses the id so that
+    receivers deduplicate, and never retries a 4xx; the receiver answers it 2xx."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    if secrets:
+        return verify(secrets, lowered, body)
+    if unsigned_ok:
+        return lowered.get("webhook-id")
+    raise WebhookRejectedError(
+        f"higgsfield: no webhook secret configured (set {env}); unsigned deliveries are "
+        "refused unless allow_unsigned_webhooks = true"
+    )
 
-    def add(self, key: str) -> bool:
-        """Record `key`; False if it was already there."""
-        with self._lock:
-            if key in self._ids:
-                return False
-            self._ids[key] = None
-            if len(self._ids) > self.size:
-                self._ids.popitem(last=False)
-            return True
 
-    def __contains__(self, key: object) -> bool:
-        with self._lock:
-            return key in self._ids
+def read_delivery(
+    provider: HiggsfieldProvider, headers: Mapping[str, str], body: bytes
+) -> StatusUpdate:
+    """A verified delivery as a `StatusUpdate` (the same reader as a status answer), its
+    ``webhook-id`` as the dedupe key (else ``request_id:status``)."""
+    s = provider.settings
+    secrets = provider.webhook_secrets()
+    msg_id = message_id(
+        secrets, headers, body, unsigned_ok=s.allow_unsigned_webhooks, env=s.webhook_secret_env
+    )
+    try:
+        data = json_loads(body)
+        update = provider.update_from(data)
+    except (ValueError, UnicodeDecodeError, MalformedResponseError) as exc:
+        raise WebhookRejectedError(f"{provider.instance}: unreadable webhook body: {exc}") from None
+    request_id = data.get("request_id")
+    if not isinstance(request_id, str) or not request_id:
+        raise WebhookRejectedError(f"{provider.instance}: webhook body has no request_id")
+    key = msg_id or f"{request_id}:{update.raw_status}"
+    return dataclasses.replace(update, provider_job_id=request_id, dedupe_key=key)

@@ -1,6 +1,6 @@
 """Reading Higgsfield answers: pure functions over parsed JSON, shared by polling and webhooks.
 
-Status strings and refunds: reference/providers.md §1.5, §1.9 and table (a); outputs are
+Status strings and refunds: docs/providers/higgsfield.md; outputs are
 ``video.url`` or ``images[].url`` (v2) and ``jobs[].results.raw|min.url`` (v1 JobSet).
 Nothing here raises on an odd payload except `Unreadable`, which the provider turns into a
 `MalformedResponseError`.
@@ -8,41 +8,40 @@ Nothing here raises on an odd payload except `Unreadable`, which the provider tu
 
 from __future__ import annotations
 
-import mimetypes
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import httpx
 
 from videogw import JobError, JobStatus, Output, StatusUpdate
+from videogw.provider import json_loads
+from videogw.wire import media_type, parse_decimal, parse_time, retry_after
+
+from .tables import STATUSES
 
 __all__ = [
     "CHARGED",
+    "EMULATOR_KEY",
+    "EMULATOR_WEBHOOK_SECRET",
+    "PATH_MODELS",
     "STATUS_MAP",
+    "TRUSTED_HOSTS",
     "Unreadable",
+    "estimate_figures",
+    "from_proxy",
     "job_set_update",
-    "parse_decimal",
-    "parse_time",
+    "models_list",
+    "motions_list",
+    "proxy_retry_after",
     "request_update",
-    "retry_after",
 ]
 
-STATUS_MAP: Mapping[str, JobStatus] = {
-    "queued": JobStatus.queued,
-    "in_progress": JobStatus.running,
-    "completed": JobStatus.succeeded,
-    "failed": JobStatus.failed,
-    "nsfw": JobStatus.content_filtered,
-    "canceled": JobStatus.cancelled,
-}
-# Refund rules (§1.9): only completed requests are charged.
+STATUS_MAP: Mapping[str, JobStatus] = STATUSES.status_map
+# Refund rules: only completed requests are charged.
 CHARGED: Mapping[JobStatus, bool] = {
-    JobStatus.succeeded: True,
-    JobStatus.failed: False,
-    JobStatus.content_filtered: False,
-    JobStatus.cancelled: False,
+    status: charged for status, charged in STATUSES.rows.values() if charged is not None
 }
 
 
@@ -105,35 +104,9 @@ def job_set_update(data: Any) -> StatusUpdate:
     )
 
 
-def parse_time(value: object) -> datetime | None:
-    """`expires_at` leniently: ISO 8601 (``Z`` or offset; naive means UTC), or epoch seconds
-    or milliseconds as a number or a numeric string. Anything else is None."""
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            value = float(text)
-        except ValueError:
-            try:
-                parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T"))
-            except ValueError:
-                return None
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = value / 1000 if value > 1e11 else value
-        try:
-            return datetime.fromtimestamp(seconds, UTC)
-        except (OverflowError, OSError, ValueError):
-            return None
-    return None
-
-
 def _media_type(item: Mapping[str, Any], default: str | None = None) -> str | None:
-    url = item.get("url")
-    guessed = mimetypes.guess_type(url.split("?")[0])[0] if isinstance(url, str) else None
-    if guessed:
-        return guessed
-    kind = item.get("type")
-    return {"video": "video/mp4", "image": "image/png"}.get(str(kind), default)
+    kind = {"video": "video/mp4", "image": "image/png"}.get(str(item.get("type")), default)
+    return media_type(str(item.get("url", "")), default=kind)
 
 
 def _outputs(data: Mapping[str, Any], expires: datetime | None) -> tuple[Output, ...]:
@@ -164,23 +137,101 @@ def _job_error(status: JobStatus, message: object) -> JobError | None:
     return None
 
 
-def parse_decimal(value: object) -> Decimal | None:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        return None
-    try:
-        found = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return found if found.is_finite() else None
+# RapidAPI (docs.rapidapi.com/docs/response-headers): the proxy marks its own answers with
+# x-rapidapi-mock-response today (X-RapidAPI-Proxy-Response in the older docs), and
+# x-ratelimit-reset may be seconds *or a timestamp*.
+PROXY_MARKERS = ("x-rapidapi-mock-response", "x-rapidapi-proxy-response")
+RESET_HEADERS = ("x-ratelimit-reset", "x-ratelimit-requests-reset")
 
 
-def retry_after(response: httpx.Response) -> float | None:
+def proxy_retry_after(response: httpx.Response, now: float | None = None) -> float | None:
     """Seconds to wait from RapidAPI's headers: Retry-After, else x-ratelimit-*-reset."""
-    for name in ("retry-after", "x-ratelimit-reset", "x-ratelimit-requests-reset"):
-        value = response.headers.get(name)
-        if value:
-            try:
-                return max(0.0, float(value))
-            except ValueError:
-                continue
-    return None
+    return retry_after(response, *RESET_HEADERS, now=now)
+
+
+def from_proxy(response: httpx.Response) -> bool:
+    """The answer came from the RapidAPI proxy, not from Higgsfield behind it."""
+    if any(response.headers.get(name, "").lower() == "true" for name in PROXY_MARKERS):
+        return True
+    try:
+        body = json_loads(response.content)
+    except ValueError:
+        return False
+    return isinstance(body, dict) and "message" in body and "detail" not in body
+
+
+# The platform's hosts: answer URLs on them may be followed with the platform key.
+TRUSTED_HOSTS = frozenset({"api.higgsfield.ai", "platform.higgsfield.ai"})
+
+# Throwaway credentials the emulator and `emulator_settings` share (test only).
+EMULATOR_KEY = "emulator-id:emulator-secret"
+EMULATOR_WEBHOOK_SECRET = "whsec_dmlkZW9ndy1lbXVsYXRvci10ZXN0LXNlY3JldA=="
+
+
+class PathModel:
+    """A model Higgsfield serves that has no neutral id, as far as its docs describe it:
+    what it makes, the fields it requires, the values some fields allow, its credits."""
+
+    def __init__(
+        self,
+        output: str,
+        required: tuple[str, ...],
+        allowed: Mapping[str, tuple[Any, ...]] | None = None,
+        credits: str = "10",
+    ) -> None:
+        self.output, self.required, self.credits = output, required, credits
+        self.allowed = dict(allowed or {})
+
+
+# Documented model paths called by path (docs/providers/higgsfield.md lists the sources):
+# the emulator serves these beside the neutral ones and answers 422 as the API does.
+PATH_MODELS: Mapping[str, PathModel] = {
+    # the official SDK's README example (higgsfield-client 0.2.0)
+    "bytedance/seedream/v4/text-to-image": PathModel(
+        "images", ("prompt",), {"resolution": ("1K", "2K", "4K")}, credits="1"
+    ),
+    "bytedance/seedance/v1/pro/text-to-video": PathModel(
+        "video", ("prompt",), {"resolution": ("480", "720", "1080")}
+    ),
+    "kling-video/v2.5-turbo/pro/image-to-video": PathModel(
+        "video", ("prompt", "image_url"), {"duration": (5, 10)}
+    ),
+    "higgsfield-ai/soul/reference": PathModel(
+        "images", ("prompt", "image_reference_url"), credits="0.25"
+    ),
+    # the v2 Speak beside the legacy /v1/speak/higgsfield
+    "higgsfield-ai/speak": PathModel(
+        "video",
+        ("prompt", "image_url", "audio_url"),
+        {"quality": ("mid", "high"), "duration": (5, 10, 15)},
+    ),
+}
+
+
+def motions_list(data: Any) -> list[dict[str, Any]]:
+    """``GET /v1/motions``: a list of ``{id, name, description, preview_url}`` (an envelope
+    around it is tolerated)."""
+    if isinstance(data, dict):
+        data = next((v for v in data.values() if isinstance(v, list)), None)
+    if not isinstance(data, list):
+        raise Unreadable("motions answer is not a list")
+    return [item for item in data if isinstance(item, dict) and "id" in item]
+
+
+def estimate_figures(data: Any) -> tuple[Decimal, Decimal | None]:
+    """``POST /estimate/{model}``: ``{"credits": "1.500", "usd": "0.094"}`` (strings)."""
+    credits = parse_decimal(data.get("credits")) if isinstance(data, dict) else None
+    if credits is None:
+        raise Unreadable("estimate answer has no credits figure")
+    return credits, parse_decimal(data.get("usd"))
+
+
+def models_list(data: Any) -> list[dict[str, Any]]:
+    """``GET /models``: items with ``slug``, ``operation_type``, ``output_type`` and
+    ``base_credits`` (observed live; the envelope is not documented, so a bare list or the
+    first list inside an object is read)."""
+    if isinstance(data, dict):
+        data = next((v for v in data.values() if isinstance(v, list)), None)
+    if not isinstance(data, list):
+        raise Unreadable("models answer is not a list")
+    return [item for item in data if isinstance(item, dict) and item.get("slug")]

@@ -1,6 +1,6 @@
 """The Pixazo adapter: Higgsfield DoP image-to-video through ``gateway.pixazo.ai``.
 
-Wire facts: reference/providers.md §3 and seed 003 (whose JSON examples are the contract).
+Wire facts: docs/providers/pixazo.md and seed 003 (whose JSON examples are the contract).
 
 - Submit ``POST /ai-model-api/v1/image-to-video`` (``Ocp-Apim-Subscription-Key``,
   ``Cache-Control: no-cache``) answers 202 ``{request_id, status, polling_url}``.
@@ -15,103 +15,53 @@ Wire facts: reference/providers.md §3 and seed 003 (whose JSON examples are the
 from __future__ import annotations
 
 import hmac
-import json
 import secrets
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
-from urllib.parse import quote, urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import httpx
-from pydantic import Field
 
 from videogw import (
     Accepted,
-    Capabilities,
     CostEstimate,
     Job,
     JobError,
     JobStatus,
-    ModelSpec,
     Motion,
     Output,
     Prepared,
     Provider,
-    ProviderOptions,
-    ProviderSettings,
     Purpose,
     StatusUpdate,
-    Task,
     errors,
 )
 from videogw.models import SEED_MAX, SEED_MIN
+from videogw.tables import first_rule
+from videogw.wire import trusted_url
 
 from . import prices
+from .config import PixazoOptions, PixazoSettings
+from .tables import CAPABILITIES, ERRORS, NOT_SENDABLE, STATUSES
+from .wire import (
+    OFFICIAL_HOST,
+    STATUS_PATH,
+    SUBMIT_PATH,
+    TIMESTAMPS,
+    TOKEN_PARAM,
+    callback_url,
+    error_body,
+    json_object,
+    parse_timestamp,
+)
+from .wire import outputs as read_outputs
 
 if TYPE_CHECKING:
     from videogw.emulator import Emulator
 
 __all__ = ["TOKEN_PARAM", "PixazoOptions", "PixazoProvider", "PixazoSettings", "parse_timestamp"]
-
-TOKEN_PARAM = "vgw_token"  # query parameter of the callback URL that carries the job's token
-OFFICIAL_HOST = "gateway.pixazo.ai"
-SUBMIT_PATH = "/ai-model-api/v1/image-to-video"
-STATUS_PATH = "/v2/requests/status/{id}"
-TIMESTAMPS = ("created_at", "updated_at", "completed_at")
-# Extensions an output can have, fixed here rather than read from the system's mime.types
-# (which maps odd ones, such as the seed's ``.ext``, to odd types).
-MEDIA_TYPES = {
-    "mp4": "video/mp4",
-    "m4v": "video/mp4",
-    "mov": "video/quicktime",
-    "webm": "video/webm",
-    "gif": "image/gif",
-    "png": "image/png",
-    "jpg": "image/jpeg",
-    "jpeg": "image/jpeg",
-    "webp": "image/webp",
-}
-
-# Pixazo has no parameter for these: a request that sets one is not a Pixazo candidate
-# rather than silently getting something else.
-_NOT_SENDABLE = {
-    "audio": "Pixazo's DoP endpoint takes no audio",
-    "aspect_ratio": "Pixazo's DoP endpoint has no aspect ratio (the clip follows the image)",
-    "resolution": "Pixazo's DoP endpoint has no resolution setting",
-    "quality": "Pixazo's DoP endpoint has no quality setting (pick dop-lite/-turbo/-standard)",
-}
-
-
-class PixazoSettings(ProviderSettings):
-    """``[providers.pixazo]``. Pixazo requires a motion preset on every clip; a request
-    without one uses `default_motion_id` (or Pixazo is not a candidate for it)."""
-
-    default_motion_id: str | None = Field(default=None, min_length=1, max_length=128)
-    default_motion_strength: float = Field(default=0.5, ge=0.0, le=1.0)
-
-
-class PixazoOptions(ProviderOptions):
-    """``GenerationRequest.options`` for Pixazo."""
-
-    webhook_mode: Literal["terminal", "sync"] = "terminal"  # sync: a POST per poll cycle
-    check_nsfw: bool | None = None  # Pixazo's default is true; None sends nothing
-
-
-def _spec(provider_model: str) -> ModelSpec:
-    # Every Pixazo DoP clip is 5 s. Typical time: the seed's terminal-callback example ran
-    # from created 13:17:32 to completed 13:19:23 (about 111 s); its other example (15 s)
-    # has round illustrative timestamps.
-    return ModelSpec(
-        provider_model=provider_model,
-        task=Task.image_to_video,
-        durations=(5,),
-        default_duration=5,
-        local_files=False,
-        end_image=True,
-        typical_seconds=110.0,
-    )
 
 
 class PixazoProvider(Provider):
@@ -122,26 +72,8 @@ class PixazoProvider(Provider):
     Settings = PixazoSettings
     Options = PixazoOptions
     settings: PixazoSettings
-    STATUS_MAP: ClassVar[Mapping[str, JobStatus]] = {
-        "QUEUED": JobStatus.queued,
-        "PROCESSING": JobStatus.running,
-        "COMPLETED": JobStatus.succeeded,
-        "FAILED": JobStatus.failed,
-        "ERROR": JobStatus.failed,
-    }
-    # charged: COMPLETED is billed; ERROR is "not charged" [S003]; FAILED is undocumented.
-    CHARGED: ClassVar[Mapping[str, bool | None]] = {"COMPLETED": True, "ERROR": False}
-    CAPABILITIES = Capabilities(
-        models={
-            "dop-lite": _spec("dop-lite"),
-            "dop-turbo": _spec("dop-turbo"),
-            # declared equal by price: reference/providers.md §3.6
-            "dop-standard": _spec("dop-preview"),
-        },
-        cancel=False,
-        webhooks=True,
-        idempotency=False,
-    )
+    STATUS_MAP = STATUSES.status_map
+    CAPABILITIES = CAPABILITIES
 
     def _headers(self) -> dict[str, str]:
         return {"Ocp-Apim-Subscription-Key": self.api_key(), "Cache-Control": "no-cache"}
@@ -149,9 +81,16 @@ class PixazoProvider(Provider):
     # -- preparing ---------------------------------------------------------------------------
     def validate(self, prepared: Prepared) -> Prepared:
         request, who = prepared.request, self.instance
-        for name, why in _NOT_SENDABLE.items():
+        for name, why in NOT_SENDABLE.items():
             if getattr(request, name) is not None:
                 raise errors.UnsupportedRequestError(why, field=name, provider=who)
+        if not (request.prompt or "").strip():
+            # Pixazo answers 400 "prompt must be a non-empty string": say so before sending
+            raise errors.UnsupportedRequestError(
+                "Pixazo needs a prompt (describe the motion, e.g. 'a cat turns its head')",
+                field="prompt",
+                provider=who,
+            )
         if request.motion is None and self.settings.default_motion_id is None:
             raise errors.UnsupportedRequestError(
                 "Pixazo needs a motion preset id (motions_id) for every clip; give the "
@@ -241,13 +180,7 @@ class PixazoProvider(Provider):
         return self.url(STATUS_PATH.format(id=quote(job.provider_job_id, safe="")))
 
     def _trusted(self, url: str) -> bool:
-        try:
-            given, base = httpx.URL(url), httpx.URL(self.base_url)
-        except httpx.InvalidURL:
-            return False
-        if (given.scheme, given.host, given.port) == (base.scheme, base.host, base.port):
-            return True
-        return given.scheme == "https" and given.host == OFFICIAL_HOST and given.port is None
+        return trusted_url(url, self.base_url, (OFFICIAL_HOST,))
 
     def parse_status(self, job: Job, response: httpx.Response) -> StatusUpdate:
         data = self.json(response)
@@ -266,10 +199,10 @@ class PixazoProvider(Provider):
         error = None
         cost = None
         if status is JobStatus.succeeded:
-            outputs = _outputs(data.get("output"))
+            outputs = read_outputs(data.get("output"))
             if not outputs:
                 raise self.malformed(response, "COMPLETED answer has no output.media_url")
-            cost = self._price(job.provider_model) if job.provider_model else None
+            cost = self._price(job.model, job.provider_model) if job.provider_model else None
         elif status is JobStatus.failed:
             text = data.get("error")
             message = text if isinstance(text, str) and text else f"Pixazo reported {raw}"
@@ -287,7 +220,7 @@ class PixazoProvider(Provider):
             error=error,
             actual_cost=cost,
             cost_currency="USD" if cost is not None else None,
-            charged=self.CHARGED.get(raw_text or ""),
+            charged=STATUSES.charged(raw),
             provider_data=stamps,
         )
 
@@ -321,7 +254,7 @@ class PixazoProvider(Provider):
                 f"{self.instance}: delivery for job {job.id} has a "
                 f"{'wrong' if given else 'missing'} {TOKEN_PARAM}"
             )
-        data = _json_object(body)
+        data = json_object(body)
         request_id = data.get("request_id") if data is not None else None
         if data is None or not isinstance(request_id, str):  # verified, but unreadable
             raise self.malformed(None, "delivery is not a status payload with a request_id")
@@ -336,9 +269,9 @@ class PixazoProvider(Provider):
 
     # -- errors ------------------------------------------------------------------------------
     def classify(self, response: httpx.Response, purpose: Purpose) -> errors.ProviderError | None:
-        if response.status_code == 400 and _is_model_not_found(_error_body(response)):
-            return self.error(errors.ModelUnavailableError, response)
-        return super().classify(response, purpose)
+        code, message = response.status_code, self.error_message(response)
+        found = first_rule(ERRORS, code, purpose, message) if code >= 400 else None
+        return self.error(found, response) if found else super().classify(response, purpose)
 
     def error(
         self,
@@ -347,13 +280,13 @@ class PixazoProvider(Provider):
         message: str | None = None,
         **extra: Any,
     ) -> errors.ProviderError:
-        code = _error_body(response).get("error")
+        code = error_body(response).get("error")
         extra.setdefault("code", code if isinstance(code, str) and code else None)
         return super().error(cls, response, message, **extra)
 
     def error_message(self, response: httpx.Response) -> str:
         """``{"error": title, "message": detail}`` reads "title: detail"."""
-        body = _error_body(response)
+        body = error_body(response)
         title, detail = body.get("error"), body.get("message")
         parts = [p for p in (title, detail) if isinstance(p, str) and p]
         if len(parts) == 2 and parts[0] != parts[1]:
@@ -361,30 +294,19 @@ class PixazoProvider(Provider):
         return parts[0] if parts else super().error_message(response)
 
     # -- cost --------------------------------------------------------------------------------
-    def _price(self, provider_model: str) -> Decimal | None:
-        override = self.price_override(provider_model)
-        return override if override is not None else prices.PRICES_USD.get(provider_model)
+    def price_keys(self) -> list[str]:
+        """Neutral models; Pixazo's own names are still understood."""
+        return [
+            *self.capabilities.models,
+            *(s.provider_model for s in self.CAPABILITIES.models.values()),
+        ]
+
+    def _price(self, neutral: str, provider_model: str) -> Decimal | None:
+        found = prices.configured(self.price_override, neutral, provider_model)
+        return found[1] if found else prices.PRICES_USD.get(provider_model)
 
     def estimate(self, prepared: Prepared) -> CostEstimate:
-        model = prepared.spec.provider_model
-        override = self.price_override(model)
-        if override is not None:
-            return CostEstimate(
-                amount=override,
-                usd=override,
-                basis=f"configured price, {model} per 5 s clip",
-                source=f"config: [providers.{self.instance}] prices.{model}",
-                origin="config",
-            )
-        amount = prices.PRICES_USD[model]
-        return CostEstimate(
-            amount=amount,
-            usd=amount,
-            basis=f"Pixazo price table, {model} per 5 s clip",
-            source=prices.SOURCE,
-            as_of=prices.AS_OF,
-            origin="table",
-        )
+        return prices.estimate(prepared, self.price_override, self.instance)
 
     # -- emulator ----------------------------------------------------------------------------
     @classmethod
@@ -392,67 +314,3 @@ class PixazoProvider(Provider):
         from .emulator import PixazoEmulator
 
         return PixazoEmulator(**kwargs)
-
-
-def callback_url(url: str, token: str) -> str:
-    """`url` with the job's token appended as ``vgw_token`` (other query params kept)."""
-    parts = urlsplit(url)
-    query = f"{parts.query}&" if parts.query else ""
-    return urlunsplit(parts._replace(query=f"{query}{TOKEN_PARAM}={token}"))
-
-
-def parse_timestamp(value: object) -> datetime | None:
-    """ISO-8601 (``2026-05-22T13:17:32.110Z``) or ``2026-05-22 13:19:23`` (zone-less, taken
-    as UTC), as an aware datetime; None for anything else (the seed even shows ``"..."``)."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
-
-
-def _outputs(output: object) -> tuple[Output, ...]:
-    if not isinstance(output, dict):
-        return ()
-    urls = output.get("media_url")
-    if isinstance(urls, str):
-        urls = [urls]
-    if not isinstance(urls, list):
-        return ()
-    given = output.get("media_type")
-    return tuple(
-        Output(url=url, media_type=_media_type(url, given if isinstance(given, str) else None))
-        for url in urls
-        if isinstance(url, str) and url
-    )
-
-
-def _media_type(url: str, given: str | None) -> str | None:
-    """Pixazo may say ``application/octet-stream``: then the URL's extension decides; an
-    extension nobody knows (the seed's own ``output.ext``) leaves the given type."""
-    if given and given != "application/octet-stream":
-        return given
-    _, dot, ext = urlsplit(url).path.rpartition(".")
-    return MEDIA_TYPES.get(ext.lower(), given) if dot else given
-
-
-def _json_object(body: bytes) -> dict[str, Any] | None:
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _error_body(response: httpx.Response) -> dict[str, Any]:
-    return _json_object(response.content) or {}
-
-
-def _is_model_not_found(body: Mapping[str, Any]) -> bool:
-    title, detail = str(body.get("error") or ""), str(body.get("message") or "")
-    return title.lower() == "model not found" or "not found or is disabled" in detail.lower()

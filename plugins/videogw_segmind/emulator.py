@@ -1,4 +1,5 @@
-"""An emulator of Segmind's inference API for the two Higgsfield models (providers.md §2).
+"""An emulator of Segmind's inference API for the two Higgsfield models
+(docs/providers/segmind.md).
 
 Routes: ``POST /v2/{slug}`` (queue), ``GET /v2/requests/{id}/status``,
 ``GET /v2/requests/{id}``, ``POST /v1/{slug}`` (sync: video bytes and ``x-cost`` /
@@ -26,7 +27,7 @@ from videogw.emulator import EmulatedJob, Emulator, EmuRequest, EmuResponse, Tim
 
 from . import prices
 from .prices import DOP_MODELS
-from .provider import DOP_SLUG, SPEAK_SLUG
+from .wire import DOP_SLUG, SPEAK_SLUG
 
 __all__ = ["FAKE_MP4", "SegmindEmulator"]
 
@@ -77,6 +78,7 @@ class SegmindEmulator(Emulator):
         self.route("GET", "/v2/requests/{id}", "result", self.result)
         self.route("POST", "/v1/{slug}", "submit", self.submit_v1)
         self.route("POST", "/upload-asset", "upload", self.upload)
+        self.route("GET", "/inference-request/request-history/{id}", "generations", self.generation)
         self.route("GET", "/outputs/{name}", "download", self.download, auth=False)
         for path in ("/v2/{slug}", "/v1/{slug}", "/upload-asset"):
             for method in ("GET", "PUT", "PATCH", "DELETE"):
@@ -152,7 +154,9 @@ class SegmindEmulator(Emulator):
         if isinstance(checked, EmuResponse):
             return checked
         body, cost = checked
-        job = self.create_job(body.get("prompt", ""), {"cost": cost, "body": body})
+        job = self.create_job(
+            body.get("prompt", ""), {"cost": cost, "body": body, "slug": request.params["slug"]}
+        )
         base = f"{request.base_url}/v2/requests/{job.id}"
         return EmuResponse.json(
             {
@@ -239,6 +243,36 @@ class SegmindEmulator(Emulator):
 
     async def result(self, request: EmuRequest) -> EmuResponse:
         return self._answer(request, full=True)
+
+    async def generation(self, request: EmuRequest) -> EmuResponse:
+        """The generations API (SDK ``generations.get``): any request of this account, of
+        any age, with its cost in USD (``credits_deduction``) and its output URL."""
+        job = self.jobs.get(request.params["id"])
+        if job is None:
+            return self.error(request, 404, f"Request {request.params['id']} not found")
+        phase = job.phase(self.now())
+        status = "FAILED" if phase in self.FAILURES else self.RAW[phase]
+        done = status in ("COMPLETED", "FAILED")
+        if status == "COMPLETED":
+            self._charge(job)
+        created = datetime.fromtimestamp(job.created, UTC).isoformat()
+        updated = datetime.fromtimestamp(min(self.now(), job.finished_at()), UTC).isoformat()
+        return EmuResponse.json(
+            {
+                "request_id": job.id,
+                "model_name": job.data.get("slug", SPEAK_SLUG),
+                "model_status": status if done else "PENDING",
+                "credits_deduction": float(job.data["cost"]) if status == "COMPLETED" else 0,
+                "request_body": job.data.get("body", {}),
+                "generation_url": (
+                    f"{request.base_url}/outputs/{job.id}.mp4" if status == "COMPLETED" else None
+                ),
+                "latency_ms": int((job.script.queue_s + job.script.run_s) * 1000) if done else None,
+                "created_at": created,
+                "updated_at": updated,
+                "error": self.FAILURES.get(phase),
+            }
+        )
 
     async def download(self, request: EmuRequest) -> EmuResponse:
         return EmuResponse(200, FAKE_MP4, {"content-type": "video/mp4"})

@@ -1,18 +1,17 @@
 """Segmind's prices for the Higgsfield models, as data (override any entry from config).
 
-What is known (reference/providers.md §2.4, §2.9, (b)):
+What is known (docs/providers/segmind.md):
 
 - ``higgsfield-speech2video`` (Speak v2): only the range **$0.863 - $4.22 per generation**
   across quality (high|mid) x duration (5|10|15 s), from the model page; the per-cell table
   was not captured. The point figure per cell below is *our guess*: linear in duration,
   with each quality's per-second rate fixed by the ends of the range (mid 5 s = $0.863,
   high 15 s = $4.22). Every estimate still carries the documented range.
-- ``higgsfield-image2video`` (DoP): Segmind publishes no price. The figure below is the
-  same model's price at Pixazo per 5 s clip (providers.md §3.6), whose native-credit
-  cross-check agrees within 8 %; it is a proxy, and says so. The real charge is read from
-  ``metrics.cost`` / ``x-cost`` after the job.
-- Dates: the speech2video page is undated (2026), so its estimates carry no ``as_of``; the
-  DoP proxy carries the Pixazo page's date.
+- ``higgsfield-image2video`` (DoP): Segmind's own listing gives an **average of about
+  $0.638 per generation** (no per-tier table): that average is the estimate for every tier,
+  and the basis says it is an average. The real charge is read from ``metrics.cost`` /
+  ``x-cost`` (or the generations API's ``credits_deduction``) after the job.
+- Dates: both Segmind pages are undated (2026), so their estimates carry no ``as_of``.
 - Segmind bills only a COMPLETED v2 job or a v1 HTTP 200; failures are free (SM-AE).
   Credits appear to be USD-denominated [inf].
 
@@ -23,15 +22,16 @@ Config overrides (``[providers.segmind] prices = {...}``) use these keys:
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Callable
 from decimal import Decimal
 
-from videogw import CostEstimate
+from videogw import CostEstimate, Prepared
+from videogw.tables import configured_price
 
 __all__ = [
-    "DOP_AS_OF",
+    "DOP_AVERAGE",
     "DOP_MODELS",
-    "DOP_PROXY",
+    "DOP_PRICES",
     "DOP_SOURCE",
     "SPEAK_CELLS",
     "SPEAK_HIGH",
@@ -40,13 +40,14 @@ __all__ = [
     "configured",
     "dop_estimate",
     "dop_price",
+    "estimate",
     "speak_estimate",
     "speak_price",
 ]
 
 SPEAK_SOURCE = (
     "segmind.com/models/higgsfield-speech2video model page, 2026, undated "
-    "(reference/providers.md §2.4 and (b))"
+    "(docs/providers/segmind.md)"
 )
 SPEAK_LOW = Decimal("0.863")  # mid quality, 5 s: the cheapest cell
 SPEAK_HIGH = Decimal("4.22")  # high quality, 15 s: the dearest cell
@@ -62,24 +63,19 @@ SPEAK_CELLS: dict[tuple[str, int], Decimal] = {
 }
 
 DOP_SOURCE = (
-    "Segmind publishes no price for higgsfield-image2video; proxy: Pixazo's per-clip price "
-    "of the same model (seed 003, reference/providers.md §3.6)"
+    "segmind.com/models/higgsfield-image2video listing, 2026, undated: average cost per "
+    "generation (docs/providers/segmind.md)"
 )
-#: the Pixazo page is undated; its newest example timestamp is the best date it gives
-DOP_AS_OF = date(2026, 5, 22)
+DOP_AVERAGE = Decimal("0.638")
 #: neutral DoP id -> the body's ``model`` value. Segmind's own values are [inf] (only
-#: ``dop-preview`` was seen); dop-standard == dop-preview by price (providers.md §3.6).
+#: ``dop-preview`` was seen); dop-standard == dop-preview by price (docs/providers/pixazo.md).
 DOP_MODELS: dict[str, str] = {
     "dop-lite": "dop-lite",
     "dop-turbo": "dop-turbo",
     "dop-standard": "dop-preview",
 }
-#: neutral DoP model -> USD per clip (proxy; see the module docstring)
-DOP_PROXY: dict[str, Decimal] = {
-    "dop-lite": Decimal("0.135"),
-    "dop-turbo": Decimal("0.416"),
-    "dop-standard": Decimal("0.573"),
-}
+#: neutral DoP model -> USD per generation: Segmind's published average, for every tier
+DOP_PRICES: dict[str, Decimal] = dict.fromkeys(DOP_MODELS, DOP_AVERAGE)
 
 
 def speak_price(quality: str, duration: int) -> Decimal:
@@ -88,7 +84,7 @@ def speak_price(quality: str, duration: int) -> Decimal:
 
 
 def dop_price(model: str) -> Decimal:
-    return DOP_PROXY[model]
+    return DOP_PRICES[model]
 
 
 def speak_estimate(quality: str, seconds: int) -> CostEstimate:
@@ -113,20 +109,27 @@ def dop_estimate(model: str) -> CostEstimate:
         amount=amount,
         usd=amount,
         basis=(
-            f"not published by Segmind: ${amount} per clip is what {model} "
-            f"({DOP_MODELS[model]}) costs at Pixazo, used as a proxy; the real charge is "
-            "read from metrics.cost after the job"
+            f"Segmind's published average of ${amount} per higgsfield-image2video generation "
+            f"(all tiers; no per-tier price is published), for {model} ({DOP_MODELS[model]}); "
+            "the real charge is read from metrics.cost after the job"
         ),
         source=DOP_SOURCE,
-        as_of=DOP_AS_OF,
     )
 
 
 def configured(amount: Decimal, key: str, instance: str) -> CostEstimate:
-    return CostEstimate(
-        amount=amount,
-        usd=amount,
-        basis=f"configured price for {key}",
-        source=f"config [providers.{instance}] prices",
-        origin="config",
-    )
+    return configured_price(amount, instance, key, f"{key} per generation")
+
+
+def estimate(
+    prepared: Prepared, quality: str, override: Callable[[str], Decimal | None], instance: str
+) -> CostEstimate:
+    """The table's figure for this request, unless config names a price for its cell
+    (``speak-v2:<quality>:<seconds>``, else the neutral model)."""
+    model, seconds = prepared.model, prepared.duration or 10
+    speak = model == "speak-v2"
+    for key in (f"{model}:{quality}:{seconds}", model) if speak else (model,):
+        found = override(key)
+        if found is not None:
+            return configured(found, key, instance)
+    return speak_estimate(quality, seconds) if speak else dop_estimate(model)

@@ -5,20 +5,23 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import mimetypes
 import tempfile
-from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
-from email.utils import parsedate_to_datetime
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from videogw import Output
+from videogw import wire as core
+from videogw.provider import json_loads
 
 __all__ = [
+    "DOP_SLUG",
+    "HISTORY_URL",
+    "SPEAK_SLUG",
     "data_url",
     "json_object",
     "media_type",
@@ -28,35 +31,23 @@ __all__ = [
     "write_video",
 ]
 
-_MAGIC = (
-    (b"\x89PNG", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"GIF8", "image/gif"),
-    (b"ID3", "audio/mpeg"),
-    (b"\xff\xfb", "audio/mpeg"),
-    (b"OggS", "audio/ogg"),
-    (b"fLaC", "audio/flac"),
-)
+SPEAK_SLUG = "higgsfield-speech2video"
+DOP_SLUG = "higgsfield-image2video"
+#: the generations API (SDK ``generations.get``): one request of any age, with its cost
+HISTORY_URL = "https://api.spotprod.segmind.com/inference-request/request-history"
+#: ``model_status`` of a generations row -> the v2 status it stands for
+HISTORY_STATUS = {"COMPLETED": "COMPLETED", "FAILED": "FAILED", "PENDING": "PROCESSING"}
 
 
 def data_url(content: bytes, content_type: str) -> str:
     """A base64 data URL (Segmind storage's input); bytes of unknown type are sniffed."""
     if content_type == "application/octet-stream":
-        content_type = next((kind for magic, kind in _MAGIC if content.startswith(magic)), "")
-        if not content_type and content[:4] == b"RIFF":
-            content_type = {b"WEBP": "image/webp", b"WAVE": "audio/wav"}.get(content[8:12], "")
-        content_type = content_type or "application/octet-stream"
+        content_type = core.sniff(content[:16]) or content_type
     return f"data:{content_type};base64,{base64.b64encode(content).decode('ascii')}"
 
 
 def money(value: object) -> Decimal | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return amount if amount.is_finite() else None
+    return None if value is None else core.parse_decimal(value)
 
 
 def json_object(response: httpx.Response) -> dict[str, Any]:
@@ -66,8 +57,8 @@ def json_object(response: httpx.Response) -> dict[str, Any]:
     ].startswith(b"{"):
         return {}
     try:
-        data = json.loads(response.content)
-    except (ValueError, UnicodeDecodeError):
+        data = json_loads(response.content)
+    except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -81,7 +72,7 @@ def output_urls(output: object) -> list[str]:
             return [text]
         if text.startswith(("[", "{")):
             try:
-                return output_urls(json.loads(text))
+                return output_urls(json_loads(text))
             except ValueError:
                 return []
         return []
@@ -93,35 +84,14 @@ def output_urls(output: object) -> list[str]:
 
 
 def media_type(url: str) -> str:
-    guessed, _ = mimetypes.guess_type(url.split("?")[0])
-    return guessed or "video/mp4"
+    return core.media_type(url, default="video/mp4") or "video/mp4"
 
 
 def rate_limit_reset(response: httpx.Response, now: datetime | None = None) -> float | None:
     """Seconds until ``x-rate-limit-reset-at-utc`` (ISO 8601, epoch seconds/ms or an HTTP
     date; the format is not documented), else None. Segmind sends no Retry-After."""
-    value = response.headers.get("x-rate-limit-reset-at-utc", "").strip()
-    if not value:
-        return None
-    when: datetime | None = None
-    try:
-        number = float(value)
-    except ValueError:
-        try:
-            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            try:
-                when = parsedate_to_datetime(value)
-            except (TypeError, ValueError):
-                return None
-    else:
-        try:
-            when = datetime.fromtimestamp(number / 1000 if number > 1e11 else number, UTC)
-        except (OverflowError, OSError, ValueError):  # nan, inf, or beyond any calendar
-            return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    value = response.headers.get("x-rate-limit-reset-at-utc", "")
+    return core.until(value, now.timestamp() if now is not None else None)
 
 
 def write_video(

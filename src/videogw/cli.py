@@ -27,6 +27,7 @@ import typer
 from . import __version__
 from .commands import info, jobs, serve, worker
 from .commands.common import EXIT_CODES_HELP, CliState, set_state
+from .redact import install_log_filter
 
 __all__ = ["app", "main"]
 
@@ -38,7 +39,7 @@ app = typer.Typer(
         "Start with `videogw demo` (emulators, no keys).\n\n" + EXIT_CODES_HELP
     ),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
@@ -59,8 +60,8 @@ def _root(
         typer.Option(
             "--config",
             "-c",
-            envvar="VIDEOGW_CONFIG",
-            help="Config file (TOML). Default: $VIDEOGW_CONFIG, else none.",
+            help="Config file (TOML). Default: $VIDEOGW_CONFIG, else ./videogw.toml, else "
+            "videogw.toml in the user config directory (`videogw providers` says which).",
         ),
     ] = None,
     debug: Annotated[
@@ -80,6 +81,7 @@ def _root(
         level=logging.DEBUG if debug else logging.ERROR,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    install_log_filter(*logging.root.handlers)  # no configured secret in any log line
 
 
 COMMANDS: list[Callable[..., None]] = [
@@ -96,6 +98,7 @@ COMMANDS: list[Callable[..., None]] = [
     jobs.download,
     jobs.jobs,
     jobs.resume,
+    jobs.spend,
     worker.worker,
     info.catalog,
 ]
@@ -103,6 +106,7 @@ for command in COMMANDS:
     app.command()(command)
 app.add_typer(webhooks_app, name="webhooks")
 webhooks_app.command("serve")(serve.webhooks_serve)
+app.command()(serve.init)
 app.command()(serve.emulate)
 app.command()(serve.demo)
 

@@ -13,56 +13,45 @@ import logging
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from .config import RouteConfig
 from .engine import Op, RetryPolicy, drive
 from .errors import NoCandidateError, VideoGWError
 from .models import CostEstimate, GenerationRequest, Job
 from .provider import Prepared
 from .providerset import Providers
+from .quotes import Standing, ranked
 from .router import Candidacy, Router
-from .stats import ProviderStats, usd_of
 
-__all__ = ["Comparer", "Comparison", "Quote", "pinned_copy", "rows_from", "with_runs"]
+__all__ = [
+    "Comparer",
+    "Comparison",
+    "Quote",
+    "Standing",
+    "job_seconds",
+    "pinned_copy",
+    "rows_from",
+    "with_runs",
+]
 
 log = logging.getLogger("videogw")
 
 
 @dataclass(frozen=True)
-class Comparison:
-    provider: str
-    model: str
-    provider_model: str | None
-    candidate: bool
-    reason: str | None
-    estimate: CostEstimate | None
-    stats: ProviderStats | None
+class Comparison(Standing):
+    """A `Standing` with, after ``compare(run=True)``, the job that ran there."""
+
     job: Job | None = None  # run=True: the job this provider ran
     run_error: str | None = None  # run=True: why it could not run
 
     @property
-    def amount(self) -> Decimal | None:
-        return self.estimate.amount if self.estimate is not None else None
-
-    @property
-    def currency(self) -> str | None:
-        return self.estimate.currency if self.estimate is not None else None
-
-    @property
-    def usd(self) -> Decimal | None:
-        return usd_of(self.estimate)
-
-    @property
-    def source(self) -> str | None:
-        return self.estimate.source if self.estimate is not None else None
-
-    @property
     def measured_latency_s(self) -> float | None:
-        job = self.job
-        if job is None or job.finished_at is None or job.submitted_at is None:
-            return None
-        return (job.finished_at - job.submitted_at).total_seconds()
+        """How long the job took: by the provider's own timestamps where it reports them,
+        else from submit to when videogw saw it finish."""
+        return job_seconds(self.job)[0] if self.job is not None else None
 
     @property
     def actual_cost(self) -> Decimal | None:
@@ -73,23 +62,8 @@ class Comparison:
         return self.job.cost_currency if self.job is not None else None
 
     def as_dict(self) -> dict[str, Any]:
-        stats = self.stats
         return {
-            "provider": self.provider,
-            "model": self.model,
-            "provider_model": self.provider_model,
-            "candidate": self.candidate,
-            "reason": self.reason,
-            "amount": self.amount,
-            "currency": self.currency,
-            "usd": self.usd,
-            "basis": self.estimate.basis if self.estimate is not None else None,
-            "source": self.source,
-            "p50_s": stats.p50_s if stats else None,
-            "p95_s": stats.p95_s if stats else None,
-            "success_rate": stats.success_rate if stats else None,
-            "mean_cost": stats.mean_cost if stats else None,
-            "samples": stats.samples if stats else 0,
+            **super().as_dict(),
             "status": self.job.status.value if self.job is not None else None,
             "measured_latency_s": self.measured_latency_s,
             "actual_cost": self.actual_cost,
@@ -98,13 +72,36 @@ class Comparison:
         }
 
 
+PROVIDER_TIMES = (("created_at", "completed_at"), ("started_at", "finished_at"))
+
+
+def job_seconds(job: Job) -> tuple[float | None, str]:
+    """(seconds the job took, whose clock): the provider's timestamps when its answers
+    carried them (``"provider"``), else submit to finish as videogw saw it
+    (``"observed"``); (None, "") while it runs."""
+    data = job.provider_data
+    for start_key, end_key in PROVIDER_TIMES:
+        start, end = data.get(start_key), data.get(end_key)
+        if isinstance(start, str) and isinstance(end, str):
+            try:
+                took = (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+            except (ValueError, TypeError):
+                continue
+            if took >= 0:
+                return took, "provider"
+    if job.finished_at is None or job.submitted_at is None:
+        return None, ""
+    return (job.finished_at - job.submitted_at).total_seconds(), "observed"
+
+
 def rows_from(
     candidacies: Iterable[Candidacy],
     model: str,
     estimates: Mapping[str, CostEstimate | None] | None = None,
+    route: RouteConfig | None = None,
 ) -> list[Comparison]:
-    """Rows from the router's assessment; `estimates` overrides table estimates (e.g. with
-    a provider's own estimate endpoint)."""
+    """Rows from the router's assessment (candidates already in try order), ranked;
+    `estimates` overrides table estimates (e.g. with a provider's own estimate endpoint)."""
     rows = []
     for c in candidacies:
         estimate = c.estimate
@@ -121,7 +118,7 @@ def rows_from(
                 stats=c.stats,
             )
         )
-    return rows
+    return ranked(rows, route)
 
 
 def pinned_copy(request: GenerationRequest, provider: str, group: str) -> GenerationRequest:
@@ -145,16 +142,7 @@ def with_runs(
     ]
 
 
-@dataclass(frozen=True)
-class Quote:
-    """One provider's answer to "what would this request cost there?"."""
-
-    provider: str
-    model: str
-    provider_model: str | None
-    estimate: CostEstimate | None
-    candidate: bool
-    reason: str | None = None
+Quote = Standing  # what `estimate` answers: the same row type as explain and compare
 
 
 class Comparer:
@@ -200,7 +188,7 @@ class Comparer:
             )
         for name, why in skipped.items():
             quotes.append(Quote(name, request.model_name, None, None, False, why))
-        return quotes
+        return ranked(quotes, self.router.route_for(request.model_name))
 
     def compare_op(self, request: GenerationRequest) -> Op[list[Comparison]]:
         rows = self.router.explain(request)
@@ -208,7 +196,8 @@ class Comparer:
         for row in rows:
             if row.prepared is not None:
                 estimates[row.provider], _ = yield from self.estimate_op(row.prepared)
-        return rows_from(rows, request.model_name, estimates)
+        route = self.router.route_for(request.model_name)
+        return rows_from(rows, request.model_name, estimates, route)
 
     @staticmethod
     def runs(

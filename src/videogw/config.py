@@ -1,4 +1,9 @@
-"""Configuration: a TOML file (path given, or ``VIDEOGW_CONFIG``) plus the environment.
+"""Configuration: a TOML file plus the environment.
+
+The command line looks for the file in this order and says which one it loaded
+(`videogw providers`): ``--config PATH``, ``$VIDEOGW_CONFIG``, ``./videogw.toml``, then
+``videogw.toml`` in the user config directory (``~/.config/videogw/`` on Linux). The
+library reads only the file it is given (`Gateway("videogw.toml")`).
 
 ```toml
 [providers.pixazo]
@@ -46,6 +51,7 @@ __all__ = [
     "LedgerConfig",
     "PollConfig",
     "RouteConfig",
+    "find_config",
     "load_config",
 ]
 
@@ -131,6 +137,11 @@ class Config(_Strict):
     _source: str | None = PrivateAttr(default=None)
     _text: str = PrivateAttr(default="")
 
+    @property
+    def source(self) -> str | None:
+        """The file this config was read from (None: built in code, or no file)."""
+        return self._source
+
     def locate(self, dotted: str) -> str:
         """'file, line N' for a dotted key, as well as can be found; '' when unknown."""
         if not self._source:
@@ -146,10 +157,45 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         return Config()
     file = Path(chosen).expanduser()
     try:
-        text = file.read_text(encoding="utf-8")
+        data = file.read_bytes()
     except OSError as exc:
         raise ConfigurationError(f"cannot read config file {file}: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        kind = "UTF-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "not text"
+        raise ConfigurationError(
+            f"cannot read config file {file}: it is {kind}, not UTF-8 (TOML files are UTF-8)"
+        ) from None
     return parse_config(text, source=str(file))
+
+
+CONFIG_NAME = "videogw.toml"
+
+
+def user_config_path() -> Path:
+    """``videogw.toml`` in the user config directory (``~/.config/videogw`` on Linux)."""
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("videogw")) / CONFIG_NAME
+
+
+def find_config(explicit: str | os.PathLike[str] | None = None) -> tuple[Path | None, str]:
+    """The config file the command line uses, and how it was chosen: ``--config``, else
+    ``$VIDEOGW_CONFIG``, else ``./videogw.toml``, else the user config directory's
+    ``videogw.toml``; ``(None, "...")`` when there is none."""
+    if explicit is not None and str(explicit):
+        return Path(explicit).expanduser(), "--config"
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env).expanduser(), f"${CONFIG_ENV}"
+    here = Path.cwd() / CONFIG_NAME
+    if here.is_file():
+        return here, f"./{CONFIG_NAME}"
+    user = user_config_path()
+    if user.is_file():
+        return user, "the user config directory"
+    return None, (f"no config loaded (looked for --config, ${CONFIG_ENV}, ./{CONFIG_NAME}, {user})")
 
 
 def parse_config(text: str, *, source: str = "<config>") -> Config:
@@ -174,7 +220,8 @@ def config_error(
     where = f"{source}, line {line}" if line else source
     if first["type"] == "extra_forbidden":
         return ConfigurationError(f"{where}: unknown key {loc!r}")
-    return ConfigurationError(f"{where}: {loc}: {first['msg']}")
+    message = re.sub(r"^(Value error|Assertion failed), ", "", first["msg"])
+    return ConfigurationError(f"{where}: {loc}: {message}")
 
 
 def _find_line(text: str, dotted: str) -> int | None:

@@ -28,16 +28,19 @@ that read the network differ.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import ipaddress
 import logging
 import os
+import re
 import socket
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 
@@ -53,6 +56,7 @@ __all__ = [
     "adownload",
     "check_address",
     "download",
+    "output_paths",
     "system_resolver",
 ]
 
@@ -92,20 +96,68 @@ def system_resolver(host: str, port: int) -> list[str]:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise DownloadError(f"cannot resolve {host}: {exc.strerror}") from None
+    except UnicodeError:  # a label over 63 characters, or not encodable as IDNA
+        raise UnsafeURLError(f"not a valid host name: {host[:80]!r}") from None
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 def check_address(address: str) -> str | None:
     """Why `address` is not a public address, or None when it is."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        # an IPv4 address inside an IPv6 one reaches that IPv4 host: judge the IPv4
+        # (mapped ::ffff:a.b.c.d, 6to4 2002:AABB:CCDD::, Teredo's client, NAT64 64:ff9b::)
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        elif ip.sixtofour is not None:
+            ip = ip.sixtofour
+        elif ip.teredo is not None:
+            ip = ip.teredo[1]
+        elif ip in _NAT64:
+            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     for name in ("unspecified", "loopback", "link_local", "multicast", "reserved", "private"):
         if getattr(ip, f"is_{name}"):
             return name.replace("_", "-")
     if not ip.is_global:
         return "non-global"
     return None
+
+
+ALLOW_HINT = (
+    " (for emulators on loopback only: `[download] allow_private = true` in the config, "
+    "`--allow-private` on the command line, or DownloadPolicy(allow_private=True))"
+)
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+class _Inflate:
+    """Undo a Content-Encoding a bounded piece at a time, so a compressed bomb stops at
+    the cap instead of expanding a whole network chunk in memory."""
+
+    def __init__(self, encoding: str) -> None:
+        encoding = encoding.strip().lower()
+        self._z: Any = None
+        if encoding in ("gzip", "x-gzip"):
+            self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif encoding == "deflate":
+            self._z = zlib.decompressobj(32 + zlib.MAX_WBITS)  # zlib or gzip header
+        elif encoding not in ("", "identity"):
+            raise DownloadError(f"output sent with an unsupported Content-Encoding {encoding!r}")
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        if self._z is None:
+            yield data
+            return
+        try:
+            while data:
+                piece = self._z.decompress(data, CHUNK)
+                data = self._z.unconsumed_tail
+                if piece:
+                    yield piece
+                elif self._z.eof:
+                    break
+        except zlib.error as exc:
+            raise DownloadError(f"output is not valid compressed data ({exc})") from None
 
 
 class _Transfer:
@@ -125,6 +177,7 @@ class _Transfer:
         self.hash = hashlib.sha256()
         self.size = 0
         self.total: int | None = None
+        self.inflate = _Inflate("")
         self._file: IO[bytes] | None = None
         self.warn_if_expiring(on_warning or log.warning)
 
@@ -146,7 +199,9 @@ class _Transfer:
         if url.scheme not in ("https", "http"):
             raise UnsafeURLError(f"refusing {url.scheme}:// URL: only https is downloaded")
         if url.scheme == "http" and not self.policy.allow_private:
-            raise UnsafeURLError(f"refusing plain http URL {_short(url)}: only https is allowed")
+            raise UnsafeURLError(
+                f"refusing plain http URL {_short(url)}: only https is allowed{ALLOW_HINT}"
+            )
         if not url.host:
             raise UnsafeURLError(f"URL has no host: {_short(url)}")
         return url.host, url.port or (443 if url.scheme == "https" else 80)
@@ -165,8 +220,8 @@ class _Transfer:
                 continue
             if not self.policy.allow_private:
                 raise UnsafeURLError(
-                    f"refusing {_short(url)}: {url.host} is a {why} address ({address}); "
-                    "allow private addresses only for emulators"
+                    f"refusing {_short(url)}: {url.host} is a {why} address ({address})"
+                    + ALLOW_HINT
                 )
         pinned = addresses[0].split("%", 1)[0]
         host_header = url.netloc.decode("ascii").rpartition("@")[2]
@@ -174,7 +229,7 @@ class _Transfer:
         return httpx.Request(
             "GET",
             url.copy_with(host=pinned),
-            headers={"Host": host_header, "Accept": "*/*"},
+            headers={"Host": host_header, "Accept": "*/*", "Accept-Encoding": "identity"},
             extensions=extensions,
         )
 
@@ -184,7 +239,10 @@ class _Transfer:
         location = response.headers.get("location")
         if not location:
             raise DownloadError(f"redirect without a Location from {url.host}")
-        return url.join(location)
+        try:
+            return url.join(location)
+        except (httpx.InvalidURL, UnicodeError) as exc:
+            raise UnsafeURLError(f"redirect to an invalid URL: {exc}"[:200]) from None
 
     def start(self, response: httpx.Response) -> None:
         if response.status_code >= 400:
@@ -197,10 +255,19 @@ class _Transfer:
             raise DownloadTooLargeError(
                 f"output is {self.total:,} bytes, over the {self.policy.max_bytes:,}-byte cap"
             )
-        self.dest.parent.mkdir(parents=True, exist_ok=True)
-        self._file = self.part.open("wb")
+        self.inflate = _Inflate(response.headers.get("content-encoding", ""))
+        try:
+            self.dest.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.part.open("wb")
+        except OSError as exc:
+            raise DownloadError(f"cannot write {self.dest}: {exc.strerror or exc}") from None
         if self.on_progress is not None:
             self.on_progress(0, self.total)
+
+    def write_raw(self, data: bytes) -> None:
+        """A chunk as it came off the wire (still content-encoded)."""
+        for piece in self.inflate.feed(data):
+            self.write(piece)
 
     def write(self, chunk: bytes) -> None:
         assert self._file is not None
@@ -217,7 +284,10 @@ class _Transfer:
     def finish(self) -> Output:
         assert self._file is not None
         self._file.close()
-        os.replace(self.part, self.dest)
+        try:
+            os.replace(self.part, self.dest)
+        except OSError as exc:
+            raise DownloadError(f"cannot write {self.dest}: {exc.strerror or exc}") from None
         return self.output.model_copy(
             update={"path": str(self.dest), "size": self.size, "sha256": self.hash.hexdigest()}
         )
@@ -225,7 +295,8 @@ class _Transfer:
     def abort(self) -> None:
         if self._file is not None:
             self._file.close()
-        self.part.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # an unwritable directory: nothing to remove
+            self.part.unlink(missing_ok=True)
 
 
 def download(
@@ -252,8 +323,12 @@ def download(
                     next_url = transfer.redirect(url, response)
                     if next_url is None:
                         transfer.start(response)
-                        for chunk in response.iter_bytes(CHUNK):
-                            transfer.write(chunk)
+                        if response.is_stream_consumed:  # built in memory: decoded already
+                            for chunk in response.iter_bytes(CHUNK):
+                                transfer.write(chunk)
+                        else:
+                            for chunk in response.iter_raw(CHUNK):
+                                transfer.write_raw(chunk)
                         return transfer.finish()
                 finally:
                     response.close()
@@ -292,8 +367,12 @@ async def adownload(
                     next_url = transfer.redirect(url, response)
                     if next_url is None:
                         transfer.start(response)
-                        async for chunk in response.aiter_bytes(CHUNK):
-                            transfer.write(chunk)
+                        if response.is_stream_consumed:  # built in memory: decoded already
+                            async for chunk in response.aiter_bytes(CHUNK):
+                                transfer.write(chunk)
+                        else:
+                            async for chunk in response.aiter_raw(CHUNK):
+                                transfer.write_raw(chunk)
                         return transfer.finish()
                 finally:
                     await response.aclose()
@@ -307,10 +386,33 @@ async def adownload(
         raise
 
 
+_PLAIN_SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,8}")
+
+
+def output_paths(
+    job_id: str, urls: list[str], dest: str | os.PathLike[str] | None = None
+) -> list[Path]:
+    """Where a job's outputs go: `dest` itself for one output (unless it is a directory),
+    else ``<job id>[-N]<ext>`` in `dest` or the current directory. The extension comes
+    from the URL only when it is short and plain (the name is the provider's choice)."""
+    target = Path(dest).expanduser() if dest is not None else None
+    if target is not None and len(urls) == 1 and not target.is_dir():
+        return [target]
+    directory = target if target is not None else Path.cwd()
+    paths = []
+    for index, url in enumerate(urls):
+        suffix = Path(url.split("?", 1)[0].split("#", 1)[0]).suffix
+        if not _PLAIN_SUFFIX.fullmatch(suffix):
+            suffix = ".mp4"
+        name = job_id if len(urls) == 1 else f"{job_id}-{index + 1}"
+        paths.append(directory / f"{name}{suffix}")
+    return paths
+
+
 def _parse(url: str) -> httpx.URL:
     try:
         return httpx.URL(url)
-    except httpx.InvalidURL as exc:
+    except (httpx.InvalidURL, UnicodeError) as exc:
         raise UnsafeURLError(f"not a valid URL: {exc}") from None
 
 

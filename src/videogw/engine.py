@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from .policy import may_replay_submit, settle_submit_error
 from .provider import Call, Flow, Provider, Purpose
 
 __all__ = [
+    "HTTP_ENV",
     "AsyncEngine",
     "Clock",
     "Op",
@@ -123,7 +125,7 @@ def _transport_error(provider: Provider, call: Call, exc: httpx.HTTPError) -> Tr
     name = type(exc).__name__
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
         return RequestNotSentError(f"request not sent ({name}: {exc})", provider=provider.instance)
-    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL | httpx.LocalProtocolError):
         return RequestNotSentError(f"request not sent ({name}: {exc})", provider=provider.instance)
     return OutcomeUnknownError(
         f"{call.purpose.value} sent but no answer came back ({name}: {exc})",
@@ -244,6 +246,17 @@ def drive(provider: Provider, flow: Flow[T], policy: RetryPolicy, *, submit: boo
             error = exc
 
 
+HTTP_ENV = "VIDEOGW_HTTP"  # "aiohttp" (default) or "httpx": the engine's HTTP client
+HTTP_CLIENTS = ("aiohttp", "httpx")
+
+
+def _http_choice(http: str | None) -> str:
+    chosen = (http or os.environ.get(HTTP_ENV) or "aiohttp").strip().lower()
+    if chosen not in HTTP_CLIENTS:
+        raise ValueError(f"unknown HTTP client {chosen!r}: expected one of {HTTP_CLIENTS}")
+    return chosen
+
+
 class _EngineBase:
     def __init__(
         self,
@@ -253,16 +266,29 @@ class _EngineBase:
         clock: Clock | None = None,
         timeouts: Mapping[str, float] | None = None,
         limits: Mapping[str, int] | None = None,
+        http: str | None = None,
     ) -> None:
         self.clock = clock or Clock()
         self._transports = dict(transports or {})
         self._default_transport = transport
         self._timeouts = dict(timeouts or {})
         self._limits = dict(limits or {})
+        # Which client carries requests for which no transport was given: aiohttp (through
+        # `videogw.transports`, about a sixth of httpx/httpcore's CPU per request) or httpx.
+        self.http = _http_choice(http)
+
+    def _timeout(self, provider: str) -> httpx.Timeout:
+        return httpx.Timeout(self._timeouts.get(provider, 30.0), connect=10.0)
+
+    def _direct(self, provider: str) -> bool:
+        """Send straight through an aiohttp transport (no httpx client around it)?"""
+        return self.http == "aiohttp" and (
+            self._transports.get(provider, self._default_transport) is None
+        )
 
     def _client_kwargs(self, provider: str) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
-            "timeout": httpx.Timeout(self._timeouts.get(provider, 30.0), connect=10.0),
+            "timeout": self._timeout(provider),
             "follow_redirects": False,
         }
         transport = self._transports.get(provider, self._default_transport)
@@ -280,19 +306,45 @@ class _EngineBase:
             request.extensions["timeout"] = client.timeout.as_dict()
         return request
 
+    def _prepared(self, timeouts: dict[str, dict[str, float | None]], call: Call) -> httpx.Request:
+        request = call.request
+        if "timeout" not in request.extensions:
+            found = timeouts.get(call.provider)
+            if found is None:
+                found = timeouts[call.provider] = self._timeout(call.provider).as_dict()
+            request.extensions["timeout"] = found
+        return request
+
 
 class SyncEngine(_EngineBase):
-    """Runs operations with one pooled `httpx.Client` per provider."""
+    """Runs operations with one pooled HTTP client per provider: aiohttp on an event loop
+    of the calling thread (`SyncAiohttpTransport`), or an `httpx.Client`."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._clients: dict[str, httpx.Client] = {}
+        self._senders: dict[str, httpx.BaseTransport] = {}
+        self._request_timeouts: dict[str, dict[str, float | None]] = {}
 
     def client(self, provider: str) -> httpx.Client:
         client = self._clients.get(provider)
         if client is None:
             client = self._clients[provider] = httpx.Client(**self._client_kwargs(provider))
         return client
+
+    def _send(self, call: Call) -> httpx.Response:
+        sender = self._senders.get(call.provider)
+        if sender is not None:
+            return sender.handle_request(self._prepared(self._request_timeouts, call))
+        if self._direct(call.provider):
+            from .transports import SyncAiohttpTransport
+
+            sender = self._senders[call.provider] = SyncAiohttpTransport(
+                max_connections=self._limits.get(call.provider, 16)
+            )
+            return sender.handle_request(self._prepared(self._request_timeouts, call))
+        client = self.client(call.provider)
+        return client.send(self._prepare(client, call))
 
     def run(self, op: Op[T]) -> T:
         value: Any = None
@@ -306,9 +358,8 @@ class SyncEngine(_EngineBase):
             if isinstance(effect, Sleep):
                 self.clock.sleep(effect.seconds)
                 continue
-            client = self.client(effect.provider)
             try:
-                value = client.send(self._prepare(client, effect))
+                value = self._send(effect)
             except httpx.HTTPError as exc:
                 error = exc
 
@@ -316,20 +367,42 @@ class SyncEngine(_EngineBase):
         for client in self._clients.values():
             client.close()
         self._clients.clear()
+        for sender in self._senders.values():
+            sender.close()
+        self._senders.clear()
 
 
 class AsyncEngine(_EngineBase):
-    """Runs operations with one pooled `httpx.AsyncClient` per provider."""
+    """Runs operations with one pooled HTTP client per provider: an aiohttp session
+    (`AiohttpTransport`, called directly) or an `httpx.AsyncClient`."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._clients: dict[str, httpx.AsyncClient] = {}
+        self._senders: dict[str, httpx.AsyncBaseTransport] = {}
+        self._request_timeouts: dict[str, dict[str, float | None]] = {}
 
     def client(self, provider: str) -> httpx.AsyncClient:
         client = self._clients.get(provider)
         if client is None:
             client = self._clients[provider] = httpx.AsyncClient(**self._client_kwargs(provider))
         return client
+
+    async def _send(self, call: Call) -> httpx.Response:
+        sender = self._senders.get(call.provider)
+        if sender is None and self._direct(call.provider):
+            from .transports import AiohttpTransport
+
+            sender = self._senders[call.provider] = AiohttpTransport(
+                max_connections=self._limits.get(call.provider, 16)
+            )
+        if sender is not None:
+            # The provider API stays httpx: an httpx.Request in, an httpx.Response (body
+            # read) out; the httpx client around it (cookies, auth, hooks, mounts) is
+            # skipped because the engine uses none of it.
+            return await sender.handle_async_request(self._prepared(self._request_timeouts, call))
+        client = self.client(call.provider)
+        return await client.send(self._prepare(client, call))
 
     async def run(self, op: Op[T]) -> T:
         value: Any = None
@@ -343,9 +416,8 @@ class AsyncEngine(_EngineBase):
             if isinstance(effect, Sleep):
                 await self.clock.asleep(effect.seconds)
                 continue
-            client = self.client(effect.provider)
             try:
-                value = await client.send(self._prepare(client, effect))
+                value = await self._send(effect)
             except httpx.HTTPError as exc:
                 error = exc
 
@@ -353,3 +425,6 @@ class AsyncEngine(_EngineBase):
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()
+        for sender in self._senders.values():
+            await sender.aclose()
+        self._senders.clear()

@@ -51,7 +51,9 @@ says whether it is `retryable` (same call, later) and how the router may react
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .redact import redact
 
 if TYPE_CHECKING:
     from .models import Job
@@ -116,6 +118,10 @@ class VideoGWError(Exception):
 
     #: set on errors raised by `submit`: the logical job as recorded, with its attempts
     job: Job | None = None
+
+    def __init__(self, *args: object) -> None:
+        # a provider may echo a key in its error text: no configured secret survives here
+        super().__init__(*(redact(a) if isinstance(a, str) else a for a in args))
 
 
 class ConfigurationError(VideoGWError):
@@ -213,7 +219,7 @@ class ProviderError(VideoGWError):
         code: str | None = None,
         retry_after: float | None = None,
     ) -> None:
-        self.message = message
+        self.message = redact(message)
         self.provider = provider
         self.status_code = status_code
         self.provider_request_id = provider_request_id
@@ -238,7 +244,14 @@ class ProviderError(VideoGWError):
 
 
 class ProviderRejectedError(ProviderError):
+    """The provider refused the request's content (400/422). `field` names the first field
+    it complained about, where its answer says (e.g. a FastAPI ``detail[].loc``)."""
+
     kind = "invalid_request"
+
+    def __init__(self, message: str, *, field: str | None = None, **kwargs: Any) -> None:
+        self.field = field
+        super().__init__(message, **kwargs)
 
 
 class AuthenticationError(ProviderError):
@@ -404,5 +417,5 @@ class WaitTimeoutError(VideoGWError, TimeoutError):
         self.waited = waited
         super().__init__(
             f"job {job.id} on {job.provider} still {job.status.value} after {waited:.0f} s; "
-            "it keeps running at the provider: call wait() again or resume it later"
+            "it keeps running at the provider: wait for it again, or resume it later"
         )

@@ -14,6 +14,7 @@ import logging
 import os
 import random
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any, Self, Unpack
 
 import httpx
@@ -23,8 +24,10 @@ from .breaker import Breakers
 from .compare import Comparer, Comparison, Quote
 from .config import Config, load_config
 from .credits import CreditState
+from .download import DownloadPolicy, adownload, download, output_paths
+from .download import ProgressCallback as DownloadProgress
 from .engine import AsyncEngine, Clock, Op, RetryPolicy, SyncEngine, drive
-from .errors import VideoGWError
+from .errors import UnsupportedOperationError, VideoGWError
 from .events import EventBus, EventCallback
 from .figures import Figures
 from .health import ProviderHealth
@@ -135,6 +138,11 @@ class _Base:
         """What the ledger observed for a provider and neutral model (cached briefly)."""
         return self.figures.stats(provider, model)
 
+    def expected_seconds(self, job: Job) -> float | None:
+        """How long `job` should take at its provider: the ledger's observed p50 for that
+        provider and model, else the provider's configured or typical duration."""
+        return self.tracker.expected_seconds(job)
+
     def refresh_stats(self) -> None:
         """Forget the cached figures: the next routing decision reads the ledger."""
         self.figures.refresh()
@@ -180,11 +188,7 @@ class _Base:
 
     # -- operations, shared by both drivers --------------------------------------------
     def _submit_op(self, request: GenerationRequest) -> Op[Job]:
-        owner = new_owner("submit")
-        try:
-            return (yield from self.submitter.submit_op(request, owner))
-        finally:
-            _release(self.store, request, owner)
+        return (yield from self.submitter.submit_op(request, new_owner("submit")))
 
     def _run_op(
         self,
@@ -194,13 +198,8 @@ class _Base:
         raise_on_failure: bool,
     ) -> Op[Job]:
         owner = new_owner("run")
-        try:
-            job = yield from self.submitter.submit_op(request, owner)
-        except BaseException:
-            _release(self.store, request, owner)
-            raise
+        job = yield from self.submitter.submit_op(request, owner, keep_lease=True)
         if job.provider_job_id is None:
-            _release(self.store, request, owner)
             return job  # outcome unknown: waiting would poll nothing
         self.tracker.adopt(job.id, owner)  # the submit's lease carries on into the wait
         return (yield from self.tracker.wait_op(job, timeout, on_progress, raise_on_failure, owner))
@@ -209,6 +208,18 @@ class _Base:
         provider = self.providers.get(provider_name)
         return (yield from drive(provider, provider.catalog_flow(kind), self.retry))
 
+    def _with_outputs(self, job: Job, saved: list[Any]) -> Job:
+        """Record where each output was saved (path, size, sha256), through the one writer."""
+        done = tuple(saved)
+        recorded: Job = self.recorder.change(
+            job, lambda current: current.model_copy(update={"outputs": done})
+        )
+        return recorded
+
+    def _delete_op(self, job: Job) -> Op[None]:
+        provider = self.providers.get(job.provider or "")
+        return (yield from drive(provider, provider.delete_flow(job), self.retry))
+
     def _engine_options(self) -> dict[str, Any]:
         timeouts, limits = self.providers.engine_limits()
         return {"timeouts": timeouts, "limits": limits, "clock": self.clock}
@@ -216,16 +227,6 @@ class _Base:
     def _close_store(self) -> None:
         if self._owns_store:
             self.store.close()
-
-
-def _release(ledger: Ledger, request: GenerationRequest, owner: str) -> None:
-    """Give up the lease a submit took on its job (whatever became of it)."""
-    try:
-        job = ledger.get_by_key(request.idempotency_key)
-        if job is not None:
-            ledger.release(job.id, owner)
-    except VideoGWError as exc:  # the lease expires on its own
-        log.warning("could not release the lease of a submitted job: %s", exc)
 
 
 class Gateway(_Base):
@@ -387,6 +388,10 @@ class Gateway(_Base):
         """A provider's catalogue (motions, avatar presets, voices...), as it returns it."""
         return self._engine.run(self._catalog_op(provider, kind))
 
+    def delete_data(self, job: Job) -> None:
+        """Have the provider drop a finished job's stored inputs and outputs now."""
+        self._engine.run(self._delete_op(job))
+
     def confirm_webhook(self, job: Job, update: StatusUpdate) -> Job | None:
         """Confirm a webhook's terminal claim with a status read, under the job's lease
         (None when another process holds it and will act)."""
@@ -396,6 +401,25 @@ class Gateway(_Base):
         """Close the HTTP clients and the ledger this gateway opened."""
         self._engine.close()
         self._close_store()
+
+    def download(
+        self,
+        job: Job,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        policy: DownloadPolicy | None = None,
+        on_progress: DownloadProgress | None = None,
+    ) -> Job:
+        """Save a finished job's outputs to `path` (a file for one output, else a
+        directory; default: ``<job id>.mp4`` in the current directory) under `policy`
+        (default: the config's ``[download]`` table: https only, no private addresses, a
+        size cap). Returns the job with each output's path, size and sha256, recorded."""
+        policy = policy or _policy(self.config)
+        saved = [
+            download(output, dest, policy=policy, on_progress=on_progress)
+            for output, dest in zip(job.outputs, _paths(job, path), strict=True)
+        ]
+        return self._with_outputs(job, saved)
 
     def __enter__(self) -> Self:
         return self
@@ -553,6 +577,10 @@ class AsyncGateway(_Base):
         """See `Gateway.catalog`."""
         return await self._engine.run(self._catalog_op(provider, kind))
 
+    async def delete_data(self, job: Job) -> None:
+        """See `Gateway.delete_data`."""
+        await self._engine.run(self._delete_op(job))
+
     async def confirm_webhook(self, job: Job, update: StatusUpdate) -> Job | None:
         """See `Gateway.confirm_webhook`."""
         return await self._engine.run(self.tracker.confirm_op(job, update))
@@ -562,8 +590,36 @@ class AsyncGateway(_Base):
         await self._engine.aclose()
         self._close_store()
 
+    async def download(
+        self,
+        job: Job,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        policy: DownloadPolicy | None = None,
+        on_progress: DownloadProgress | None = None,
+    ) -> Job:
+        """`Gateway.download`, awaited."""
+        policy = policy or _policy(self.config)
+        saved = [
+            await adownload(output, dest, policy=policy, on_progress=on_progress)
+            for output, dest in zip(job.outputs, _paths(job, path), strict=True)
+        ]
+        return self._with_outputs(job, saved)
+
     async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+def _policy(config: Config) -> DownloadPolicy:
+    return DownloadPolicy(
+        max_bytes=config.download.max_bytes, allow_private=config.download.allow_private
+    )
+
+
+def _paths(job: Job, path: str | os.PathLike[str] | None) -> list[Path]:
+    if not job.outputs:
+        raise UnsupportedOperationError(f"job {job.id} has no outputs ({job.status.value})")
+    return output_paths(job.id, [output.url for output in job.outputs], path)

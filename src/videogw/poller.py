@@ -1,9 +1,15 @@
 """One scheduler for many in-flight jobs.
 
-Jobs wait in a heap keyed by their next poll time (`schedule.next_poll_delay`: first looks
-near the expected duration, from the ledger's observed p50 when there is one, then backoff
-with jitter to a cap). Nothing runs per job: memory per job is one small `Tracked` record
-and one heap entry beside the `Job` itself, so ten thousand jobs cost little.
+Jobs wait in a heap keyed by their next poll time (`schedule.next_poll_delay`: the first
+look just before the expected duration E, then every 5 % of E; an early look only where
+early failures are common for that provider and model; 10 % of the age when E is unknown or
+only a prior). Nothing runs per job: memory per job is one small `Tracked` record and one
+heap entry beside the `Job` itself, so ten thousand jobs cost little.
+
+E comes from `expected(job)` (the ledger's p50, or a typical time) until the poller has
+seen a few jobs of that provider and model finish itself; then from what it saw
+(`PollHistory`), measured without polling lag (`schedule.completion_estimate`: bounded by
+the last read that found the job unfinished), so lag does not feed back into E.
 
 - Per-provider concurrency: the async driver runs `max_concurrency` workers per provider
   pulling from that provider's queue; the sync driver reads one job at a time.
@@ -23,14 +29,16 @@ import heapq
 import itertools
 import logging
 import random
+import statistics
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from .models import Job
-from .schedule import next_poll_delay
+from .models import Job, JobStatus
+from .schedule import EARLY_FAILURE_RATE, EARLY_PROBE, completion_estimate, next_poll_delay
 
-__all__ = ["Poller", "Tracked", "drive_async", "drive_sync"]
+__all__ = ["PollHistory", "Poller", "Tracked", "drive_async", "drive_sync"]
 
 log = logging.getLogger("videogw.poller")
 
@@ -41,7 +49,18 @@ BATCH_S = 0.01  # jobs due this close together go out in one dispatch (one wake-
 class Tracked:
     """One job being tracked. Slots keep it to a few hundred bytes."""
 
-    __slots__ = ("due", "error", "failures", "in_flight", "job", "seq", "settled")
+    __slots__ = (
+        "due",
+        "early",
+        "error",
+        "failures",
+        "in_flight",
+        "job",
+        "quiet",
+        "sent",
+        "seq",
+        "settled",
+    )
 
     def __init__(self, job: Job) -> None:
         self.job = job
@@ -51,10 +70,61 @@ class Tracked:
         self.settled = False
         self.in_flight = False
         self.error: BaseException | None = None
+        self.quiet = 0.0  # age (s since submit) when last seen unfinished; 0: never read
+        self.early = False  # read before half its expected time (can tell an early failure)
+        self.sent = 0.0  # monotonic time the read in flight was started; 0: unknown
 
     @property
     def provider(self) -> str:
         return self.job.provider or ""
+
+
+Key = tuple[str, str]  # (provider, neutral model)
+LEARN_AFTER = 3  # finished jobs of a provider+model before what was seen replaces E
+RATE_AFTER = 10  # finished jobs before an in-process early-failure rate is trusted
+EARLY_FAILED = (JobStatus.failed, JobStatus.content_filtered, JobStatus.expired)
+
+
+class PollHistory:
+    """What polling has seen finish, per provider and model: lag-free durations of
+    successful jobs (the last 101) and, among jobs read before half of E (only those can
+    tell), how many had already failed.
+
+    One per poller by default; pass one to several pollers (a gateway's) to share it."""
+
+    def __init__(self, keep: int = 101) -> None:
+        self._took: dict[Key, deque[float]] = {}
+        self._finished: dict[Key, int] = {}
+        self._early: dict[Key, int] = {}
+        self._keep = keep
+
+    def observe(
+        self, key: Key, status: JobStatus, took: float, expected: float | None, early: bool
+    ) -> None:
+        """A job finished with `status` after about `took` s; `early`: it was read before
+        half of `expected`."""
+        if status is JobStatus.succeeded:
+            found = self._took.get(key)
+            if found is None:
+                found = self._took[key] = deque(maxlen=self._keep)
+            found.append(took)
+        if early:
+            self._finished[key] = self._finished.get(key, 0) + 1
+            if status in EARLY_FAILED and expected and took < 0.5 * expected:
+                self._early[key] = self._early.get(key, 0) + 1
+
+    def expected(self, key: Key) -> float | None:
+        """The median lag-free duration, once enough jobs were seen; else None."""
+        found = self._took.get(key)
+        if found is None or len(found) < LEARN_AFTER:
+            return None
+        return float(statistics.median(found))
+
+    def early_failure_rate(self, key: Key) -> float | None:
+        finished = self._finished.get(key, 0)
+        if finished < RATE_AFTER:
+            return None
+        return self._early.get(key, 0) / finished
 
 
 class Poller:
@@ -67,10 +137,27 @@ class Poller:
         floor: float = 1.0,
         cap: float = 30.0,
         rng: random.Random | None = None,
+        prior: Callable[[Job], bool] | None = None,
+        early_failures: Callable[[Job], float | None] | None = None,
+        history: PollHistory | None = None,
     ) -> None:
+        """`expected(job)`: E in seconds, or None. Optional inputs (defaults in brackets):
+
+        - `prior(job)`: True when that E is not observed (a model's typical time, an empty
+          ledger), so the poller looks at 10 % of the age until it has seen jobs finish;
+          False when it is (the ledger's p50), so the first look is one wait to 0.97 E
+          whatever the cap [not told: waits stay within the cap, as before];
+        - `early_failures(job)`: the ledger's share of that provider+model's jobs that failed
+          before half of E; at 10 % or more the poller keeps one early look [what this
+          poller saw on the jobs it read early, once ten of them finished; until then one
+          job in ten gets the early look, to find out];
+        - `history`: a `PollHistory` shared with other pollers [a new one]."""
         self._now = monotonic
         self._wall = wall
         self._expected = expected
+        self._prior = prior
+        self._early_failures = early_failures
+        self.history = history if history is not None else PollHistory()
         self.floor = floor
         self.cap = cap
         self.rng = rng or random.Random()
@@ -115,11 +202,41 @@ class Poller:
         return found
 
     # -- scheduling ------------------------------------------------------------------------
+    def _age(self, job: Job) -> float:
+        return (self._wall() - (job.submitted_at or job.created_at)).total_seconds()
+
+    def expected_for(self, job: Job) -> tuple[float | None, bool]:
+        """E for this job and whether it is only a prior: what this poller saw finish
+        (lag-free) once it saw enough, else `expected(job)`."""
+        learned = self.history.expected((job.provider or "", job.model))
+        if learned is not None:
+            return learned, False
+        prior = self._prior is not None and self._prior(job)
+        return self._expected(job), prior
+
     def delay_for(self, job: Job) -> float:
-        age = (self._wall() - (job.submitted_at or job.created_at)).total_seconds()
+        expected, prior = self.expected_for(job)
+        rate = self._early_failures(job) if self._early_failures is not None else None
+        if rate is None:
+            rate = self.history.early_failure_rate((job.provider or "", job.model))
+        # with no rate known, probe: a few jobs get the early look (it only matters then)
+        early = self.rng.random() < EARLY_PROBE if rate is None else rate >= EARLY_FAILURE_RATE
         return next_poll_delay(
-            age, self._expected(job), floor=self.floor, cap=self.cap, rng=self.rng
+            self._age(job),
+            expected,
+            floor=self.floor,
+            cap=self.cap,
+            rng=self.rng,
+            early_look=early,
+            prior=prior,
+            observed=self._observed(job),
         )
+
+    def _observed(self, job: Job) -> bool:
+        """Is E for this job measured (so the first look may be planned past the cap)?"""
+        if self.history.expected((job.provider or "", job.model)) is not None:
+            return True
+        return self._prior is not None and not self._prior(job)
 
     def _schedule(self, entry: Tracked, delay: float | None = None) -> None:
         now = self._now()
@@ -176,6 +293,19 @@ class Poller:
         """A read (and whatever the route did about it) produced `job`."""
         if entry.settled:
             return  # a webhook finished it while the read was out; that answer stands
+        age = self._age(job)
+        if entry.sent:
+            # what the read saw was true when it was sent: time spent queued for a worker
+            # or a busy CPU after the answer came is not the job's
+            age -= max(0.0, self._now() - entry.sent)
+            entry.sent = 0.0
+        if not entry.early:
+            expected, _ = self.expected_for(job)
+            entry.early = expected is not None and age < 0.5 * expected
+        if job.status.is_terminal:
+            self._learn(entry, job, age)
+        else:
+            entry.quiet = age
         entry.job = job
         entry.failures = 0
         if job.aftercare is None and (job.status.is_terminal or job.provider_job_id is None):
@@ -183,8 +313,23 @@ class Poller:
         else:
             self._schedule(entry)
 
+    def _learn(self, entry: Tracked, job: Job, age: float) -> None:
+        if job.provider != entry.job.provider or job.submitted_at != entry.job.submitted_at:
+            return  # a new attempt finished on its own first read: nothing to time
+        expected, _ = self.expected_for(job)
+        took = completion_estimate(entry.quiet, age, expected)
+        if took is None:
+            return  # first read long after E: it cannot say how long the job took
+        key = (job.provider or "", job.model)
+        self.history.observe(key, job.status, took, expected, entry.early)
+
+    def sending(self, entry: Tracked) -> None:
+        """A driver is starting this entry's read now (what it sees is timed from here)."""
+        entry.sent = self._now()
+
     def retry(self, entry: Tracked, delay: float | None = None) -> None:
         """A read failed in a way worth another try."""
+        entry.sent = 0.0
         if entry.settled:
             return
         entry.failures += 1
@@ -221,6 +366,8 @@ class Poller:
         entry = self._entries.get(job_id)
         if entry is None or entry.in_flight:
             return
+        if not job.status.is_terminal:
+            entry.quiet = self._age(job)  # seen unfinished now, by webhook
         entry.job = job
         if now:
             self._schedule(entry, 0.0)
@@ -253,7 +400,12 @@ def drive_sync(
             return
         if wait > 0:
             sleep(wait)
-        step(entry)
+        poller.sending(entry)
+        try:
+            step(entry)
+        except Exception as exc:  # a bug in one step must not stop every other job
+            log.exception("job %s: poll step failed", entry.job.id)
+            poller.give_up(entry, exc)
 
 
 async def drive_async(
@@ -276,6 +428,7 @@ async def drive_async(
         while True:
             entry = await queue.get()
             try:
+                poller.sending(entry)
                 await step(entry)
             except Exception as exc:  # a bug in one step must not stop every other job
                 log.exception("job %s: poll step failed", entry.job.id)

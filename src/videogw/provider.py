@@ -16,18 +16,25 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Generator, Mapping
+import re
+from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal
-from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 
-from . import errors
+from . import errors, motions, wire
 from .errors import (
     InvalidRequestError,
     MalformedResponseError,
@@ -47,6 +54,7 @@ from .models import (
     Output,
     Task,
 )
+from .motions import CATALOGUE, neutral_name
 
 if TYPE_CHECKING:
     from .emulator.app import Emulator
@@ -61,9 +69,35 @@ __all__ = [
     "ProviderSettings",
     "Purpose",
     "StatusUpdate",
+    "json_loads",
 ]
 
 T = TypeVar("T")
+
+MAX_JSON_DEPTH = 64  # no provider answer nests deeper than a handful of levels
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+class JSONDepthError(ValueError):
+    """JSON nested deeper than a provider answer ever is."""
+
+
+def json_loads(data: bytes | str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """`json.loads` for untrusted text: a `ValueError` (never `RecursionError`) for
+    anything not JSON, nested deeper than `max_depth`, or with an integer too long to
+    convert. Plugins parse provider answers and webhook bodies with it."""
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if raw.count(b"[") + raw.count(b"{") > max_depth:  # only then can it be too deep
+        depth = 0
+        for match in _JSON_BRACKET.finditer(_JSON_STRING.sub(b"", raw)):
+            depth += 1 if match.group() in (b"[", b"{") else -1
+            if depth > max_depth:
+                raise JSONDepthError(f"JSON nested deeper than {max_depth} levels")
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise JSONDepthError("JSON nested too deeply") from None
 
 
 class Purpose(StrEnum):
@@ -117,9 +151,22 @@ class ProviderSettings(BaseModel):
     # limits concurrent jobs per account); a submit beyond it goes to the next candidate
     max_in_flight: int | None = Field(default=None, ge=1)
     prices: dict[str, Decimal] = Field(default_factory=dict)
+    #: neutral motion name -> this provider's preset id (``{"dolly-in" = "<id>"}``)
+    motions: dict[str, str] = Field(default_factory=dict)
     expected_job_s: float | None = Field(default=None, gt=0)  # overrides typical job times
     # skip this provider when the balance it last reported is below this (where it reports one)
     low_credit_threshold: Decimal | None = Field(default=None, ge=0)
+
+    @field_validator("motions")
+    @classmethod
+    def _neutral_motions(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(k for k in value if neutral_name(k) != k)
+        if unknown:
+            raise ValueError(
+                f"not a neutral motion name: {', '.join(unknown)} "
+                f"(the names are: {', '.join(CATALOGUE)})"
+            )
+        return value
 
 
 @dataclass(frozen=True)
@@ -205,6 +252,7 @@ class Provider:
     def __init__(self, settings: ProviderSettings | None = None, *, instance: str | None = None):
         self.settings = settings if settings is not None else self.Settings()
         self.instance = instance or self.name
+        self._motion_ids: dict[str, str] = {}  # neutral motion name -> id, from the catalogue
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.instance!r} base_url={self.base_url!r}>"
@@ -235,10 +283,45 @@ class Provider:
                 return value
         raise MissingCredentialsError(self.instance, tuple(names))
 
+    def secrets(self) -> list[tuple[str, str]]:
+        """Every secret this provider may send or verify with, and where it came from
+        (``$VAR`` or the settings field): registered for redaction when the provider is
+        built, and refused there if it holds whitespace. Plugins with secrets outside
+        their settings' ``SecretStr`` / ``*_env`` fields add them."""
+        found: list[tuple[str, str]] = []
+        envs = list(self.api_key_envs)
+        for name in type(self.settings).model_fields:
+            value = getattr(self.settings, name, None)
+            if isinstance(value, SecretStr):
+                found.append((f"{self.instance} {name}", value.get_secret_value()))
+            elif name.endswith("_env") and isinstance(value, str):
+                envs.append(value)
+        for var in dict.fromkeys(envs):
+            value = os.environ.get(var)
+            if value:
+                found.append((f"${var}", value))
+        return found
+
     def check_ready(self) -> None:
         """Raise `ConfigurationError` now if this provider could not send a request."""
         _ = self.base_url
         self.api_key()
+        self.check_prices()
+
+    def price_keys(self) -> list[str]:
+        """What a ``prices`` override may be keyed by: the neutral models served here."""
+        return list(self.capabilities.models)
+
+    def check_prices(self) -> None:
+        """A ``prices`` key this provider would never look up is a configuration error
+        naming the valid ones (it used to be ignored in silence)."""
+        valid = self.price_keys()
+        unknown = sorted(set(self.settings.prices) - set(valid))
+        if unknown:
+            raise errors.ConfigurationError(
+                f"{self.instance}: prices keyed {', '.join(map(repr, unknown))} would never "
+                f"be used; the keys are: {', '.join(valid)}"
+            )
 
     def url(self, path: str) -> str:
         return f"{self.base_url}/{path.lstrip('/')}"
@@ -269,12 +352,60 @@ class Provider:
         model, spec = self.resolve_model(request)
         self.check_ready()
         self._check_common(request, spec)
-        try:
-            options = self.Options.model_validate(request.options)
-        except ValidationError as exc:
-            raise _invalid_from_pydantic(exc, prefix="options", provider=self.instance) from None
-        prepared = Prepared(request, self.instance, model, spec, options)
+        options = self.options_for(request)
+        prepared = Prepared(self._motion_by_name(request), self.instance, model, spec, options)
         return self.validate(prepared)
+
+    # -- neutral motion names (videogw.motions) ---------------------------------------
+    def _motion_by_name(self, request: GenerationRequest) -> GenerationRequest:
+        return motions.by_name(self, request)
+
+    def motion_flow(self, prepared: Prepared) -> Flow[Prepared]:
+        """Resolve a neutral motion name through this provider's motions catalogue (read
+        once per process); `submit_flow` calls it before anything is created."""
+        return (yield from motions.resolve_flow(self, prepared))
+
+    def motion_catalog_flow(self, name: str) -> Flow[list[dict[str, Any]]]:
+        """The catalogue items in which to look for the preset `name` (neutral)."""
+        return (yield from self.catalog_flow("motions"))
+
+    def options_for(self, request: GenerationRequest) -> ProviderOptions:
+        """This provider's `Options` from ``request.options``.
+
+        Options are namespaced by provider: ``{"higgsfield": {...}, "pixazo": {...}}`` (the
+        instance name, else the plugin name). Flat keys still work. A dict under a key that
+        is not one of this provider's options is another provider's namespace, and ignored.
+        An option this provider does not know is an `UnsupportedRequestError`, so the router
+        skips this provider (with the reason) instead of refusing the request everywhere;
+        a known option with a bad value stays an `InvalidRequestError`."""
+        fields: set[str] = set()
+        for name, info in self.Options.model_fields.items():
+            alias = info.validation_alias
+            choices = alias.choices if isinstance(alias, AliasChoices) else [alias]
+            fields.update([name, *(c for c in choices if isinstance(c, str))])
+        mine: dict[str, Any] = {}
+        prefix = "options"
+        for key, value in request.options.items():
+            if key in fields:
+                mine.setdefault(key, value)
+            elif key in (self.instance, self.name) and isinstance(value, Mapping):
+                if key == self.instance or self.instance not in request.options:
+                    mine = {**mine, **value}
+                    prefix = f"options.{key}"
+            elif not isinstance(value, Mapping):
+                mine[key] = value  # a flat option nobody here knows: refused below
+        try:
+            return self.Options.model_validate(mine)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            if first["type"] != "extra_forbidden":
+                raise _invalid_from_pydantic(exc, prefix=prefix, provider=self.instance) from None
+            known = ", ".join(sorted(self.Options.model_fields)) or "none"
+            raise UnsupportedRequestError(
+                f"unknown option for {self.instance} (it takes: {known})",
+                field=".".join([prefix, *map(str, first["loc"])]),
+                provider=self.instance,
+            ) from None
 
     def _check_common(self, request: GenerationRequest, spec: ModelSpec) -> None:
         who = self.instance
@@ -332,6 +463,7 @@ class Provider:
 
     # -- submit --------------------------------------------------------------------------
     def submit_flow(self, prepared: Prepared) -> Flow[Accepted]:
+        prepared = yield from self.motion_flow(prepared)
         response = yield self.call(self.build_submit(prepared), Purpose.submit)
         return self.parse_submit(prepared, response)
 
@@ -375,6 +507,16 @@ class Provider:
 
     def parse_cancel(self, job: Job, response: httpx.Response) -> StatusUpdate:
         return StatusUpdate(status=JobStatus.cancelled, raw_status="cancelled", charged=False)
+
+    # -- deleting a finished job's stored data ---------------------------------------
+    def delete_flow(self, job: Job) -> Flow[None]:
+        """Drop a finished job's stored inputs and outputs at the provider, where it offers
+        that (Higgsfield: ``DELETE /requests/{id}``)."""
+        raise UnsupportedOperationError(
+            f"{self.instance} offers no way to delete a job's stored data; it keeps it for "
+            "its own retention period"
+        )
+        yield  # pragma: no cover
 
     # -- cost ----------------------------------------------------------------------------
     def estimate(self, prepared: Prepared) -> CostEstimate:
@@ -422,6 +564,8 @@ class Provider:
             cls = errors.ServerError if response.status_code >= 500 else errors.ProviderError
         if response.status_code == 404 and purpose is not Purpose.submit:
             cls = errors.JobNotFoundError
+        if issubclass(cls, errors.ProviderRejectedError):
+            return self.error(cls, response, field=rejected_field(response))
         return self.error(cls, response)
 
     def error(
@@ -465,8 +609,8 @@ class Provider:
     def json(self, response: httpx.Response) -> Any:
         """The JSON body, or a `MalformedResponseError` naming the provider."""
         try:
-            return response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            return json_loads(response.content)
+        except ValueError as exc:  # also UnicodeDecodeError, too deep, digits too long
             raise MalformedResponseError(
                 f"answer is not JSON ({exc.__class__.__name__}): {response.text[:80]!r}",
                 provider=self.instance,
@@ -495,20 +639,8 @@ class Provider:
 
 
 def retry_after_seconds(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    """``Retry-After`` (seconds or an HTTP date), read by `videogw.wire.until`."""
+    return wire.retry_after(response)
 
 
 def _is_text(response: httpx.Response) -> bool:
@@ -522,9 +654,29 @@ def _maybe_json(response: httpx.Response) -> Any:
     ):
         return None
     try:
-        return response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        return json_loads(response.content)
+    except ValueError:
         return None
+
+
+def rejected_field(response: httpx.Response) -> str | None:
+    """The first field a validation answer names: FastAPI's ``detail[].loc`` (without the
+    leading ``body``/``query``), or a ``field``/``param`` key of the error body."""
+    body = _maybe_json(response)
+    if not isinstance(body, dict):
+        return None
+    detail = body.get("detail")
+    if isinstance(detail, list):
+        for item in detail:
+            loc = item.get("loc") if isinstance(item, dict) else None
+            if isinstance(loc, list):
+                parts = [str(p) for p in loc if p not in ("body", "query", "header")]
+                if parts:
+                    return ".".join(parts)
+    for key in ("field", "param"):
+        if isinstance(body.get(key), str):
+            return str(body[key])
+    return None
 
 
 def _describe_detail(item: Any) -> str:
@@ -536,17 +688,40 @@ def _describe_detail(item: Any) -> str:
 
 
 def _invalid_from_pydantic(
-    exc: ValidationError, *, prefix: str | None = None, provider: str | None = None
+    exc: ValidationError,
+    *,
+    prefix: str | None = None,
+    provider: str | None = None,
+    known: Iterable[str] | None = None,
 ) -> InvalidRequestError:
     first = exc.errors()[0]
     loc = ".".join(str(p) for p in first["loc"])
     field_name = f"{prefix}.{loc}" if prefix and loc else (prefix or loc or None)
-    message = first["msg"]
+    message = plain_message(first["msg"])
     if first["type"] == "extra_forbidden":
         message = "unknown option" if prefix == "options" else "unknown field"
         if provider:
             message += f" for {provider}"
+        names = list(known) if known is not None else []
+        if known is None and prefix is None:
+            names = list(GenerationRequest.model_fields)
+        message += did_you_mean(str(first["loc"][-1]) if first["loc"] else "", names)
     more = len(exc.errors()) - 1
     if more:
         message += f" (and {more} more problem{'s' if more > 1 else ''})"
     return InvalidRequestError(message, field=field_name, provider=provider)
+
+
+def plain_message(text: str) -> str:
+    """A pydantic message without its "Value error, " / "Assertion failed, " prefix."""
+    return re.sub(r"^(Value error|Assertion failed), ", "", text)
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``" (did you mean 'x'?)"`` for the closest of `choices`, or ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(choices), n=2, cutoff=0.6)
+    if not close:
+        return ""
+    return " (did you mean " + " or ".join(repr(c) for c in close) + "?)"

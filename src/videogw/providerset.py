@@ -11,6 +11,7 @@ from .config import Config, config_error
 from .errors import ConfigurationError, UnknownProviderError, VideoGWError
 from .plugins import Registry
 from .provider import Provider
+from .redact import register_provider_secrets
 
 __all__ = ["Providers"]
 
@@ -74,7 +75,9 @@ class Providers:
                 source=self.config._source or "config",
                 prefix=("providers", name),
             ) from None
-        return cls(settings, instance=name)
+        provider = cls(settings, instance=name)
+        register_provider_secrets(provider)  # redacted from now on; whitespace refused
+        return provider
 
     def engine_limits(self) -> tuple[dict[str, float], dict[str, int]]:
         """Per provider: request timeout and connection-pool size, for the engine."""

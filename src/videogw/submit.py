@@ -91,8 +91,11 @@ class Submitter:
         # `create` of a known key compares the requests: the job, or a typed conflict
         return self.recorder.create(known, request)
 
-    def submit_op(self, request: GenerationRequest, owner: str) -> Op[Job]:
-        """A new logical job, tried on the plan's candidates in order (leased to `owner`)."""
+    def submit_op(
+        self, request: GenerationRequest, owner: str, *, keep_lease: bool = False
+    ) -> Op[Job]:
+        """A new logical job, tried on the plan's candidates in order. `owner` leases it
+        while the submit runs, and after it when `keep_lease` (to wait on it)."""
         known = self.existing(request)
         if known is not None:
             log.info("job %s: idempotency key already used; returning that job", known.id)
@@ -102,7 +105,20 @@ class Submitter:
         job = lifecycle.new_job(
             request, model=plan.model, task=plan.candidates[0].spec.task, now=self.clock.now()
         )
-        return (yield from self.attempts_op(job, request, plan, owner, raise_errors=True))
+        done = False
+        try:
+            job = yield from self.attempts_op(job, request, plan, owner, raise_errors=True)
+            done = True
+            return job
+        finally:
+            if not (done and keep_lease and job.provider_job_id is not None):
+                self._release(job.id, owner)
+
+    def _release(self, job_id: str, owner: str) -> None:
+        try:
+            self.recorder.ledger.release(job_id, owner)
+        except VideoGWError as exc:  # the lease expires on its own
+            log.warning("job %s: could not release its lease: %s", job_id, exc)
 
     def attempts_op(
         self,
@@ -184,7 +200,7 @@ class Submitter:
                 if not decision.try_next:
                     break
                 following = [c.provider for c in candidates[index + 1 :]]
-                self._failed_over(job, name, following[0] if following else None, exc)
+                self.failed_over(job, name, following[0] if following else None, exc)
                 continue
             except (InvalidRequestError, ConfigurationError) as exc:
                 # refused by the provider's own code while building the call: nothing was
@@ -247,6 +263,7 @@ class Submitter:
         return replace(budget, provider=provider, max_in_flight=limit)
 
     def monotonic_start(self, job_id: str) -> float | None:
+        """When this process sent the job's accepted submit (monotonic), once."""
         return self._accepted_at.pop(job_id, None)
 
     def _write_ahead(
@@ -290,7 +307,7 @@ class Submitter:
 
         return transition
 
-    def _failed_over(self, job: Job, left: str, to: str | None, reason: object) -> None:
+    def failed_over(self, job: Job, left: str, to: str | None, reason: object) -> None:
         self.events.emit(FailedOver(job, left, to, str(reason)))
         log.info(
             "job %s: %s did not take it (%s); %s",

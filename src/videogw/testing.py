@@ -26,7 +26,12 @@ import pytest
 from .emulator.clock import FakeClock
 from .emulator.faults import FaultProfile
 from .emulator.harness import Emulated, emulate
-from .errors import AuthenticationError, InvalidRequestError, UnsupportedOperationError
+from .errors import (
+    AuthenticationError,
+    NoCandidateError,
+    UnsupportedOperationError,
+    UnsupportedRequestError,
+)
 from .hookspecs import hookimpl
 from .models import AttemptOutcome, CostEstimate, GenerationRequest, Job, JobStatus
 from .plugins import Registry
@@ -66,6 +71,10 @@ class ProviderContract:
     request: ClassVar[dict[str, Any]]  # a request the emulator completes successfully
     wrong_key: ClassVar[str] = "wrong-key"
     refunded_on_failure: ClassVar[bool | None] = False  # what `charged` says after a failure
+    #: settings over the emulator's (e.g. ``{"mode": "marketplace"}``) and the emulator's
+    #: own options, to run the suite against one configuration of the provider
+    settings: ClassVar[dict[str, Any]] = {}
+    emulator_options: ClassVar[dict[str, Any]] = {}
 
     # -- fixtures ----------------------------------------------------------------------
     @pytest.fixture
@@ -83,12 +92,15 @@ class ProviderContract:
     @pytest.fixture
     def emulated(self, registry: Registry, clock: FakeClock, faults: str | None) -> Emulated:
         name = self.provider_class.name
-        return emulate(
-            [name],
-            registry=registry,
-            clock=clock,
-            faults={name: FaultProfile.parse(faults)} if faults else None,
+        profile = FaultProfile.parse(faults) if faults else None
+        emulated = emulate(
+            [name], registry=registry, clock=clock, faults={name: profile} if profile else None
         )
+        emulated.settings[name].update(self.settings)
+        if self.emulator_options:
+            app = self.provider_class.emulator(clock=clock, faults=profile, **self.emulator_options)
+            emulated.emulators[name] = app
+        return emulated
 
     @pytest.fixture(params=["sync", "async"])
     async def gateway(
@@ -137,7 +149,7 @@ class ProviderContract:
     async def test_cancel(self, gateway: Any, emulated: Emulated) -> None:
         prompt = f"{self.request.get('prompt', '')} emulate:queue=1000".strip()
         job: Job = await maybe_await(gateway.submit(self.make_request(prompt=prompt)))
-        if self.provider_class.CAPABILITIES.cancel:
+        if gateway.provider(self.name).capabilities.cancel:
             cancelled: Job = await maybe_await(gateway.cancel(job))
             assert cancelled.status is JobStatus.cancelled
             assert cancelled.charged is False
@@ -159,9 +171,16 @@ class ProviderContract:
     async def test_unknown_option_is_refused_before_sending(
         self, gateway: Any, emulated: Emulated
     ) -> None:
-        with pytest.raises(InvalidRequestError) as caught:
+        # an option this provider does not know takes it out of the candidates, with the
+        # reason; pinned to it, its own refusal names the field
+        with pytest.raises(NoCandidateError) as caught:
             await maybe_await(gateway.submit(self.make_request(options={"no_such_option": 1})))
-        assert caught.value.field == "options.no_such_option"
+        assert "options.no_such_option" in caught.value.reasons[self.name]
+        pinned = self.make_request(options={self.name: {"no_such_option": 1}})
+        pinned = pinned.model_copy(update={"model": f"{self.name}:{pinned.model_name}"})
+        with pytest.raises(UnsupportedRequestError) as refused:
+            await maybe_await(gateway.submit(pinned))
+        assert refused.value.field == f"options.{self.name}.no_such_option"
         assert sum(emulated.emulators[self.name].counts.values()) == 0
 
     async def test_status_read_survives_a_503(self, gateway: Any, emulated: Emulated) -> None:
@@ -176,7 +195,7 @@ class ProviderContract:
         emulator.faults = FaultProfile.parse("submit:drop_after_accept*1")
         job: Job = await maybe_await(gateway.submit(self.make_request()))
         assert len(emulator.jobs) == 1, "the provider must hold exactly one job"
-        if self.provider_class.CAPABILITIES.idempotency:
+        if gateway.provider(self.name).capabilities.idempotency:
             assert job.provider_job_id == next(iter(emulator.jobs))
         else:
             assert job.status is JobStatus.unknown

@@ -145,7 +145,7 @@ class Tracker:
         update about an attempt the job has since left is dropped."""
         about = job.provider_job_id
         latency = None
-        if update.status.is_terminal and job.id in self.submitter._accepted_at:
+        if update.status.is_terminal:
             started = self.submitter.monotonic_start(job.id)
             latency = None if started is None else max(0.0, self.clock.monotonic() - started)
 
@@ -293,13 +293,13 @@ class Tracker:
                     else None
                 ),
             )
-        self.submitter._failed_over(job, job.provider or "", plan.candidates[0].provider, reason)
+        self.submitter.failed_over(job, job.provider or "", plan.candidates[0].provider, reason)
         return (
             yield from self.submitter.attempts_op(job, request, plan, owner, raise_errors=False)
         )
 
     # -- waiting ------------------------------------------------------------------------
-    def _expected_seconds(self, job: Job) -> float | None:
+    def expected_seconds(self, job: Job) -> float | None:
         """How long the job should take: the ledger's observed p50 for its provider and
         model, else the provider's configured or typical duration."""
         if job.provider is None:
@@ -320,7 +320,7 @@ class Tracker:
         age = (self.clock.now() - (job.submitted_at or job.created_at)).total_seconds()
         return next_poll_delay(
             age,
-            self._expected_seconds(job),
+            self.expected_seconds(job),
             floor=self.config.poll.floor_s,
             cap=self.config.poll.cap_s,
         )
@@ -383,7 +383,7 @@ class Tracker:
         return Poller(
             monotonic=self.clock.monotonic,
             wall=self.clock.now,
-            expected=self._expected_seconds,
+            expected=self.expected_seconds,
             floor=self.config.poll.floor_s,
             cap=self.config.poll.cap_s,
             rng=random.Random(),
@@ -394,12 +394,7 @@ class Tracker:
         job = entry.job
         if job.version > 0 and not self.hold(job.id, owner):
             # leased by another process: follow its record instead of acting
-            current = self.ledger.get(job.id) or job
-            if current.status.is_terminal and current.aftercare is None:
-                poller.settle(job.id, current)
-            else:
-                poller.touch(job.id, current)
-                poller.retry(entry, self._delay(current))
+            poller.update(entry, self.ledger.get(job.id) or job)
             return
         try:
             new = yield from self.poll_op(job, owner, POLL_ONCE)

@@ -13,8 +13,9 @@ app = make_webhook_app(Gateway("videogw.toml"))     # serve with uvicorn, behind
 1. **Routing and size.** An unknown provider or job is 404. A body over `max_body` bytes is
    413 (by its Content-Length, or as it streams in), before anything parses it.
 2. **Verification** is the provider's own `parse_webhook(headers, body, job=, query=)`:
-   Standard Webhooks signatures for Higgsfield (5-minute window, replayed ``webhook-id``
-   refused), the per-job token in the callback URL for providers that sign nothing (Pixazo).
+   Standard Webhooks signatures for Higgsfield (5-minute window; a redelivery reuses its
+   ``webhook-id``, its dedupe key in step 3), the per-job token in the callback URL for
+   providers that sign nothing (Pixazo).
    A `WebhookRejectedError` is 401 and changes nothing; an unreadable payload is 400.
 3. **Deduplication** on the update's `dedupe_key` (falling back to ``webhook-id`` or the
    body's hash), in a bounded memory of recent keys: a duplicate answers 200 and changes

@@ -13,10 +13,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from ..compare import rows_from
 from ..config import Config
-from ..gateway import Gateway, Quote
+from ..download import output_paths
+from ..gateway import Gateway
 from ..models import GenerationRequest, Job, JobStatus
 from ..plugins import PluginFailure, ProviderInfo, list_providers
+from ..quotes import Standing, order_text, strategy_of
 from ..stats import ProviderStats
 from ..store import JobStore, MemoryStore
 from .common import JobNotStoredError
@@ -29,6 +32,7 @@ __all__ = [
     "open_gateway",
     "provider_rows",
     "quote_row",
+    "resumable",
     "store_location",
 ]
 
@@ -64,7 +68,8 @@ def get_job(gateway: Any, job_id: str) -> Job:
             return found[0]
         if found:
             raise JobNotStoredError(f"{job_id!r} matches {len(found)} jobs; give more of the id")
-    raise JobNotStoredError(f"no job {job_id!r} in the ledger ({where})")
+    short = "" if len(job_id) >= MIN_PREFIX else f"; a prefix needs {MIN_PREFIX}+ characters"
+    raise JobNotStoredError(f"no job {job_id!r} in the ledger ({where}){short}")
 
 
 def find_jobs(
@@ -124,6 +129,19 @@ def provider_rows(gateway: Any) -> list[dict[str, Any]]:
     return rows
 
 
+def catalog_kinds(gateway: Any) -> dict[str, list[str]]:
+    """The catalogs each loaded provider offers (providers without any left out)."""
+    found: dict[str, list[str]] = {}
+    for name in gateway.provider_names():
+        try:
+            kinds = list(gateway.provider(name).catalog_kinds)
+        except Exception:  # noqa: S112 - shown by `providers`
+            continue
+        if kinds:
+            found[name] = kinds
+    return found
+
+
 def model_rows(gateway: Any) -> list[dict[str, Any]]:
     models: dict[str, dict[str, Any]] = {}
     for name in gateway.provider_names():
@@ -150,13 +168,15 @@ def model_rows(gateway: Any) -> list[dict[str, Any]]:
 # -- estimate, explain, compare --------------------------------------------------------------
 
 
-def quote_row(quote: Quote) -> dict[str, Any]:
+def quote_row(quote: Standing) -> dict[str, Any]:
     return {
+        "position": quote.position,
         "provider": quote.provider,
         "model": quote.model,
         "provider_model": quote.provider_model,
         "candidate": quote.candidate,
         "estimate": quote.estimate,
+        "why": quote.why,
         "reason": quote.reason,
     }
 
@@ -165,26 +185,25 @@ def _stats_dict(stats: ProviderStats | None) -> dict[str, Any] | None:
     return dataclasses.asdict(stats) if stats is not None else None
 
 
+def order_line(gateway: Any, model: str, rows: list[Standing]) -> str:
+    """The try order and why (the line above estimate, explain and compare tables)."""
+    name = model.partition(":")[2] if ":" in model else model
+    return order_text(name, gateway.router.route_for(name), rows)
+
+
 def explain_rows(gateway: Any, fields: dict[str, Any]) -> dict[str, Any]:
-    """Which providers would take the request, in what order, and why the others would not."""
+    """Which providers would take the request, in what order and why, and why the others
+    would not: the same rows, in the same order, as estimate and compare."""
     request: GenerationRequest = gateway._request(None, fields)
     route = gateway.router.route_for(request.model_name)
-    rows = []
-    for row in gateway.explain(request):
-        prepared = row.prepared
-        rows.append(
-            {
-                "provider": row.provider,
-                "candidate": row.candidate,
-                "provider_model": prepared.spec.provider_model if prepared else None,
-                "estimate": row.estimate,
-                "stats": _stats_dict(row.stats),
-                "reason": row.reason,
-            }
-        )
+    standings = rows_from(gateway.explain(request), request.model_name, route=route)
+    rows = [{**quote_row(row), "stats": _stats_dict(row.stats)} for row in standings]
     return {
         "model": request.model,
         "route": route.model_dump(mode="json") if route is not None else None,
+        "strategy": strategy_of(route),
+        "order": [row.provider for row in standings if row.candidate],
+        "order_text": order_text(request.model_name, route, standings),
         "providers": rows,
     }
 
@@ -196,15 +215,7 @@ def compare_rows(
     `run`, what a real job there measured."""
     rows = []
     for item in gateway.compare(run=run, timeout=timeout, **fields):
-        row: dict[str, Any] = {
-            "provider": item.provider,
-            "model": item.model,
-            "provider_model": item.provider_model,
-            "candidate": item.candidate,
-            "estimate": item.estimate,
-            "reason": item.reason,
-            "observed": _stats_dict(item.stats),
-        }
+        row: dict[str, Any] = {**quote_row(item), "observed": _stats_dict(item.stats)}
         if run and item.candidate:
             job: Job | None = item.job
             row["measured"] = {
@@ -220,6 +231,12 @@ def compare_rows(
     return rows
 
 
+def resumable(gateway: Any) -> list[Job]:
+    """The jobs `resume` will track (shown before the first read)."""
+    lists = getattr(gateway, "_resume_lists", None)
+    return list(lists()[0]) if lists is not None else []
+
+
 def resume(gateway: Any, *, timeout: float | None) -> dict[str, Any]:
     report = gateway.resume(timeout=timeout)
     return {
@@ -228,6 +245,17 @@ def resume(gateway: Any, *, timeout: float | None) -> dict[str, Any]:
         "errors": dict(report.errors),
         "held": report.held,
     }
+
+
+def spend_of(estimate: Any) -> tuple[Decimal | None, str | None]:
+    """An estimate as (amount, unit) for totals: in USD where a rate is known, else in its
+    own unit (credits, relay units), never silently dropped."""
+    if estimate is None:
+        return None, None
+    amount = usd(estimate)
+    if amount is not None:
+        return amount, "USD"
+    return estimate.amount, estimate.currency
 
 
 def usd(value: Any) -> Decimal | None:
@@ -240,7 +268,4 @@ def usd(value: Any) -> Decimal | None:
 
 
 def default_output_path(job: Job, index: int, directory: Path) -> Path:
-    output = job.outputs[index]
-    suffix = Path(output.url.split("?", 1)[0]).suffix or ".mp4"
-    name = job.id if len(job.outputs) == 1 else f"{job.id}-{index + 1}"
-    return directory / f"{name}{suffix}"
+    return output_paths(job.id, [o.url for o in job.outputs], directory)[index]

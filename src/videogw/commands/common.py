@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import json
+import re
 import sys
 import traceback
 from collections.abc import Callable
@@ -18,7 +20,7 @@ import typer
 from pydantic_core import to_jsonable_python
 from rich.console import Console
 
-from ..config import Config, load_config
+from ..config import Config, find_config, load_config
 from ..errors import (
     ConfigurationError,
     InvalidRequestError,
@@ -27,12 +29,16 @@ from ..errors import (
     PluginError,
     ProviderError,
     TransportError,
+    UnknownModelError,
     UnknownProviderError,
     UnsupportedOperationError,
     VideoGWError,
     WaitTimeoutError,
 )
+from ..provider import JSONDepthError, did_you_mean, json_loads
+from ..redact import redact, redact_data
 from ..store import JobStore
+from .render import refusal_line
 
 __all__ = [
     "CliState",
@@ -102,11 +108,20 @@ class CliState:
     err: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=True))
     _config: Config | None = None
     _gateway: Any = None
+    config_origin: str = ""  # how the config file was found, or why there is none
 
     def config(self) -> Config:
         if self._config is None:
-            self._config = load_config(self.config_path)
+            path, self.config_origin = find_config(self.config_path)
+            self._config = load_config(path) if path is not None else Config()
         return self._config
+
+    def config_line(self) -> str:
+        """Which config file this invocation loaded, in words."""
+        config = self.config()
+        if config.source is None:
+            return self.config_origin
+        return f"config: {config.source} (from {self.config_origin})"
 
     def gateway(self) -> Any:
         if self._gateway is None:
@@ -122,7 +137,7 @@ class CliState:
 
     def note(self, text: str) -> None:
         """One line on stderr (never mixed into --json output on stdout)."""
-        self.err.print(text, style="dim", highlight=False, markup=False)
+        self.err.print(redact(text), style="dim", highlight=False, markup=False)
 
     def close(self) -> None:
         if self._gateway is not None:
@@ -169,11 +184,14 @@ def guarded(func: F) -> F:
             if st.debug:
                 traceback.print_exc(file=sys.stderr)
             if isinstance(exc, VideoGWError):
-                text = str(exc) or type(exc).__name__
-                print(f"error: {text}", file=sys.stderr)
+                text = (str(exc) or type(exc).__name__) + hint_for(exc, st)
+                refused = refusal_line(exc.job) if exc.job is not None else None
+                if refused is not None:
+                    text = refused  # every provider's reason, and the job id
+                print(f"error: {redact(text)}", file=sys.stderr)
             else:
                 print(
-                    f"error: unexpected {type(exc).__name__}: {exc}"
+                    f"error: unexpected {type(exc).__name__}: {redact(str(exc))}"
                     + ("" if st.debug else " (run with --debug for the traceback)"),
                     file=sys.stderr,
                 )
@@ -182,9 +200,41 @@ def guarded(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def hint_for(exc: VideoGWError, st: CliState) -> str:
+    """What to do next, in commands (not Python): for a timeout, a model or a provider
+    name that does not exist."""
+    if isinstance(exc, WaitTimeoutError):
+        return f" (`videogw wait {exc.job.id}` to keep waiting, or `videogw resume` later)"
+    if not isinstance(exc, UnknownModelError | UnknownProviderError):
+        return ""
+    named = re.search(r"'([^']*)'", str(exc))
+    word = named.group(1) if named else ""
+    try:
+        gateway = st._gateway  # only one this command already built: a hint opens nothing
+        models: set[str] = set()
+        if gateway is not None:
+            providers = list(gateway.provider_names())
+            for name in providers:
+                with contextlib.suppress(VideoGWError):
+                    models.update(gateway.provider(name).capabilities.models)
+        else:
+            from ..plugins import get_registry
+
+            registry = get_registry()
+            providers = sorted(registry.providers)
+            for name in providers:
+                models.update(registry.get(name).provider_class.CAPABILITIES.models)
+    except Exception:  # a hint must never hide the error
+        return ""
+    if isinstance(exc, UnknownModelError):
+        return did_you_mean(word.rpartition(":")[2], models) + "; `videogw models` lists them"
+    return did_you_mean(word, providers) + "; `videogw providers` lists them"
+
+
 def emit_json(data: Any) -> None:
-    """Machine-readable output: JSON only, on stdout."""
-    text = json.dumps(to_jsonable_python(data), indent=2, ensure_ascii=False)
+    """Machine-readable output: JSON only, on stdout; secrets (configured keys, webhook
+    tokens) never in it."""
+    text = json.dumps(redact_data(to_jsonable_python(data)), indent=2, ensure_ascii=False)
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
@@ -240,7 +290,8 @@ _REQUEST_OPTIONS: list[tuple[str, Any, Any]] = [
             None,
             "--motion",
             metavar="ID[:STRENGTH]",
-            help="Motion preset ID[:STRENGTH] (strength 0..1).",
+            help="Motion preset: a neutral name (dolly-in, crash-zoom-in, ...) or a "
+            "provider's id, with :STRENGTH 0..1.",
         ),
     ),
     ("quality", str | None, typer.Option(None, "--quality", metavar="TIER", help="Quality tier.")),
@@ -261,7 +312,8 @@ _REQUEST_OPTIONS: list[tuple[str, Any, Any]] = [
             None,
             "--option",
             metavar="KEY=VALUE",
-            help="Provider option KEY=VALUE (VALUE parsed as JSON when it is JSON); repeatable.",
+            help="Provider option [PROVIDER.]KEY=VALUE (VALUE parsed as JSON when it is "
+            "JSON); repeatable.",
         ),
     ),
     (
@@ -289,15 +341,20 @@ def request_fields(values: dict[str, Any]) -> dict[str, Any]:
         fields["duration_s"] = values["duration"]
     if values.get("motion"):
         fields["motion"] = parse_motion(values["motion"])
-    options = {}
+    options: dict[str, Any] = {}
     for item in values.get("option") or []:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise InvalidRequestError(f"expected KEY=VALUE, got {item!r}", field="--option")
         try:
-            options[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            options[key.strip()] = raw
+            value = json_loads(raw)
+        except JSONDepthError as exc:
+            raise InvalidRequestError(str(exc), field=f"--option {key.strip()}") from None
+        except ValueError:
+            value = raw
+        provider, dot, name = key.strip().rpartition(".")
+        where = options.setdefault(provider, {}) if dot else options  # PROVIDER.KEY=VALUE
+        where[name] = value
     if options:
         fields["options"] = options
     return fields

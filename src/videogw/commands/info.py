@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated, Any
 
 import typer
@@ -10,6 +9,7 @@ import typer
 from ..errors import UnsupportedOperationError
 from . import backend, render
 from .common import JsonOpt, emit_json, guarded, request_options, state
+from .live import JobBoard
 
 __all__ = ["catalog", "compare", "estimate", "explain", "models", "providers"]
 
@@ -17,11 +17,14 @@ __all__ = ["catalog", "compare", "estimate", "explain", "models", "providers"]
 @guarded
 def providers(json_out: JsonOpt = False) -> None:
     """Loaded provider plugins: version, readiness, capabilities, and plugins that failed."""
-    rows = backend.provider_rows(state().gateway())
+    st = state()
+    rows = backend.provider_rows(st.gateway())
     if json_out:
+        st.note(st.config_line())
         emit_json(rows)
         return
-    out = state().out
+    out = st.out
+    out.print(st.config_line(), highlight=False, markup=False)
     loaded = [{**r, "models": len(r["models"])} for r in rows if r["status"] == "ok"]
     columns = ["name", "plugin", "version", "models", "catalogs", "cancel", "webhooks", "ready"]
     render.print_rows(out, loaded, columns, "providers")
@@ -64,6 +67,15 @@ def catalog(
     gateway = st.gateway()
     names = [provider] if provider else gateway.provider_names()
     found: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    offered = backend.catalog_kinds(gateway)
+    elsewhere = "; ".join(f"{n}: {', '.join(k)}" for n, k in offered.items()) or "none"
+    if provider and not gateway.provider(provider).catalog_kinds:
+        raise UnsupportedOperationError(
+            f"{provider} has no catalogs; providers with catalogs: {elsewhere} "
+            "(`videogw catalog PROVIDER --kind KIND`)"
+        )
+    if kind and not provider and not any(kind in kinds for kinds in offered.values()):
+        raise UnsupportedOperationError(f"no provider has a {kind!r} catalog ({elsewhere})")
     for name in names:
         kinds = gateway.provider(name).catalog_kinds
         if provider and kind and kind not in kinds:
@@ -88,11 +100,14 @@ def catalog(
 @request_options
 def estimate(request: dict[str, Any], json_out: JsonOpt = False) -> None:
     """What the request would cost on each provider (from price tables; nothing is sent)."""
-    rows = [backend.quote_row(q) for q in state().gateway().estimate(**request)]
+    gateway = state().gateway()
+    quotes = gateway.estimate(**request)
+    rows = [backend.quote_row(q) for q in quotes]
     if json_out:
         emit_json(rows)
         return
-    state().out.print(render.quotes_table(rows, title=f"estimate: {request['model']}"))
+    title = f"estimate: {request['model']}\n{backend.order_line(gateway, request['model'], quotes)}"
+    state().out.print(render.quotes_table(rows, title=title))
 
 
 @guarded
@@ -103,10 +118,7 @@ def explain(request: dict[str, Any], json_out: JsonOpt = False) -> None:
     if json_out:
         emit_json(result)
         return
-    route = result["route"]
-    title = f"explain: {result['model']}"
-    if route:
-        title += f" (route: {route['strategy']}, {' > '.join(route['candidates'])})"
+    title = f"explain: {result['model']}\n{result['order_text']}"
     state().out.print(render.quotes_table(result["providers"], title=title))
 
 
@@ -118,7 +130,9 @@ def compare(
         bool, typer.Option("--run", help="Submit to every candidate and measure (costs money).")
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before --run.")] = False,
-    timeout: Annotated[float | None, typer.Option(help="Seconds to wait for the jobs.")] = None,
+    timeout: Annotated[
+        float | None, typer.Option(min=0, max=10**9, help="Seconds to wait for the jobs.")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Price, observed latency and success per provider for the same request. --run submits
@@ -128,23 +142,25 @@ def compare(
     rows = backend.compare_rows(gateway, request)
     if run:
         chosen = [r for r in rows if r["candidate"]]
-        total = sum((backend.usd(r["estimate"]) or Decimal(0) for r in chosen), Decimal(0))
+        total = render.totals(backend.spend_of(r["estimate"]) for r in chosen)
         ask = (
             f"Submit {len(chosen)} real job(s) to {', '.join(r['provider'] for r in chosen)}, "
-            f"about ${total:.2f} in total?"
+            f"about {total} in total?"
         )
         if not yes and not typer.confirm(ask, default=False, err=True):
             st.note("nothing submitted")
             raise typer.Abort()
-        rows = backend.compare_rows(gateway, request, run=True, timeout=timeout)
+        with JobBoard(gateway, st.err):  # a line per job as each is submitted
+            rows = backend.compare_rows(gateway, request, run=True, timeout=timeout)
     if json_out:
         emit_json(rows)
         return
-    st.out.print(render.quotes_table(rows, title=f"compare: {request['model']}"))
+    order = " > ".join(r["provider"] for r in rows if r["candidate"]) or "nobody"
+    st.out.print(render.quotes_table(rows, title=f"compare: {request['model']} ({order})"))
     if run:
         measured = [{**r["measured"], "provider": r["provider"]} for r in rows if r.get("measured")]
         for row in measured:
-            row["seconds"] = render.seconds(row["seconds"])
+            row["took"] = render.seconds(row.pop("seconds"))
             row["cost"] = render.money(row["actual_cost"], row["currency"] or "USD")
-        columns = ["provider", "status", "seconds", "cost", "charged", "job", "error"]
+        columns = ["provider", "status", "took", "cost", "charged", "job", "error"]
         render.print_rows(st.out, measured, columns, "measured")

@@ -2,27 +2,49 @@
 
 from __future__ import annotations
 
+import re
+import tempfile
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from ..download import DownloadPolicy
+from ..errors import InvalidRequestError
 from ..models import Job, JobStatus
 from . import backend, render
 from .common import Code, JsonOpt, emit_json, guarded, request_options, state
-from .live import download_outputs, follow
+from .live import JobBoard, download_outputs, follow
 
-__all__ = ["cancel", "download", "jobs", "resume", "run", "status", "submit", "wait"]
+__all__ = ["cancel", "download", "jobs", "resume", "run", "spend", "status", "submit", "wait"]
+
+
+class SpendBy(StrEnum):
+    provider = "provider"
+    model = "model"
+    day = "day"
+
 
 JobId = Annotated[str, typer.Argument(help="A job id (as printed by submit, or from `jobs`).")]
 Timeout = Annotated[
     float | None,
-    typer.Option("--timeout", metavar="SECONDS", help="Give up waiting after this many seconds."),
+    typer.Option(
+        "--timeout",
+        metavar="SECONDS",
+        min=0,
+        max=10**9,
+        help="Give up waiting after this many seconds.",
+    ),
 ]
+MAX_LIMIT = 10**9  # jobs; SQLite's LIMIT is a 64-bit integer
 Output = Annotated[
     Path | None,
-    typer.Option("--output", metavar="PATH", help="File (or directory) to save the output to."),
+    typer.Option(
+        "--output", "-o", metavar="PATH", help="File (or directory) to save the output to."
+    ),
 ]
 AllowPrivate = Annotated[
     bool | None,
@@ -38,6 +60,7 @@ MaxBytes = Annotated[
     typer.Option(
         "--max-bytes",
         metavar="BYTES",
+        min=1,
         help="Refuse outputs larger than this; default: [download] max_bytes (2 GiB).",
     ),
 ]
@@ -117,6 +140,26 @@ def cancel(job_id: JobId, json_out: JsonOpt = False) -> None:
     show(job, json_out)
 
 
+def check_output(output: Path | None) -> None:
+    """Refuse an --output that cannot be written before anything is submitted or fetched."""
+    if output is None:
+        return
+    if output.exists() and not (output.is_file() or output.is_dir()):
+        raise InvalidRequestError(
+            f"{output} is not a regular file or a directory", field="--output"
+        )
+    directory = output if output.is_dir() else output.parent
+    while not directory.exists() and directory != directory.parent:
+        directory = directory.parent  # the download creates the missing directories
+    try:
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        raise InvalidRequestError(
+            f"cannot write {output} ({directory}: {exc.strerror or exc})", field="--output"
+        ) from None
+
+
 def _save(
     gateway: Any, job: Job, output: Path | None, allow_private: bool | None, max_bytes: int | None
 ) -> Job:
@@ -151,6 +194,8 @@ def run(
 ) -> None:
     """Submit, wait with live progress, then download the output with a progress bar."""
     st = state()
+    if not no_download:
+        check_output(output)
     gateway = st.gateway()
     job = gateway.submit(**request)
     if job.provider_job_id is None:
@@ -175,6 +220,7 @@ def download(
 ) -> None:
     """Download a finished job's outputs (https only; size and sha256 go to the ledger)."""
     st = state()
+    check_output(output)
     gateway = st.gateway()
     job = backend.get_job(gateway, job_id)
     if not job.outputs:
@@ -192,7 +238,10 @@ def jobs(
     provider: Annotated[str | None, typer.Option("--provider", help="Only this provider.")] = None,
     model: Annotated[str | None, typer.Option("--model", help="Only this neutral model.")] = None,
     open_only: Annotated[bool, typer.Option("--open", help="Only jobs not finished.")] = False,
-    limit: Annotated[int, typer.Option("--limit", "-n", help="The newest N.")] = 50,
+    limit: Annotated[
+        int,
+        typer.Option("--limit", "-n", min=0, max=MAX_LIMIT, help="The newest N (0: all)."),
+    ] = 50,
     json_out: JsonOpt = False,
 ) -> None:
     """Jobs in the ledger, newest last, with filters."""
@@ -216,7 +265,9 @@ def resume(timeout: Timeout = None, json_out: JsonOpt = False) -> None:
     outcome is unknown (never resubmitted). Exit 1 if any did not succeed or need
     reconciling."""
     st = state()
-    report = backend.resume(st.gateway(), timeout=timeout)
+    gateway = st.gateway()
+    with JobBoard(gateway, st.err, backend.resumable(gateway)):
+        report = backend.resume(gateway, timeout=timeout)
     if json_out:
         emit_json(report)
     else:
@@ -237,3 +288,90 @@ def resume(timeout: Timeout = None, json_out: JsonOpt = False) -> None:
     ok = all(job.status is JobStatus.succeeded for job in report["jobs"])
     if not ok or report["unknown"] or report["errors"]:
         raise typer.Exit(int(Code.failed))
+
+
+SINCE = re.compile(r"^(\d+)\s*([dhm])$")
+
+
+def parse_since(text: str | None, now: datetime) -> datetime | None:
+    """``7d``, ``24h``, ``30m``, a date (``2026-11-01``) or an ISO time; None: all time."""
+    if not text:
+        return None
+    relative = SINCE.match(text.strip().lower())
+    if relative:
+        count, unit = int(relative.group(1)), relative.group(2)
+        seconds = count * {"d": 86400, "h": 3600, "m": 60}[unit]
+        if seconds > 100 * 365 * 86400:
+            raise InvalidRequestError("at most 100 years back", field="--since")
+        return now - timedelta(seconds=seconds)
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidRequestError(
+            f"expected 7d, 24h, 30m, a date (2026-11-01) or an ISO time, got {text!r}",
+            field="--since",
+        ) from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+@guarded
+def spend(
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since", metavar="WHEN", help="7d, 24h, a date or an ISO time (default: all)."
+        ),
+    ] = None,
+    by: Annotated[
+        SpendBy, typer.Option("--by", help="Group by provider, model or day (UTC).")
+    ] = SpendBy.provider,
+    json_out: JsonOpt = False,
+) -> None:
+    """What was spent, from the ledger: per provider, model or day, each unit on its own
+    (USD, credits, relay units are never added together)."""
+    st = state()
+    store = st.store()
+    start = parse_since(since, datetime.now(UTC))
+    groups: dict[str, dict[str, Any]] = {}
+    total: dict[str, Decimal] = {}
+    for job in store.find(newest_first=True):
+        created = job.created_at if job.created_at.tzinfo else job.created_at.replace(tzinfo=UTC)
+        if start is not None and created < start:
+            break  # newest first: everything after this is older
+        key = {
+            SpendBy.provider: job.provider or "—",
+            SpendBy.model: job.model,
+            SpendBy.day: f"{created:%Y-%m-%d}",
+        }[by]
+        row = groups.setdefault(
+            key, {by.value: key, "jobs": 0, "charged": 0, "charge_unknown": 0, "spent": {}}
+        )
+        row["jobs"] += 1
+        if job.charged is None and job.is_terminal:
+            row["charge_unknown"] += 1
+        if job.charged is not False and job.actual_cost is not None:
+            unit = job.cost_currency or "USD"
+            row["charged"] += 1
+            row["spent"][unit] = row["spent"].get(unit, Decimal(0)) + job.actual_cost
+            total[unit] = total.get(unit, Decimal(0)) + job.actual_cost
+    rows = [groups[k] for k in sorted(groups)]
+    if json_out:
+        emit_json(
+            {
+                "since": start.isoformat() if start else None,
+                "by": by.value,
+                "rows": rows,
+                "total": total,
+            }
+        )
+        return
+    where = backend.store_location(store)
+    window = f"since {start:%Y-%m-%d %H:%M} UTC" if start else "all time"
+    table_rows = [
+        {**row, "spent": render.totals((v, k) for k, v in row["spent"].items())} for row in rows
+    ]
+    columns = [by.value, "jobs", "charged", "spent", "charge_unknown"]
+    render.print_rows(st.out, table_rows, columns, f"spend by {by.value}, {window} ({where})")
+    st.out.print(
+        f"total: {render.totals((v, k) for k, v in total.items())}", highlight=False, markup=False
+    )

@@ -66,20 +66,24 @@ def emulate(
     loopback: bool = False,
     host: str = "127.0.0.1",
     port: int = 0,
-    api_key: str | None = None,
+    api_key: str | Mapping[str, str] | None = None,
     seed: int = 0,
 ) -> Emulated:
-    """Start one emulator per provider name (all registered providers by default)."""
+    """Start one emulator per provider name (all registered providers by default).
+
+    `api_key` is the key the emulators expect (any other is answered 401), one for all or
+    one per provider name; without it they accept any well-formed key."""
     reg = registry or get_registry()
     chosen = list(names) if names is not None else sorted(reg.providers)
     emulated = Emulated({}, {}, registry=reg)
     for offset, name in enumerate(chosen):
         cls = reg.get(name).provider_class
+        key = api_key.get(name) if isinstance(api_key, Mapping) else api_key
         kwargs: dict[str, Any] = {
             "faults": (faults or {}).get(name),
             "timing": timing,
             "seed": seed + offset,
-            "api_key": api_key,
+            "api_key": key,
         }
         if clock is not None:
             kwargs["clock"] = clock
@@ -91,8 +95,8 @@ def emulate(
         else:
             base_url = cls.default_base_url or f"https://{name}.emulator.test"
         settings = cls.emulator_settings(base_url)
-        if api_key is not None:
-            settings["api_key"] = api_key
+        if key is not None:
+            settings["api_key"] = key
         settings["expected_job_s"] = app.timing.queue_s + app.timing.run_s
         emulated.emulators[name] = app
         emulated.settings[name] = settings

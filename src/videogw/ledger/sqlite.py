@@ -34,6 +34,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import ValidationError
 
 from ..errors import (
+    ConfigurationError,
     IdempotencyConflictError,
     LedgerCorruptError,
     LedgerError,
@@ -252,8 +253,8 @@ class SQLiteLedger(Ledger):
         memory = str(path) == ":memory:"
         if not memory:
             if self.path.is_dir():
-                raise LedgerUnavailableError(
-                    f"ledger path {self.path} is a directory; name a file (e.g. "
+                raise ConfigurationError(
+                    f"ledger path {self.path} is a directory: name a file in it (e.g. "
                     f"{self.path / 'ledger.sqlite3'})"
                 )
             try:

@@ -1,7 +1,9 @@
 """hfrelay against its cassettes: the adapter builds each documented request and parses
 each documented answer (replayed through vcrpy, sync and async), and the emulator answers
 the same requests with the same shapes. Every cassette names its source in its first
-lines; the relay host in them is OpenAI-HK's (``relay = "openai-hk"``).
+lines; the relay host of generate, feed and motions is OpenAI-HK's (``relay = "openai-hk"``);
+speech and ads, which OpenAI-HK does not serve, are on a YutoAI account's host (YutoAI's
+docs show relative paths only, so the host is a placeholder).
 
 Re-record against a live relay (real keys, real money): set HFRELAY_API_KEY, point
 ``relay``/``base_url`` at the relay and replace the answers; keep Authorization REDACTED.
@@ -90,12 +92,19 @@ FEEDS = {
 }
 
 
-def provider() -> HfRelayProvider:
-    return HfRelayProvider(HfRelayProvider.Settings(relay="openai-hk", api_key="k"))
+YUTOAI = "https://yutoai.relay.test"  # placeholder: YutoAI publishes no host
 
 
-def gateway() -> Gateway:
-    return Gateway(providers=[provider()], registry=registry_with(HfRelayProvider))
+def provider(cassette: str = "generate.yaml") -> HfRelayProvider:
+    if cassette.startswith(("speech", "ads")):
+        settings = HfRelayProvider.Settings(relay="yutoai", base_url=YUTOAI, api_key="k")
+    else:
+        settings = HfRelayProvider.Settings(relay="openai-hk", api_key="k")
+    return HfRelayProvider(settings)
+
+
+def gateway(cassette: str = "generate.yaml") -> Gateway:
+    return Gateway(providers=[provider(cassette)], registry=registry_with(HfRelayProvider))
 
 
 def only(name: str) -> Interaction:
@@ -110,7 +119,7 @@ def test_every_cassette_names_its_source() -> None:
 
 @pytest.mark.parametrize("name", sorted(REQUESTS))
 def test_adapter_builds_the_documented_submit(name: str) -> None:
-    hf = provider()
+    hf = provider(name)
     assert_request_matches(hf.build_submit(hf.prepare(REQUESTS[name])), only(name))
     accepted = hf.parse_submit(hf.prepare(REQUESTS[name]), to_httpx_response(only(name)))
     assert accepted.provider_job_id == TASK_ID
@@ -118,7 +127,7 @@ def test_adapter_builds_the_documented_submit(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(REQUESTS))
 def test_submit_replays_through_vcrpy(name: str) -> None:
-    with replay(CASSETTES / name) as cassette, gateway() as gw:
+    with replay(CASSETTES / name) as cassette, gateway(name) as gw:
         job = gw.submit(REQUESTS[name])
     assert job.provider_job_id == TASK_ID
     assert job.status is JobStatus.queued

@@ -303,3 +303,26 @@ def test_no_transport_is_touched_on_refusal() -> None:
         pytest.raises(ConfigurationError),
     ):
         gw.catalog("hfrelay", "motions")
+
+
+def test_openai_hk_offers_only_image_to_video() -> None:
+    """OpenAI-HK's docs: "仅支持 图生视频" (image-to-video only). Offering speak-v2 or ads
+    there routed jobs to a relay that fails them at submit; the router now skips it."""
+    ohk = HfRelayProvider(HfRelayProvider.Settings(relay="openai-hk", api_key="k"), instance="ohk")
+    yuto = HfRelayProvider(
+        HfRelayProvider.Settings(relay="yutoai", base_url="https://relay.test", api_key="k"),
+        instance="yuto",
+    )
+    assert set(ohk.capabilities.models) == {"dop-lite", "dop-standard", "dop-turbo"}
+    assert set(yuto.capabilities.models) == set(HfRelayProvider.CAPABILITIES.models)
+    for refused in (SPEECH, ADS):
+        with pytest.raises(UnsupportedRequestError) as caught:
+            ohk.prepare(GenerationRequest.model_validate(refused))
+        assert caught.value.field == "model"
+    built = ohk.build_submit(ohk.prepare(GenerationRequest.model_validate(DOP)))
+    assert str(built.url) == "https://api.openai-hk.com/higgsfield/generate"
+    with Gateway(providers=[ohk, yuto], registry=registry_with(HfRelayProvider)) as gw:
+        rows = {row.provider: row for row in gw.explain(GenerationRequest.model_validate(SPEECH))}
+    assert not rows["ohk"].candidate
+    assert "does not serve 'speak-v2'" in (rows["ohk"].reason or "")
+    assert rows["yuto"].candidate

@@ -356,6 +356,23 @@ def test_marketplace_submit_status_and_proxy_errors() -> None:
     assert limited.retry_after == 42
 
 
+def test_marketplace_reset_as_a_timestamp_and_the_current_proxy_marker() -> None:
+    """RapidAPI documents x-ratelimit-reset as seconds or a timestamp: an epoch value is a
+    point in time, not a 1.8e9 s cooldown; the marker header has two documented names."""
+    from videogw_higgsfield.wire import proxy_retry_after
+
+    (limited,) = cassette("marketplace_reset")
+    response = to_httpx_response(limited)
+    error = market().classify(response, Purpose.read)
+    assert isinstance(error, errors.RateLimitError)  # marked by x-rapidapi-mock-response
+    assert error.retry_after is not None
+    assert error.retry_after < 86_400 * 366  # before: 1.8e9 s, the life of the process
+    assert proxy_retry_after(response, now=1_800_000_000 - 30) == 30
+    assert proxy_retry_after(response, now=1_800_000_000 + 30) == 0
+    older = httpx.Response(429, headers={"x-rapidapi-proxy-response": "true"}, text="slow down")
+    assert isinstance(market().classify(older, Purpose.read), errors.RateLimitError)
+
+
 def test_replay_marketplace() -> None:
     request = GenerationRequest(
         model="dop-lite",
@@ -518,3 +535,214 @@ def test_emulator_marketplace_shapes() -> None:
     same(limited, quota)
     assert limited.headers["x-ratelimit-requests-remaining"] == "0"
     assert limited.headers["x-ratelimit-reset"] == "42"
+
+
+# -- documented bodies: DoP without duration, Soul in the platform docs' shape ------------------
+DOP_FRAMES = GenerationRequest(
+    model="dop-standard",
+    prompt="the camera pushes in on a lighthouse",
+    image="https://example.com/first.jpg",
+    end_image="https://example.com/last.jpg",
+    motion={"id": "d2389a9a-91c2-4276-bc9c-c9e35e8fb85a", "strength": 0.6},
+    seed=7,
+    enhance_prompt=False,
+    options={"second_motion": {"id": "5f0b4c3e-3a8f-4f43-9a38-0b1e0f6d2f0c", "strength": 0.3}},
+    idempotency_key="vgw-6f1d2c3b-0000-4000-8000-000000000006",
+)
+SOUL = GenerationRequest(
+    model="soul",
+    prompt="a portrait of a cat in golden light",
+    aspect_ratio="16:9",
+    resolution="720p",
+    seed=42,
+    options={"batch_size": 2},
+    idempotency_key="vgw-6f1d2c3b-0000-4000-8000-000000000005",
+)
+
+
+def test_dop_is_sent_only_its_documented_fields_and_a_duration_is_refused() -> None:
+    """The docs' DoP schema has no duration and the API ignores unknown fields, so a 5 s
+    request would silently bill the default length: refused (naming the field) instead."""
+    (submit,) = cassette("submit_dop_frames")
+    p = provider()
+    assert_request_matches(p.build_submit(p.prepare(DOP_FRAMES)), submit)
+    with pytest.raises(errors.UnsupportedRequestError) as caught:
+        p.prepare(DOP_FRAMES.model_copy(update={"duration_s": 5}))
+    assert caught.value.field == "duration_s"
+    assert "ignore" in str(caught.value)
+    app = emulator()
+    same(answer(app, submit), submit)
+    (job,) = app.jobs.values()
+    assert job.data["ignored"] == []  # nothing the API would have dropped
+
+
+def test_soul_is_sent_in_the_platform_docs_shape() -> None:
+    """720p, batch_size and seed, as the platform docs' examples send them."""
+    submit, completed = cassette("submit_soul")
+    p = provider()
+    assert_request_matches(p.build_submit(p.prepare(SOUL)), submit)
+    update = p.parse_status(job_at(completed, model="soul"), to_httpx_response(completed))
+    assert update.outputs is not None
+    assert len(update.outputs) == 2
+    app = emulator()
+    same(answer(app, submit), submit)
+    (job,) = app.jobs.values()
+    assert job.data["ignored"] == []
+    assert job.data["images"] == 2
+    with replay(CASSETTES / "submit_soul.yaml") as played, gateway() as gw:
+        done = gw.status(gw.submit(SOUL))
+    assert played.play_count == 2
+    assert [o.media_type for o in done.outputs] == ["image/png"] * 2
+
+
+# -- any model by its path: higgsfield:<model path>, arguments passed through -------------------
+SEEDREAM = GenerationRequest(
+    model="higgsfield:bytedance/seedream/v4/text-to-image",
+    prompt="A serene lake at sunset with mountains",
+    aspect_ratio="16:9",
+    options={"higgsfield": {"arguments": {"resolution": "2K", "camera_fixed": False}}},
+    idempotency_key="vgw-6f1d2c3b-0000-4000-8000-000000000007",
+)
+TOO_BIG = GenerationRequest(
+    model="higgsfield:bytedance/seedream/v4/text-to-image",
+    prompt="A serene lake at sunset with mountains",
+    options={"higgsfield": {"arguments": {"resolution": "8K"}}},
+    idempotency_key="vgw-6f1d2c3b-0000-4000-8000-000000000008",
+)
+
+
+def test_a_model_path_is_submitted_with_its_arguments_as_documented() -> None:
+    submit, _, _, rejected = cassette("passthrough_seedream")
+    p = provider()
+    prepared = p.prepare(SEEDREAM)
+    assert prepared.model == "bytedance/seedream/v4/text-to-image"
+    assert prepared.spec.task is Task.text_to_image
+    assert_request_matches(p.build_submit(prepared), submit)
+    assert_request_matches(p.build_submit(p.prepare(TOO_BIG)), rejected)
+    with replay(CASSETTES / "passthrough_seedream.yaml") as played, gateway() as gw:
+        job = gw.status(gw.submit(SEEDREAM))
+        (quoted,) = gw.estimate(SEEDREAM)
+    quote = quoted.estimate
+    assert quote is not None
+    assert played.play_count == 3
+    assert job.model == "bytedance/seedream/v4/text-to-image"
+    assert job.status is JobStatus.succeeded
+    assert [o.url for o in job.outputs] == ["https://cdn.higgsfield.ai/outputs/7e3a4b5c/0.png"]
+    assert (quote.amount, quote.currency, quote.usd) == (
+        Decimal("1.000"),
+        "credits",
+        Decimal("0.062"),
+    )
+    assert quote.origin == "provider"
+
+
+def test_a_model_path_needs_the_pin_and_an_unknown_option_still_names_itself() -> None:
+    p = provider()
+    with pytest.raises(errors.UnsupportedRequestError):  # unpinned: no provider guesses
+        p.prepare(SEEDREAM.model_copy(update={"model": "bytedance/seedream/v4/text-to-image"}))
+    with pytest.raises(errors.UnsupportedRequestError) as caught:
+        p.prepare(DOP.model_copy(update={"options": {"arguments": {"x": 1}}}))
+    assert caught.value.field == "options.arguments"
+    for bad in ("higgsfield:requests/x/status", "higgsfield:../etc/passwd", "higgsfield:a//b"):
+        with pytest.raises(errors.UnsupportedRequestError):
+            p.prepare(SEEDREAM.model_copy(update={"model": bad}))
+
+
+def test_the_providers_422_reaches_the_user_naming_the_field() -> None:
+    *_, rejected = cassette("passthrough_seedream")
+    with (
+        replay(CASSETTES / "passthrough_seedream.yaml"),
+        gateway() as gw,
+        pytest.raises(errors.ProviderRejectedError) as caught,
+    ):
+        gw.submit(TOO_BIG)
+    assert caught.value.status_code == 422
+    assert caught.value.field == "resolution"
+    assert "resolution: Input should be '1K', '2K' or '4K'" in str(caught.value)
+    # the emulator gives the same answer to the same request
+    app = emulator()
+    same(answer(app, rejected), rejected)
+    assert answer(app, rejected).json()["detail"][0]["loc"] == ["body", "resolution"]
+
+
+def test_emulator_serves_the_documented_model_path() -> None:
+    submit, completed, estimate, _ = cassette("passthrough_seedream")
+    app = emulator()
+    same(answer(app, submit), submit)
+    same(answer(app, estimate), estimate)
+    app.clock.advance(3600)  # type: ignore[attr-defined]
+    (rid,) = app.jobs
+    status = Interaction(
+        **{**completed.__dict__, "uri": f"https://api.higgsfield.ai/requests/{rid}/status"}
+    )
+    same(answer(app, status), completed)
+
+
+# -- DELETE /requests/{id}: drop a finished request's stored data ------------------------------
+def test_delete_request_data_as_documented() -> None:
+    (deleted,) = cassette("delete")
+    job = job_at(cassette("submit_dop")[1])
+    flow = provider().delete_flow(job)
+    call = next(flow)
+    assert_request_matches(call.request, deleted)
+    with replay(CASSETTES / "delete.yaml") as played, gateway() as gw:
+        gw.delete_data(job)
+        gw.delete_data(job)  # idempotent: the same answer again
+    assert played.play_count == 2
+    speak = job.model_copy(update={"provider_data": {"surface": "v1"}})
+    with pytest.raises(errors.UnsupportedOperationError):
+        next(provider().delete_flow(speak))
+
+
+def test_emulator_deletes_finished_requests_only() -> None:
+    (deleted,) = cassette("delete")
+    app = emulator()
+    submit, _ = cassette("submit_dop")
+    rid = answer(app, submit).json()["request_id"]
+    mine = Interaction(**{**deleted.__dict__, "uri": f"https://api.higgsfield.ai/requests/{rid}"})
+    assert answer(app, mine).status_code == 400  # still queued
+    app.clock.advance(3600)  # type: ignore[attr-defined]
+    same(answer(app, mine), deleted)
+    same(answer(app, mine), deleted)
+    status = Interaction(**{**mine.__dict__, "method": "GET", "uri": f"{mine.uri}/status"})
+    body = answer(app, status).json()
+    assert body["status"] == "completed"
+    assert "video" not in body  # the outputs are gone; the status still answers
+
+
+# -- emulator credentials: a configured key, and the legacy headers -----------------------------
+def test_emulator_checks_the_expected_key_and_accepts_the_legacy_headers() -> None:
+    """docs /authentication: ``Authorization: Key id:secret``; the legacy ``hf-api-key`` +
+    ``hf-secret`` headers are still accepted; bad credentials -> 401 Invalid credentials."""
+    unauthorized = cassette("errors")[0]
+    app = emulator(api_key="the-right:key")
+    submit, _ = cassette("submit_dop")
+    same(answer(app, submit, authorization="Key the-right:key"), submit)
+    legacy = {"hf-api-key": "the-right", "hf-secret": "key"}
+    same(emulator_answer(app, submit, headers=legacy), submit)
+    for wrong in ({"hf-api-key": "the-right", "hf-secret": "nope"}, {"hf-api-key": "x"}):
+        same(emulator_answer(app, unauthorized, headers=wrong), unauthorized)
+    same(answer(app, unauthorized, authorization="Key wrong:key"), unauthorized)
+
+
+def test_models_catalog_lists_paths_callable_by_path() -> None:
+    """``GET /models`` (slug, operation_type, output_type, base_credits): each slug can be
+    called as ``higgsfield:<slug>``; the emulator lists what it serves."""
+    app = emulator()
+    from videogw.emulator import SyncEmulatorTransport
+
+    with Gateway(
+        providers=[provider()],
+        registry=registry_with(HiggsfieldProvider),
+        transports={"higgsfield": SyncEmulatorTransport(app)},
+    ) as gw:
+        models = gw.catalog("higgsfield", "models")
+        slugs = {m["slug"] for m in models}
+        assert {"higgsfield-ai/dop/lite", "bytedance/seedream/v4/text-to-image"} <= slugs
+        assert {"operation_type", "output_type", "base_credits"} <= set(models[0])
+        job = gw.submit(
+            model="higgsfield:higgsfield-ai/soul/reference",
+            prompt="a cat",
+            options={"higgsfield": {"arguments": {"image_reference_url": "https://e.com/r.jpg"}}},
+        )
+    assert job.provider_job_id in app.jobs

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from videogw import GenerationRequest, Job, JobStatus, Media, Task, errors
+from videogw import AttemptOutcome, GenerationRequest, Job, JobStatus, Media, Task, errors
 from videogw.emulator import FakeClock, SyncEmulatorTransport
 from videogw.emulator.faults import FaultProfile
 from videogw.emulator.harness import Emulated, emulate
@@ -170,7 +170,6 @@ def test_dop_body_end_frame_and_two_motions() -> None:
             "image": IMAGE,
             "end_image": "https://e.com/end.jpg",
             "motion": {"id": "m1", "strength": 0.5},
-            "duration_s": 5,
             "options": {"second_motion": {"id": "m2", "strength": 0.25}},
         }
     )
@@ -179,7 +178,6 @@ def test_dop_body_end_frame_and_two_motions() -> None:
         "image_url": IMAGE,
         "end_image_url": "https://e.com/end.jpg",
         "motions": [{"id": "m1", "strength": 0.5}, {"id": "m2", "strength": 0.25}],
-        "duration": 5,
     }
 
 
@@ -221,11 +219,19 @@ def test_kling_seedance_soul_bodies() -> None:
         {
             "model": "soul",
             "prompt": "p",
-            "resolution": "4k",
+            "resolution": "720P",
             "aspect_ratio": "3:2",
-            "options": {"num_images": 3},
+            "seed": 7,
+            "options": {"num_images": 3, "style_id": "s1"},  # the old option name still works
         }
-    ) == {"prompt": "p", "num_images": 3, "resolution": "4K", "aspect_ratio": "3:2"}
+    ) == {
+        "prompt": "p",
+        "batch_size": 3,
+        "resolution": "720p",
+        "aspect_ratio": "3:2",
+        "seed": 7,
+        "style_id": "s1",
+    }
 
 
 def test_webhook_query_and_expiry_header() -> None:
@@ -246,16 +252,18 @@ INVALID = [
     ({"model": "seedance-1-pro", "duration_s": 13}, "duration_s", "2, 3"),
     ({"model": "seedance-1-pro", "resolution": "4K"}, "resolution", "480, 720, 1080"),
     ({"model": "seedance-1-pro", "aspect_ratio": "5:4"}, "aspect_ratio", "21:9"),
-    ({"model": "soul", "image": None, "resolution": "1080"}, "resolution", "2K, 4K"),
+    ({"model": "soul", "image": None, "resolution": "4K"}, "resolution", "720p, 1080p"),
     ({"model": "soul"}, "image", "dop-lite"),
-    ({"model": "soul", "image": None, "duration_s": 5}, "duration_s", "no duration"),
+    ({"model": "soul", "image": None, "duration_s": 5}, "duration_s", "no duration_s"),
+    ({"model": "dop-lite", "duration_s": 5}, "duration_s", "ignore it"),
     ({"model": "dop-lite", "aspect_ratio": "16:9"}, "aspect_ratio", "seedance-1-pro"),
     ({"model": "kling-2.1-pro", "seed": 5}, "seed", "dop-lite"),
+    ({"model": "dop-lite", "options": {"style_id": "s"}}, "options.style_id", "soul"),
     ({"model": "kling-2.1-pro", "motion": {"id": "m"}}, "motion", "dop-lite"),
     ({"model": "kling-2.1-pro", "end_image": "https://e.com/e.jpg"}, "end_image", "end frame"),
     ({"model": "dop-lite", "options": {"cfg_scale": 0.5}}, "options.cfg_scale", "kling-2.1-pro"),
-    ({"model": "dop-lite", "options": {"num_images": 2}}, "options.num_images", "soul"),
-    ({"model": "soul", "image": None, "options": {"num_images": 5}}, "options.num_images", "4"),
+    ({"model": "dop-lite", "options": {"batch_size": 2}}, "options.batch_size", "soul"),
+    ({"model": "soul", "image": None, "options": {"batch_size": 5}}, "options.batch_size", "4"),
     (
         {"model": "dop-lite", "options": {"second_motion": {"id": "m"}}},
         "options.second_motion",
@@ -658,3 +666,20 @@ def test_a_dropped_speak_submit_is_not_replayed(emulated: Emulated, clock: Any) 
         )
     assert app.count("submit") == 1
     assert job.status is JobStatus.unknown
+
+
+def test_a_garbled_upload_slot_answer_is_not_sent_not_unknown(
+    gw: Any, emulated: Emulated, tmp_path: Any
+) -> None:
+    # the engine, not the plugin, decides: nothing was submitted before the submit call
+    image = tmp_path / "cat.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
+    emulated.emulators["higgsfield"].faults = FaultProfile.parse("upload_url:malformed*10")
+    with pytest.raises(errors.RequestNotSentError, match="before the submit was sent") as caught:
+        gw.submit({"model": "dop-lite", "prompt": "a cat", "image": str(image)})
+    job = caught.value.job
+    assert job is not None
+    assert (job.status, job.charged) == (JobStatus.failed, False)
+    assert [a.outcome for a in job.attempts] == [AttemptOutcome.not_sent]
+    assert gw.unknown_submits() == []
+    assert emulated.emulators["higgsfield"].jobs == {}

@@ -123,3 +123,40 @@ def test_signed_webhook_reaches_a_loopback_receiver(
     assert update.provider_job_id == controller.request_id
     assert update.status is JobStatus.succeeded
     assert update.dedupe_key == headers["webhook-id"]
+
+
+def test_sdk_readme_model_path_runs_on_the_emulator_as_videogw_sends_it(
+    client: Any, emulator: tuple[HiggsfieldEmulator, str]
+) -> None:
+    """The SDK README's own example (seedream v4 text-to-image) and the same model called
+    through videogw as ``higgsfield:<model path>`` reach the emulator with the same body."""
+    from videogw import Gateway, GenerationRequest
+    from videogw.testing import registry_with
+
+    app, base_url = emulator
+    arguments = {
+        "prompt": "A serene lake at sunset with mountains",
+        "resolution": "2K",
+        "aspect_ratio": "16:9",
+        "camera_fixed": False,
+    }
+    controller = client.submit("bytedance/seedream/v4/text-to-image", arguments)
+    for _ in controller.poll_request_status(delay=0.2):
+        pass
+    assert controller.get()["images"][0]["url"].startswith(base_url)
+    settings = HiggsfieldSettings(**HiggsfieldProvider.emulator_settings(base_url))
+    with Gateway(
+        providers=[HiggsfieldProvider(settings)], registry=registry_with(HiggsfieldProvider)
+    ) as gw:
+        job = gw.submit(
+            GenerationRequest(
+                model="higgsfield:bytedance/seedream/v4/text-to-image",
+                prompt=arguments["prompt"],
+                aspect_ratio="16:9",
+                options={"higgsfield": {"arguments": {"resolution": "2K", "camera_fixed": False}}},
+            )
+        )
+        done = gw.wait(job, timeout=10)
+    assert done.status is JobStatus.succeeded
+    assert done.outputs[0].media_type == "image/png"
+    assert app.count("submit") == 2

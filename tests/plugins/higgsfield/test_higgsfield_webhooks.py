@@ -1,7 +1,7 @@
 """Higgsfield webhooks (Standard Webhooks, reference/providers.md §1.10): a valid signature is
-accepted; a tampered body, a wrong secret, a stale timestamp, a replayed ``webhook-id`` and an
-unsigned delivery are rejected; signatures from a secret rotation are understood; and the
-emulator's own deliveries verify."""
+accepted; a tampered body, a wrong secret, a stale timestamp and an unsigned delivery are
+rejected, a redelivered ``webhook-id`` is not; signatures from a secret rotation are
+understood; and the emulator's own deliveries verify."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from videogw.emulator import FakeClock
 from videogw.errors import WebhookRejectedError
 from videogw_higgsfield import HiggsfieldProvider, HiggsfieldSettings
 from videogw_higgsfield.emulator import HiggsfieldEmulator
-from videogw_higgsfield.provider import EMULATOR_WEBHOOK_SECRET
 from videogw_higgsfield.webhooks import sign
+from videogw_higgsfield.wire import EMULATOR_WEBHOOK_SECRET
 
 SECRET = "whsec_" + base64.b64encode(b"a-test-secret-for-webhooks-only").decode()
 OLD_SECRET = "whsec_" + base64.b64encode(b"the-secret-before-the-rotation").decode()
@@ -84,15 +84,17 @@ def test_bad_deliveries_are_rejected(case: str, make: Any) -> None:
     assert SECRET not in str(caught.value)
 
 
-def test_replayed_webhook_id_is_rejected() -> None:
+def test_redelivery_is_not_rejected_and_keeps_its_dedupe_key() -> None:
+    """webhook-security: redeliveries reuse ``webhook-id`` so receivers deduplicate, and
+    4xx is never retried; the provider hands the id on as the dedupe key instead of
+    refusing it (the receiver answers the duplicate 2xx)."""
     p = provider()
-    p.parse_webhook(headers(msg_id="msg_42"), BODY)
-    with pytest.raises(WebhookRejectedError, match="replayed"):
-        p.parse_webhook(headers(msg_id="msg_42"), BODY)
-    # a rejected delivery does not burn its id: the genuine one is still accepted later
-    with pytest.raises(WebhookRejectedError):
-        p.parse_webhook(headers(msg_id="msg_43", secrets=(OLD_SECRET,)), BODY)
-    assert p.parse_webhook(headers(msg_id="msg_43"), BODY).dedupe_key == "msg_43"
+    first = p.parse_webhook(headers(msg_id="msg_42"), BODY)
+    again = p.parse_webhook(headers(msg_id="msg_42"), BODY)
+    assert first.dedupe_key == again.dedupe_key == "msg_42"
+    assert again.status is JobStatus.succeeded
+    with pytest.raises(WebhookRejectedError):  # a forged copy is still refused
+        p.parse_webhook(headers(msg_id="msg_42", secrets=(OLD_SECRET,)), BODY)
 
 
 def test_rotation_several_signatures_and_several_secrets() -> None:

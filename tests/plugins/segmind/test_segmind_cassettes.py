@@ -290,6 +290,12 @@ def _job_in_phase(prompt: str, age: float) -> Callable[[SegmindEmulator], None]:
     return setup
 
 
+def _finished_long_ago(app: SegmindEmulator) -> None:
+    body = {"prompt": "a teacher explains", "quality": "high", "duration": 10}
+    data = {"cost": Decimal("2.813"), "body": body, "slug": "higgsfield-speech2video"}
+    app.create_job("", data, job_id=REQUEST_ID).created -= 3600
+
+
 def _nothing(app: SegmindEmulator) -> None:
     pass
 
@@ -305,6 +311,7 @@ EMULATOR_CASES: dict[str, tuple[dict[str, Any], Callable[[SegmindEmulator], None
     "result_completed": ({}, _job_in_phase("", 100)),
     "result_failed_422": ({}, _job_in_phase("emulate:failed", 100)),
     "status_404_expired": ({"retention_s": 60}, _job_in_phase("", 61)),
+    "generation_after_expiry": ({"retention_s": 60}, _finished_long_ago),
     "submit_406_credits": ({"credits": "0.42"}, _nothing),
     "submit_406_content_type": ({}, _nothing),
     "submit_429": ({"faults": "submit:429*1"}, _nothing),
@@ -337,6 +344,32 @@ def test_cassettes_hold_no_secrets() -> None:
         assert not key_like.search(text), f"{path.name} holds something like a key"
         for doc in load(path):
             assert doc.request_headers.get("x-api-key") == "REDACTED", path.name
+
+
+def test_a_job_whose_status_is_gone_is_settled_by_the_generations_api() -> None:
+    """The status read answers 404 after retention; ``generations.get`` still has the
+    request: completed, its output URL and what it cost (``credits_deduction``, USD)."""
+    lost, row = cassette("generation_after_expiry")
+    p = provider()
+    job = running_job(p)
+    flow = p.status_flow(job)
+    assert_request_matches(next(flow).request, lost)
+    assert_request_matches(flow.send(to_httpx_response(lost)).request, row)
+    with pytest.raises(StopIteration) as done:
+        flow.send(to_httpx_response(row))
+    update = done.value.value
+    assert update.status is JobStatus.succeeded
+    assert update.charged is True
+    assert (update.actual_cost, update.cost_currency) == (Decimal("2.81"), "USD")
+    assert update.outputs[0].url == "https://images.segmind.com/outputs/3f1a2c4e/output.mp4"
+    with (
+        replay(CASSETTES / "generation_after_expiry.yaml") as tape,
+        Gateway(**_gateway_kwargs()) as gw,
+    ):
+        settled = gw.status(job)
+    assert tape.play_count == 2
+    assert settled.status is JobStatus.succeeded
+    assert settled.actual_cost == Decimal("2.81")
 
 
 def test_status_after_completion_reads_the_result_once() -> None:

@@ -61,12 +61,41 @@ async def test_failed_with_422_is_a_refunded_failure(
     assert emulator.credits == start
 
 
-async def test_poll_after_retention_is_expired_and_keeps_what_was_known(
+async def test_a_job_past_retention_is_settled_by_the_generations_api(
+    gateway: Any, emulator: SegmindEmulator, clock: FakeClock, speak: Speak
+) -> None:
+    """The status read answers 404 after retention; the generations API (SDK
+    ``generations.get``) still knows the request: its status, output and USD cost."""
+    emulator.retention_s = 30
+    unseen: Job = await maybe_await(gateway.submit(speak()))
+    clock.advance(3600)  # finished long ago, never polled, its record gone
+    settled: Job = await maybe_await(gateway.status(unseen))
+    assert settled.status is JobStatus.succeeded
+    assert settled.charged is True
+    assert settled.actual_cost == emulator.jobs[unseen.provider_job_id].data["cost"]
+    assert settled.outputs
+    assert settled.outputs[0].url.endswith(f"/outputs/{unseen.provider_job_id}.mp4")
+    assert emulator.count("generations") == 1
+
+    failed: Job = await maybe_await(gateway.submit(speak(prompt="hi emulate:failed")))
+    clock.advance(3600)
+    gone: Job = await maybe_await(gateway.status(failed))
+    assert gone.status is JobStatus.failed
+    assert gone.charged is False
+
+    slow: Job = await maybe_await(gateway.submit(speak(prompt="hi emulate:queue=1000")))
+    clock.advance(31)
+    pending: Job = await maybe_await(gateway.status(slow))
+    assert not pending.status.is_terminal  # PENDING there: still tracked, not expired
+
+
+async def test_a_job_nobody_knows_any_more_is_expired_and_keeps_what_was_known(
     gateway: Any, emulator: SegmindEmulator, clock: FakeClock, speak: Speak
 ) -> None:
     emulator.retention_s = 30
     job: Job = await maybe_await(gateway.submit(speak(prompt="hi emulate:queue=1000")))
     clock.advance(31)
+    del emulator.jobs[job.provider_job_id]  # not even the generations API has it
     expired: Job = await maybe_await(gateway.status(job))
     assert expired.status is JobStatus.expired
     assert expired.provider_job_id == job.provider_job_id

@@ -111,13 +111,17 @@ def test_speak_estimate_is_the_documented_range_with_a_stated_point(speak: Speak
     assert SPEAK_CELLS[("high", 15)] == SPEAK_HIGH
 
 
-def test_dop_estimate_says_the_price_is_not_published() -> None:
+@pytest.mark.parametrize("model", ["dop-lite", "dop-turbo", "dop-standard"])
+def test_dop_estimate_is_segmind_own_published_average(model: str) -> None:
+    """Segmind's listing gives ~$0.638 per higgsfield-image2video generation; the estimate
+    used to borrow Pixazo's per-clip price instead."""
     provider = SegmindProvider(SegmindProvider.Settings(api_key="k"))
-    prepared = provider.prepare(GenerationRequest(model="dop-turbo", image="https://e.com/a.png"))
+    prepared = provider.prepare(GenerationRequest(model=model, image="https://e.com/a.png"))
     estimate = provider.estimate(prepared)
-    assert estimate.amount == Decimal("0.416")
-    assert estimate.basis.startswith("not published by Segmind")
-    assert "Pixazo" in estimate.source
+    assert estimate.amount == estimate.usd == Decimal("0.638")
+    assert "Segmind's published average" in estimate.basis
+    assert "segmind.com/models/higgsfield-image2video" in estimate.source
+    assert "Pixazo" not in estimate.source + estimate.basis
 
 
 def test_prices_can_be_overridden_from_config(speak: Speak) -> None:

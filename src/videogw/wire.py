@@ -1,0 +1,163 @@
+"""Wire helpers every provider plugin needs: the small readers they used to write again each.
+
+Pure functions over values a provider sent (no I/O):
+
+- `parse_decimal`: a money or credit figure (string or number) as a finite `Decimal`;
+- `parse_time`: ISO 8601 (``Z``, offset, or naive = UTC, ``T`` or space), or epoch seconds /
+  milliseconds, as an aware datetime;
+- `until`: seconds until a reset given as seconds, an epoch timestamp (s or ms), ISO 8601
+  or an HTTP date -- RapidAPI documents ``x-ratelimit-reset`` as "seconds or a timestamp";
+- `retry_after`: the first such header of a response, ``Retry-After`` first;
+- `media_type`: an output's type from what the provider said, else the URL's extension;
+- `sniff`: a type from the first bytes of a file (JPEG, PNG, GIF, WebP, WAV, MP4, MP3,
+  Ogg, FLAC);
+- `trusted_url`: whether a URL from an answer may be sent our key (same origin as the
+  configured base URL, or https on one of the provider's own hosts).
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import time
+from collections.abc import Collection
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
+
+import httpx
+
+__all__ = [
+    "media_type",
+    "parse_decimal",
+    "parse_time",
+    "retry_after",
+    "sniff",
+    "trusted_url",
+    "until",
+]
+
+# A number at least this large is a point in time, not a delay: 1e9 s is 2001-09-09, and
+# no provider asks to wait 31 years. Larger than 1e11 it is in milliseconds.
+EPOCH_MIN = 1e9
+_MS_MIN = 1e11
+
+
+def parse_decimal(value: object) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    try:
+        found = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    return found if found.is_finite() else None
+
+
+def _epoch(number: float) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(number / 1000 if number > _MS_MIN else number, UTC)
+    except (OverflowError, OSError, ValueError):  # nan, inf, or beyond any calendar
+        return None
+
+
+def parse_time(value: object) -> datetime | None:
+    """A timestamp in any of the shapes providers send; None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return _epoch(float(value))
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        return _epoch(float(text))
+    except ValueError:
+        pass
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        when = datetime.fromisoformat(text.replace(" ", "T", 1))
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def until(value: str, now: float | None = None) -> float | None:
+    """Seconds to wait, from a header that holds seconds or a point in time."""
+    text = value.strip()
+    if not text:
+        return None
+    current = time.time() if now is None else now
+    when: datetime | None
+    try:
+        number = float(text)
+    except ValueError:
+        when = parse_time(text)
+        if when is None:
+            try:
+                when = parsedate_to_datetime(text)
+            except (TypeError, ValueError):
+                return None
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=UTC)
+    else:
+        if number != number or number < 0:  # nan, or no delay and no time at all
+            return None
+        if number < EPOCH_MIN:
+            return max(0.0, number)
+        when = _epoch(number)
+        if when is None:
+            return None
+    return max(0.0, when.timestamp() - current)
+
+
+def retry_after(response: httpx.Response, *names: str, now: float | None = None) -> float | None:
+    """Seconds to wait from ``Retry-After``, else from the first of `names` that reads."""
+    for name in ("retry-after", *names):
+        value = response.headers.get(name)
+        if value:
+            found = until(value, now)
+            if found is not None:
+                return found
+    return None
+
+
+def media_type(url: str, given: str | None = None, default: str | None = None) -> str | None:
+    """`given` when it is a real type, else the URL's extension, else `default`."""
+    if given and "/" in given and given != "application/octet-stream":
+        return given
+    guessed, _ = mimetypes.guess_type(urlsplit(url).path)
+    return guessed or given or default
+
+
+_MAGIC = (
+    (b"\xff\xd8\xff", 0, "image/jpeg"),
+    (b"\x89PNG", 0, "image/png"),
+    (b"GIF8", 0, "image/gif"),
+    (b"WEBP", 8, "image/webp"),
+    (b"WAVE", 8, "audio/wav"),
+    (b"ftyp", 4, "video/mp4"),
+    (b"ID3", 0, "audio/mpeg"),
+    (b"\xff\xfb", 0, "audio/mpeg"),
+    (b"OggS", 0, "audio/ogg"),
+    (b"fLaC", 0, "audio/flac"),
+)
+
+
+def sniff(head: bytes) -> str | None:
+    """The type the first bytes of a file declare, if one of the common media kinds."""
+    for magic, offset, found in _MAGIC:
+        if head[offset : offset + len(magic)] == magic:
+            return found
+    return None
+
+
+def trusted_url(url: object, base_url: str, hosts: Collection[str] = ()) -> bool:
+    """Whether `url` (from a provider's answer) may be called with our credentials (never
+    one with control characters: httpx would refuse it, after our key was attached)."""
+    if not isinstance(url, str) or not url or not url.isprintable():
+        return False
+    given, base = urlsplit(url), urlsplit(base_url)
+    if (given.scheme, given.netloc) == (base.scheme, base.netloc):
+        return True
+    return given.scheme == "https" and given.netloc in hosts

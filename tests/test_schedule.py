@@ -1,0 +1,290 @@
+"""The poll schedule: few reads, lag bounded warm and cold, and an expected time that does
+not drift with polling lag. The simulations drive a real `Poller` on a fake clock."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from routing_kit import finished_job
+from videogw import Job, JobStatus
+from videogw.poller import LEARN_AFTER, Poller, PollHistory
+from videogw.schedule import completion_estimate, next_poll_delay
+
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+# -- the pure function ---------------------------------------------------------------------
+
+
+def looks(expected: float | None, until: float, **kwargs: object) -> list[float]:
+    """Ages at which a job would be read, from submit to `until`, without jitter."""
+    ages, age = [], 0.0
+    while age < until:
+        age += next_poll_delay(age, expected, jitter=0, **kwargs)  # type: ignore[arg-type]
+        ages.append(age)
+    return ages
+
+
+def test_with_an_observed_time_the_first_look_is_just_before_it_and_not_chopped_by_the_cap() -> (
+    None
+):
+    ages = looks(120.0, 130.0, observed=True)
+    assert ages[0] == pytest.approx(116.4)  # one wait, although the cap is 30 s
+    assert ages[1:3] == pytest.approx([122.4, 128.4])  # then every 5 % of E
+
+
+def test_an_early_look_only_when_asked() -> None:
+    assert looks(120.0, 117.0, early_look=True, observed=True)[:2] == pytest.approx([30.0, 116.4])
+    assert looks(120.0, 117.0, observed=True)[0] == pytest.approx(116.4)
+
+
+def test_when_nobody_says_whether_e_was_observed_planned_waits_keep_to_the_cap() -> None:
+    assert looks(120.0, 117.0)[:4] == pytest.approx([30.0, 60.0, 90.0, 116.4])
+
+
+def test_without_an_observed_time_each_wait_is_under_a_tenth_of_the_age() -> None:
+    for expected, prior in ((None, False), (150.0, True)):
+        ages = looks(expected, 600.0, prior=prior)
+        for before, after in itertools.pairwise(ages[10:]):
+            assert after - before <= 0.1 * before or after - before == 30.0  # the cap
+
+
+def test_past_one_and_a_half_times_e_the_waits_grow_with_age() -> None:
+    assert next_poll_delay(200.0, 100.0, jitter=0) == pytest.approx(20.0)
+    assert next_poll_delay(400.0, 100.0, jitter=0) == pytest.approx(30.0)  # capped
+
+
+@pytest.mark.parametrize(
+    ("last_unfinished", "seen", "took"),
+    [
+        (57.0, 60.0, 58.5),  # close reads: the midpoint
+        (0.0, 58.2, 58.2),  # seen on its first look: the look, an upper bound
+        (30.0, 60.0, 60.0),  # far apart, but by the first look: the later read
+        (0.0, 93.0, None),  # first read long after E (tracking began late): nothing
+        (40.0, 93.0, None),
+    ],
+)
+def test_completion_estimate(last_unfinished: float, seen: float, took: float | None) -> None:
+    found = completion_estimate(last_unfinished, seen, 60.0)
+    assert found == (pytest.approx(took) if took is not None else None)
+
+
+def test_jobs_first_read_long_after_they_finished_teach_nothing() -> None:
+    """wait_all after a long submit burst: most jobs are done before their first read.
+    Those reads are upper bounds far above the truth; learning from them sent E (and so
+    the first look of every younger job) from 60 s to ~90 s in a 10,000-job run."""
+    now = [100.0]
+    poller = Poller(
+        monotonic=lambda: now[0],
+        wall=lambda: EPOCH + timedelta(seconds=now[0]),
+        expected=lambda job: 60.0,
+        prior=lambda job: False,
+        early_failures=lambda job: 0.0,
+    )
+    base = finished_job("toy", 1, status=JobStatus.running, charged=None, cost=None)
+    finish: dict[str, float] = {}
+    for n in range(50):  # submitted 0..98 s before tracking starts; each takes 60 s
+        submitted = 100.0 - 2 * n
+        job = base.model_copy(
+            update={"id": f"j{n}", "submitted_at": EPOCH + timedelta(seconds=submitted)}
+        )
+        finish[job.id] = submitted + 60.0
+        poller.add(job)
+    while (entry := poller.pop_next()) is not None:
+        now[0] = max(now[0], entry.due)
+        done = now[0] >= finish[entry.job.id]
+        status = JobStatus.succeeded if done else JobStatus.running
+        poller.update(entry, entry.job.model_copy(update={"status": status}))
+    found = poller.history.expected(("toy", "dop-lite"))
+    assert found is not None  # the young jobs, read on schedule, taught it
+    assert found <= 62.0
+
+
+# -- a simulated fleet ---------------------------------------------------------------------
+
+
+class Sim:
+    """Jobs with known true durations, read by a `Poller` on a fake clock."""
+
+    def __init__(self, poller_kwargs: dict[str, object] | None = None) -> None:
+        self.now = 0.0
+        # by default E is the ledger's measured p50 (prior=False), as tracking will say
+        self.poller_kwargs = {"prior": lambda job: False, **(poller_kwargs or {})}
+
+    def wall(self) -> datetime:
+        return EPOCH + timedelta(seconds=self.now)
+
+    def run(
+        self,
+        durations: list[float],
+        expected: Callable[[Job], float | None],
+        *,
+        outcome: Callable[[int], JobStatus] = lambda n: JobStatus.succeeded,
+        history: PollHistory | None = None,
+        spread: float = 2.0,
+    ) -> tuple[list[int], list[float], Poller]:
+        """Submit one job per duration over `spread` seconds; track all to the end.
+        Returns reads per job, lag per job (seen - true finish), and the poller."""
+        poller = Poller(
+            monotonic=lambda: self.now,
+            wall=self.wall,
+            expected=expected,
+            rng=random.Random(7),
+            history=history,
+            **self.poller_kwargs,  # type: ignore[arg-type]
+        )
+        base = finished_job("toy", 1, status=JobStatus.running, charged=None, cost=None)
+        start = self.now
+        jobs: dict[str, tuple[Job, float, JobStatus]] = {}
+        for n, took in enumerate(durations):
+            self.now = start + spread * n / max(len(durations), 1)
+            job = base.model_copy(update={"id": f"j{n}", "submitted_at": self.wall()})
+            jobs[job.id] = (job, self.now + took, outcome(n))
+            poller.add(job)
+        reads = dict.fromkeys(jobs, 0)
+        lag: dict[str, float] = {}
+        while (entry := poller.pop_next()) is not None:
+            self.now = max(self.now, entry.due)
+            job, finish, status = jobs[entry.job.id]
+            reads[job.id] += 1
+            if self.now >= finish:
+                lag[job.id] = self.now - finish
+                poller.update(entry, entry.job.model_copy(update={"status": status}))
+            else:
+                poller.update(entry, entry.job)
+        return list(reads.values()), list(lag.values()), poller
+
+
+def p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+
+
+def test_warm_jobs_take_at_most_two_and_a_half_reads_and_are_seen_within_five_percent() -> None:
+    job_s = 60.0
+    rng = random.Random(1)
+    durations = [job_s * rng.uniform(0.98, 1.02) for _ in range(500)]
+    reads, lag, _ = Sim().run(durations, expected=lambda job: job_s)
+    assert sum(reads) / len(reads) <= 2.5
+    assert p99(lag) <= 0.05 * job_s
+
+
+def test_an_expected_time_inflated_by_lag_is_pulled_back_down() -> None:
+    """An E 30 % too long (a ledger p50 measured to when jobs were *seen*): every job is
+    seen on its first look, an upper bound, so what the poller learns shrinks batch by
+    batch until the first look lands on the job's real time."""
+    job_s = 60.0
+    history = PollHistory()
+    sim = Sim()
+    learned = [1.3 * job_s]
+    for _ in range(30):  # (the median of the last 101 durations: it takes a few batches)
+        sim.run([job_s] * 20, expected=lambda job: 1.3 * job_s, history=history)
+        found = history.expected(("toy", "dop-lite"))
+        assert found is not None
+        learned.append(found)
+    assert all(b <= a * 1.001 for a, b in itertools.pairwise(learned))
+    assert learned[-1] <= 1.05 * job_s
+
+
+def test_the_expected_time_does_not_drift_over_generations() -> None:
+    """Each generation's E is the median of the previous one's lag-free estimates (what the
+    ledger would learn): it stays within 5 % of the true time, where feeding back the time
+    the job was *seen* finished walked 60 s up to 82 s."""
+    job_s = 60.0
+    expected = job_s
+    rng = random.Random(3)
+    for _ in range(12):
+        # fewer jobs than the poller learns from: it keeps to the E it was given
+        durations = [job_s * rng.uniform(0.97, 1.03) for _ in range(LEARN_AFTER - 1)]
+        sim = Sim()
+        _, _, poller = sim.run(durations, expected=lambda job, e=expected: e)  # type: ignore[misc]
+        took = list(poller.history._took[("toy", "dop-lite")])
+        expected = sorted(took)[len(took) // 2]
+        assert 0.95 * job_s <= expected <= 1.05 * job_s
+
+
+def test_a_cold_start_is_seen_within_ten_percent_then_learns() -> None:
+    """No observed E (only dop-lite's typical 150 s) for 30 s jobs: lag stays within 10 %,
+    and once a few jobs finished the rest are read on the learned schedule."""
+    job_s, typical = 30.0, 150.0
+    sim = Sim({"prior": lambda job: True})
+    history = PollHistory()
+    reads, lag, _ = sim.run([job_s] * 20, expected=lambda job: typical, history=history)
+    assert max(lag) <= 0.10 * job_s
+    learned = history.expected(("toy", "dop-lite"))
+    assert learned is not None
+    assert abs(learned - job_s) <= 0.05 * job_s
+    # the next batch (same history: the gateway's) is warm: few reads, small lag
+    reads, lag, _ = sim.run([job_s] * 50, expected=lambda job: typical, history=history)
+    assert sum(reads) / len(reads) <= 2.5
+    assert p99(lag) <= 0.05 * job_s
+
+
+def test_an_early_look_is_kept_where_early_failures_are_common() -> None:
+    job_s = 100.0
+
+    def outcome(n: int) -> JobStatus:
+        return JobStatus.failed if n % 4 == 0 else JobStatus.succeeded
+
+    def durations(count: int) -> list[float]:
+        return [5.0 if n % 4 == 0 else job_s for n in range(count)]
+
+    # the ledger says a quarter fail early: every job gets one early look at E / 4
+    sim = Sim({"early_failures": lambda job: 0.25})
+    reads, lag, _ = sim.run(durations(40), expected=lambda job: job_s, outcome=outcome)
+    assert sorted(lag)[-10:][-1] <= 25.0  # even the worst: seen at the early look
+    # the ledger says early failures are rare: no early looks at all
+    sim = Sim({"early_failures": lambda job: 0.0})
+    reads_rare, lag_rare, _ = sim.run(durations(40), expected=lambda job: job_s, outcome=outcome)
+    assert sum(reads_rare) < sum(reads)
+    assert sorted(lag_rare)[-10] >= 85.0  # failures seen only at the look near E
+    # the ledger says nothing: one job in ten gets the early look, and that is enough to
+    # learn the rate; the next batch (same history) looks early at every job
+    history = PollHistory()
+    sim = Sim()
+    sim.run(durations(400), expected=lambda job: job_s, outcome=outcome, history=history)
+    rate = history.early_failure_rate(("toy", "dop-lite"))
+    assert rate is not None
+    assert 0.1 <= rate <= 0.4
+    _, lag_next, _ = sim.run(
+        durations(40), expected=lambda job: job_s, outcome=outcome, history=history
+    )
+    assert max(lag_next) <= 25.0
+
+
+def test_a_read_is_timed_from_when_it_was_sent_not_when_its_answer_was_handled() -> None:
+    """Under load a read waits for a worker and its answer waits for the CPU: neither is
+    the job's time, so neither may feed the expected time."""
+    now = [0.0]
+    poller = Poller(
+        monotonic=lambda: now[0],
+        wall=lambda: EPOCH + timedelta(seconds=now[0]),
+        expected=lambda job: 60.0,
+        prior=lambda job: False,
+        early_failures=lambda job: 0.0,
+    )
+    base = finished_job("toy", 1, status=JobStatus.running, charged=None, cost=None)
+    for n in range(LEARN_AFTER):  # job n: submitted at 100 n; unfinished at +58, done at +61
+        start = 100.0 * n
+        now[0] = start
+        job = base.model_copy(
+            update={"id": f"j{n}", "submitted_at": EPOCH + timedelta(seconds=start)}
+        )
+        poller.add(job, first_delay=58.0)
+        now[0] = start + 58.0
+        entry = poller.pop_next()
+        assert entry is not None
+        poller.sending(entry)
+        poller.update(entry, entry.job)
+        now[0] = start + 61.0
+        entry = poller.pop_next()
+        assert entry is not None
+        poller.sending(entry)
+        now[0] = start + 70.0  # the answer is handled 9 s later
+        poller.update(entry, entry.job.model_copy(update={"status": JobStatus.succeeded}))
+    assert poller.history.expected(("toy", "dop-lite")) == pytest.approx(59.5)
