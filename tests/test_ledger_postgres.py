@@ -280,7 +280,7 @@ def test_a_throwaway_cluster_starts_from_initdb_when_nothing_answers() -> None:
 
     import psycopg
 
-    from conftest import throwaway_cluster
+    from pg_cluster import throwaway_cluster
 
     if shutil.which("initdb") is None or shutil.which("pg_ctl") is None:
         pytest.skip("initdb and pg_ctl are not on PATH")
