@@ -178,15 +178,18 @@ def provider_price(emulated: Any, provider: str, job_id: str) -> Decimal:
     return Decimal(0)
 
 
-def check(emulated: Any, ledger_path: str, kills: int, seconds: float) -> dict[str, Any]:
+def check(emulated: Any, ledger_path: Any, kills: int, seconds: float) -> dict[str, Any]:
+    """The money invariants; `ledger_path` is a SQLite file, or an open `Ledger` (any
+    backend: benchmarks/fleetchaos.py passes PostgreSQL's)."""
     from videogw.ledger import SQLiteLedger
     from videogw.models import AttemptOutcome
 
-    ledger = SQLiteLedger(ledger_path)
+    ledger = SQLiteLedger(ledger_path) if isinstance(ledger_path, str) else ledger_path
     jobs = ledger.find()
     unknown = {job.id for job in ledger.unknown_submits()}
     spend = ledger.spend_usd(datetime(2000, 1, 1, tzinfo=UTC))
-    ledger.close()
+    if isinstance(ledger_path, str):
+        ledger.close()
     now = time.time()
     on_record: dict[tuple[str, str], Any] = {}
     for job in jobs:

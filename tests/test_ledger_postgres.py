@@ -1,7 +1,8 @@
 """The ledger conformance suite on PostgreSQL, and a daily budget held across processes.
 
 Where PostgreSQL comes from: ``$VIDEOGW_TEST_POSTGRES_URL``; else a server answering on
-127.0.0.1:5432 (user postgres); else these tests skip, saying why. With
+127.0.0.1:5432 (user postgres); else a throwaway cluster from ``initdb``/``pg_ctl`` when they
+are on PATH (as user nobody when running as root); else these tests skip, saying why. With
 ``VIDEOGW_REQUIRE_POSTGRES=1`` (CI sets it) a skip is a failure instead. Each test gets its
 own schema, dropped afterwards.
 """
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -19,45 +19,6 @@ from typing import Any
 import pytest
 
 from videogw.testing import LedgerContract
-
-URL_ENV = "VIDEOGW_TEST_POSTGRES_URL"
-REQUIRE_ENV = "VIDEOGW_REQUIRE_POSTGRES"
-LOCAL_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get(REQUIRE_ENV) == "1":
-        pytest.fail(f"PostgreSQL is required ({REQUIRE_ENV}=1) but {reason}")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> str:
-    try:
-        import psycopg
-    except ImportError:
-        _unavailable("psycopg is not installed (pip install 'videogw[postgres]')")
-        raise  # unreachable: skip and fail raise
-    url = os.environ.get(URL_ENV)
-    source = f"${URL_ENV}" if url else "127.0.0.1:5432"
-    try:
-        with psycopg.connect(url or LOCAL_URL, connect_timeout=3) as conn:
-            conn.execute("SELECT 1")
-    except psycopg.Error as exc:
-        hint = "" if url else f" (set {URL_ENV} to a server's URL)"
-        _unavailable(f"no PostgreSQL server answers at {source}: {exc}{hint}")
-    return url or LOCAL_URL
-
-
-@pytest.fixture
-def schema(postgres_url: str) -> Iterator[str]:
-    import psycopg
-    from psycopg import sql
-
-    name = f"videogw_test_{uuid.uuid4().hex[:12]}"
-    yield name
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
 
 
 @pytest.fixture
@@ -309,3 +270,26 @@ def test_concurrent_creates_of_one_key_make_one_job(pg: Any) -> None:
         made = list(pool.map(lambda _: pg.create(_attempt_job(key="k-race"), request), range(8)))
     assert len({job.id for job in made}) == 1
     assert len(pg.find()) == 1
+
+
+@pytest.mark.slow
+def test_a_throwaway_cluster_starts_from_initdb_when_nothing_answers() -> None:
+    """What the `postgres_url` fixture falls back to (here started even though a server may
+    answer, to prove the path works on this machine)."""
+    import shutil
+
+    import psycopg
+
+    from pg_cluster import throwaway_cluster
+
+    if shutil.which("initdb") is None or shutil.which("pg_ctl") is None:
+        pytest.skip("initdb and pg_ctl are not on PATH")
+    cluster = throwaway_cluster()
+    assert cluster is not None
+    try:
+        with psycopg.connect(cluster.url, connect_timeout=5) as conn:
+            row = conn.execute("SELECT current_user").fetchone()
+        assert row == ("postgres",)
+    finally:
+        cluster.stop()
+    assert not cluster.dir.exists()

@@ -25,7 +25,7 @@ from typing import Annotated
 import typer
 
 from . import __version__
-from .commands import info, jobs, serve
+from .commands import info, jobs, serve, worker
 from .commands.common import EXIT_CODES_HELP, CliState, set_state
 from .redact import install_log_filter
 from .server import cli as server_cli
@@ -101,6 +101,7 @@ COMMANDS: list[Callable[..., None]] = [
     jobs.jobs,
     jobs.resume,
     jobs.spend,
+    worker.worker,
     info.catalog,
 ]
 for command in COMMANDS:

@@ -38,6 +38,7 @@ The tree::
     │   └── AcceptanceNotRecordedError a provider accepted a job the ledger failed to record:
     │                                  carries `provider` and `provider_job_id`
     ├── BudgetExceededError .......... a daily or per-job budget would be passed: not sent
+    │   └── InFlightLimitError ....... a provider's max_in_flight is reached: not sent
     ├── WebhookRejectedError ......... a delivery failed verification (signature, token, age)
     ├── JobFailedError ............... wait(raise_on_failure=True) saw a failed job
     └── WaitTimeoutError ............. (also TimeoutError) wait() passed its deadline
@@ -67,6 +68,7 @@ __all__ = [
     "DuplicateProviderError",
     "Failover",
     "IdempotencyConflictError",
+    "InFlightLimitError",
     "InsufficientCreditsError",
     "InvalidRequestError",
     "JobFailedError",
@@ -386,6 +388,16 @@ class BudgetExceededError(VideoGWError):
         self.limit_usd = limit_usd
         self.spent_usd = spent_usd
         super().__init__(message)
+
+
+class InFlightLimitError(BudgetExceededError):
+    """The provider has `max_in_flight` jobs live already (over the whole fleet): this
+    submit goes to the next candidate, or waits. Nothing was sent."""
+
+    def __init__(self, provider: str, limit: int) -> None:
+        self.provider = provider
+        self.limit = limit
+        super().__init__(f"{provider} has {limit} jobs in flight already (max_in_flight)")
 
 
 class WebhookRejectedError(VideoGWError):

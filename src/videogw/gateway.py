@@ -72,7 +72,7 @@ class _Base:
         self.store: Ledger = store if store is not None else open_ledger(self.config.ledger)
         self.events = EventBus()
         self.providers = Providers(self.config, registry or get_registry(), providers)
-        self.health = ProviderHealth(self.config.breaker, self.clock.monotonic)
+        self.health = ProviderHealth(self.config.breaker, self.clock.monotonic, self.store)
         self.figures = Figures(self.store, now=self.clock.now, monotonic=self.clock.monotonic)
         self.recorder = Recorder(self.store, self.events)
         self.router = Router(self.config, self.providers, self.health, self.figures, rng=rng)
@@ -163,6 +163,7 @@ class _Base:
     ) -> list[Candidacy]:
         """Every provider for this request: candidates in the order they would be tried,
         then the others, each with why not (capability, breaker, credit, budget...)."""
+        self.health.refresh()
         return self.router.explain(self._request(request, fields))
 
     def get(self, job_id: str) -> Job:

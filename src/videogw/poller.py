@@ -177,8 +177,8 @@ class Poller:
     def add(self, job: Job, *, first_delay: float | None = None) -> None:
         if job.id in self._entries:
             return
-        if job.status.is_terminal or job.provider_job_id is None:
-            self.finished[job.id] = job  # nothing to poll
+        if job.aftercare is None and (job.status.is_terminal or job.provider_job_id is None):
+            self.finished[job.id] = job  # nothing to poll, nothing left to do
             return
         entry = self._entries[job.id] = Tracked(job)
         self._schedule(entry, first_delay)

@@ -147,6 +147,9 @@ class ProviderSettings(BaseModel):
     api_key_env: str | None = None
     timeout_s: float = Field(default=30.0, gt=0)
     max_concurrency: int = Field(default=16, ge=1)
+    # jobs live at this provider at once over every process sharing the ledger (Higgsfield
+    # limits concurrent jobs per account); a submit beyond it goes to the next candidate
+    max_in_flight: int | None = Field(default=None, ge=1)
     prices: dict[str, Decimal] = Field(default_factory=dict)
     #: neutral motion name -> this provider's preset id (``{"dolly-in" = "<id>"}``)
     motions: dict[str, str] = Field(default_factory=dict)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, time
 from decimal import Decimal
 
@@ -21,6 +22,7 @@ from .engine import Clock, Op, RetryPolicy, drive
 from .errors import (
     BudgetExceededError,
     ConfigurationError,
+    InFlightLimitError,
     InvalidRequestError,
     NoCandidateError,
     ProviderError,
@@ -118,6 +120,7 @@ class Submitter:
         if known is not None:
             log.info("job %s: idempotency key already used; returning that job", known.id)
             return known
+        self.health.refresh()  # what the fleet learned about providers, before planning
         plan = self.router.plan(request)
         job = lifecycle.new_job(
             request, model=plan.model, task=plan.candidates[0].spec.task, now=self.clock.now()
@@ -154,6 +157,7 @@ class Submitter:
         skipped: dict[str, str] = {}
         budget = self.budget(job)
         candidates = plan.candidates
+        self.health.refresh()
         for index, prepared in enumerate(candidates):
             provider = self.providers.get(prepared.provider)
             prepared = with_callback(provider, prepared, self.config.public_url, job.id)
@@ -169,9 +173,10 @@ class Submitter:
             prior = job
 
             begin = self._begin(prepared, estimate, started)
+            limits = self._with_in_flight(budget, name, provider.settings.max_in_flight)
 
             try:
-                job = self._write_ahead(job, request, begin, budget, owner)
+                job = self._write_ahead(job, request, begin, limits, owner)
             except BudgetExceededError as exc:
                 self.health.breakers.release(name, model)
                 skipped[name] = str(exc)
@@ -251,7 +256,12 @@ class Submitter:
         error = last_error or NoCandidateError(
             "every candidate was skipped at submit time", reasons=skipped
         )
-        if isinstance(error, BudgetExceededError) and skipped:
+        if isinstance(error, InFlightLimitError) and skipped:
+            error = NoCandidateError(
+                "every candidate is at its max_in_flight or would pass a budget",
+                reasons=skipped,
+            )
+        elif isinstance(error, BudgetExceededError) and skipped:
             error = NoCandidateError("every candidate would pass a budget", reasons=skipped)
         if job.version == 0:
             job = self.recorder.create(lifecycle.give_up(job, error, now=self.clock.now()), request)
@@ -261,6 +271,16 @@ class Submitter:
             error.job = job
             raise error
         return job
+
+    def _with_in_flight(
+        self, budget: Budget | None, provider: str, limit: int | None
+    ) -> Budget | None:
+        """`budget`, plus the provider's fleet-wide `max_in_flight` when it has one."""
+        if limit is None:
+            return budget
+        if budget is None:
+            return Budget(since=self.clock.now(), provider=provider, max_in_flight=limit)
+        return replace(budget, provider=provider, max_in_flight=limit)
 
     def monotonic_start(self, job_id: str) -> float | None:
         """When this process sent the job's accepted submit (monotonic), once."""

@@ -17,6 +17,7 @@ network is touched.
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
@@ -451,6 +452,59 @@ class LedgerContract:
         assert not stored.active
         assert stored.revoked_at == at
         assert [k.id for k in ledger.revoke_key("k2", at)] == ["k2"]
+
+    def test_max_in_flight_counts_live_attempts_at_a_provider_in_the_same_write(
+        self, ledger: Any
+    ) -> None:
+        from datetime import UTC, datetime
+
+        from .errors import InFlightLimitError
+        from .ledger import Budget
+
+        limit = Budget(since=datetime.now(UTC), provider="toy", max_in_flight=2)
+        first = ledger.create(_attempt_job(), budget=limit)
+        ledger.create(
+            _attempt_job(outcome=AttemptOutcome.sending, status=JobStatus.unknown), budget=limit
+        )
+        # neither an unknown outcome (awaiting reconciliation) nor a finished job counts
+        ledger.create(_attempt_job(outcome=AttemptOutcome.unknown, status=JobStatus.unknown))
+        ledger.create(_attempt_job(status=JobStatus.succeeded, charged=True))
+        assert ledger.in_flight("toy") == 2
+        assert ledger.in_flight("elsewhere") == 0
+        with pytest.raises(InFlightLimitError, match="toy"):
+            ledger.create(_attempt_job(), budget=limit)
+        assert len(ledger.find()) == 4  # the refused write left nothing
+        done = first.model_copy(
+            update={
+                "status": JobStatus.succeeded,
+                "attempts": (first.attempts[0].model_copy(update={"status": JobStatus.succeeded}),),
+            }
+        )
+        ledger.update(done)
+        assert ledger.in_flight("toy") == 1
+        ledger.create(_attempt_job(), budget=limit)
+        assert ledger.in_flight("toy") == 2
+
+    def test_provider_standing_is_shared(self, ledger: Any) -> None:
+        assert ledger.standings() == {}
+        ledger.pause("toy", 60, "Retry-After: 60", by="me")
+        ledger.pause("toy", 1, "shorter")  # the longer pause stands
+        ledger.disable("toy2", "out of credit", credit=True)
+        ledger.pause("gone", 0.001, "expires")
+        time.sleep(0.05)
+        found = ledger.standings()
+        assert set(found) == {"toy", "toy2"}
+        assert 50 < found["toy"].paused_s <= 60
+        assert found["toy"].pause_reason == "Retry-After: 60"
+        assert found["toy"].disabled is None
+        assert found["toy"].by == "me"
+        assert found["toy2"].disabled == "out of credit"
+        assert found["toy2"].credit is True
+        assert found["toy2"].paused_s == 0
+        ledger.reset_standing("toy")
+        assert set(ledger.standings()) == {"toy2"}
+        ledger.reset_standing()
+        assert ledger.standings() == {}
 
     def test_find_filters_and_orders(self, ledger: Any) -> None:
         jobs = [ledger.create(_attempt_job()) for _ in range(3)]

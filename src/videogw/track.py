@@ -486,6 +486,25 @@ class Tracker:
         for job_id in held:
             self._renew_at[(owner, job_id)] = now + self.lease_s / 2
 
+    def hold_claimed(self, owner: str, jobs: Iterable[Job]) -> None:
+        """`owner` has just claimed these jobs (their leases are fresh)."""
+        now = self.clock.monotonic()
+        for job in jobs:
+            self._renew_at[(owner, job.id)] = now + self.lease_s / 2
+
+    def renew(self, owner: str, job_ids: Iterable[str]) -> set[str]:
+        """Renew `owner`'s leases on these jobs in one transaction; returns the ones still
+        held (the others were taken over after their leases expired)."""
+        ids = list(job_ids)
+        held = self.ledger.acquire_many(ids, owner, self.lease_s)
+        now = self.clock.monotonic()
+        for job_id in ids:
+            if job_id in held:
+                self._renew_at[(owner, job_id)] = now + self.lease_s / 2
+            else:
+                self._renew_at.pop((owner, job_id), None)
+        return held
+
     def release_all(self, owner: str, job_ids: Iterable[str]) -> None:
         for job_id in job_ids:
             self.let_go(job_id, owner)
@@ -496,9 +515,7 @@ class Tracker:
         batch = self.config.ledger.claim_batch
         while True:
             got = self.ledger.claim(owner, self.lease_s, batch)
-            now = self.clock.monotonic()
-            for job in got:
-                self._renew_at[(owner, job.id)] = now + self.lease_s / 2
+            self.hold_claimed(owner, got)
             claimed.extend(got)
             if len(got) < batch:
                 return claimed
@@ -532,6 +549,8 @@ class Tracker:
                 poller.settle(job_id, new)
             else:
                 poller.touch(job_id, new, now=new.aftercare is not None)
+        if new.version != job.version:
+            self.ledger.notify(job_id)  # the worker holding it, in another process, hears
         return new
 
     def confirm_op(self, job: Job, update: StatusUpdate) -> Op[Job | None]:
@@ -542,6 +561,8 @@ class Tracker:
         if not self.hold(job.id, owner):
             for poller in self.pollers:
                 poller.touch(job.id, self.ledger.get(job.id) or job, now=True)
+            # the holder, perhaps in another process, reads it now (PostgreSQL NOTIFY)
+            self.ledger.notify(job.id)
             return None
         try:
             current = self.ledger.get(job.id) or job

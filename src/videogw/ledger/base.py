@@ -31,11 +31,11 @@ import os
 import socket
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from ..models import AttemptOutcome, GenerationRequest, Job, JobStatus, Media
 from ..stats import ProviderStats, facts_from_job
@@ -45,6 +45,8 @@ __all__ = [
     "ClientKey",
     "Lease",
     "Ledger",
+    "Listening",
+    "Standing",
     "dump_request",
     "exposure_usd",
     "fingerprint",
@@ -68,13 +70,18 @@ class Budget:
     `daily_usd`: spend plus holds since `since` (the start of the day), over every job, or
     over one client key's jobs when `client_key` is set. `overall_daily_usd`: the same over
     every job, checked as well when `daily_usd` is a client key's. `per_job_usd`: what one
-    logical job may have charged or held across its attempts."""
+    logical job may have charged or held across its attempts. `max_in_flight`: how many
+    attempts may be live at `provider` at once, this one included (a provider's
+    concurrent-job limit per account), over every process sharing the ledger."""
 
     since: datetime
     daily_usd: Decimal | None = None
     per_job_usd: Decimal | None = None
     client_key: str | None = None
     overall_daily_usd: Decimal | None = None
+    # at most this many attempts live at `provider` (`Ledger.in_flight`), fleet-wide
+    provider: str | None = None
+    max_in_flight: int | None = None
 
 
 @dataclass(frozen=True)
@@ -94,9 +101,29 @@ class ClientKey:
 
 
 @dataclass(frozen=True)
+class Standing:
+    """What the fleet learned about a provider (shared through the ledger): no submits to
+    it for `paused_s` more seconds (a Retry-After, an open circuit breaker), or none at all
+    until it is reset (`disabled`: out of credit, or its key was refused)."""
+
+    provider: str
+    paused_s: float = 0.0
+    pause_reason: str | None = None
+    disabled: str | None = None
+    credit: bool = False
+    by: str | None = None  # who recorded the latest of it (a process's token)
+
+
+@dataclass(frozen=True)
 class Lease:
     owner: str
     until: float  # seconds since the epoch
+
+
+class Listening(Protocol):
+    """A subscription made by `Ledger.listen`."""
+
+    def close(self) -> None: ...
 
 
 def new_owner(kind: str = "op") -> str:
@@ -279,6 +306,41 @@ class Ledger(ABC):
     @abstractmethod
     def revoke_key(self, id_or_name: str, at: datetime) -> list[ClientKey]:
         """Revoke the active keys with this id or name; returns them as revoked."""
+
+    @abstractmethod
+    def in_flight(self, provider: str) -> int:
+        """Attempts at `provider` being sent or accepted and not finished (unknown outcomes
+        are not counted: they await reconciliation). `Budget.max_in_flight` bounds it."""
+
+    # -- provider standing, shared by the fleet ------------------------------------------
+    @abstractmethod
+    def pause(self, provider: str, seconds: float, reason: str, *, by: str | None = None) -> None:
+        """No submits to `provider` for `seconds` (judged by the ledger's clock; a longer
+        pause already recorded stands). `by` names the process that learned it."""
+
+    @abstractmethod
+    def disable(self, provider: str, reason: str, *, credit: bool, by: str | None = None) -> None:
+        """No submits to `provider` until `reset_standing` (out of credit, key refused)."""
+
+    @abstractmethod
+    def reset_standing(self, provider: str | None = None) -> None:
+        """Forget pauses and disables (of one provider, or all)."""
+
+    @abstractmethod
+    def standings(self) -> dict[str, Standing]:
+        """Every provider paused now or disabled."""
+
+    # -- telling the fleet ---------------------------------------------------------------
+    def notify(self, job_id: str) -> None:
+        """Tell the process tracking `job_id` that news about it was recorded (a webhook):
+        PostgreSQL sends a NOTIFY; elsewhere this does nothing (one process hears its own
+        news through its pollers)."""
+        return None
+
+    def listen(self, callback: Callable[[str], None]) -> Listening | None:
+        """Call `callback(job_id)` (from another thread) for every `notify` made by any
+        process, until the returned handle is closed; None where there is no such channel."""
+        return None
 
     @abstractmethod
     def close(self) -> None: ...

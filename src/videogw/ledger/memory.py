@@ -10,7 +10,13 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from decimal import Decimal
 
-from ..errors import BudgetExceededError, IdempotencyConflictError, LedgerError, StaleJobError
+from ..errors import (
+    BudgetExceededError,
+    IdempotencyConflictError,
+    InFlightLimitError,
+    LedgerError,
+    StaleJobError,
+)
 from ..models import GenerationRequest, Job, JobStatus
 from ..stats import MAX_SAMPLES, AttemptFact, ProviderStats, facts_from_job, sample_of, summarize
 from .base import (
@@ -19,6 +25,7 @@ from .base import (
     ClientKey,
     Lease,
     Ledger,
+    Standing,
     exposure_usd,
     fingerprint,
     is_claimable,
@@ -30,10 +37,18 @@ __all__ = ["MemoryLedger", "check_budget"]
 
 
 def check_budget(
-    budget: Budget, job: Job, spent: Callable[[datetime, str | None], Decimal]
+    budget: Budget,
+    job: Job,
+    spent: Callable[[datetime, str | None], Decimal],
+    live: Callable[[str], int] | None = None,
 ) -> None:
     """Raise `BudgetExceededError` when `job` (as about to be written) passes `budget`;
-    `spent(since, client_key)` is the ledger's spend plus holds, this write included."""
+    `spent(since, client_key)` is the ledger's spend plus holds, `live(provider)` its
+    attempts in flight, this write included."""
+    if budget.max_in_flight is not None and budget.provider is not None and live is not None:
+        count = live(budget.provider)
+        if count > budget.max_in_flight:
+            raise InFlightLimitError(budget.provider, budget.max_in_flight)
     if budget.per_job_usd is not None:
         exposure = exposure_usd(job)
         if exposure > budget.per_job_usd:
@@ -59,6 +74,12 @@ def _check_daily(limit: Decimal, total: Decimal, client_key: str | None) -> None
         )
 
 
+def _live(fact: AttemptFact) -> bool:
+    """Sent or accepted, not finished: a slot taken at the provider."""
+    live = fact.status is None or not JobStatus(fact.status).is_terminal
+    return live and fact.outcome in ("accepted", "sending")
+
+
 def _committed(fact: AttemptFact, cutoff: float) -> bool:
     if fact.started_at < cutoff or fact.estimate_usd is None:
         return False
@@ -73,6 +94,9 @@ class MemoryLedger(Ledger):
 
     def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
         self._lock = threading.RLock()
+        self._paused: dict[str, tuple[float, str]] = {}
+        self._disabled: dict[str, tuple[str, bool]] = {}
+        self._by: dict[str, str | None] = {}
         self._jobs: dict[str, Job] = {}
         self._requests: dict[str, GenerationRequest] = {}
         self._keys: dict[str, tuple[str, str | None]] = {}  # key -> (job id, fingerprint)
@@ -108,7 +132,7 @@ class MemoryLedger(Ledger):
             self._jobs[job.id] = stored
             try:
                 if budget is not None:
-                    check_budget(budget, stored, self._spent)
+                    check_budget(budget, stored, self._spent, self.in_flight)
             except BaseException:
                 del self._jobs[job.id]
                 raise
@@ -128,7 +152,7 @@ class MemoryLedger(Ledger):
             self._jobs[job.id] = stored
             try:
                 if budget is not None:
-                    check_budget(budget, stored, self._spent)
+                    check_budget(budget, stored, self._spent, self.in_flight)
             except BaseException:
                 self._jobs[job.id] = current
                 raise
@@ -288,6 +312,43 @@ class MemoryLedger(Ledger):
                     self._client_keys[key.id] = key
                     revoked.append(key)
             return revoked
+
+    def in_flight(self, provider: str) -> int:
+        with self._lock:
+            return sum(1 for f in self._facts() if f.provider == provider and _live(f))
+
+    def pause(self, provider: str, seconds: float, reason: str, *, by: str | None = None) -> None:
+        with self._lock:
+            until = self._clock() + seconds
+            if until > self._paused.get(provider, (0.0, ""))[0]:
+                self._paused[provider] = (until, reason)
+                self._by[provider] = by
+
+    def disable(self, provider: str, reason: str, *, credit: bool, by: str | None = None) -> None:
+        with self._lock:
+            self._disabled[provider] = (reason, credit)
+            self._by[provider] = by
+
+    def reset_standing(self, provider: str | None = None) -> None:
+        with self._lock:
+            for table in (self._paused, self._disabled, self._by):
+                for name in list(table):
+                    if provider is None or name == provider:
+                        del table[name]
+
+    def standings(self) -> dict[str, Standing]:
+        with self._lock:
+            now = self._clock()
+            names = {n for n, (until, _) in self._paused.items() if until > now}
+            names |= set(self._disabled)
+            found = {}
+            for name in names:
+                until, why = self._paused.get(name, (0.0, None))
+                reason, credit = self._disabled.get(name, (None, False))
+                found[name] = Standing(
+                    name, max(0.0, until - now), why, reason, credit, self._by.get(name)
+                )
+            return found
 
     def close(self) -> None:
         pass

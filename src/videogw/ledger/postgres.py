@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -53,6 +54,7 @@ from .base import (
     ClientKey,
     Lease,
     Ledger,
+    Standing,
     dump_request,
     fingerprint,
     is_claimable,
@@ -73,12 +75,13 @@ __all__ = ["SCHEMA_VERSION", "PostgresLedger"]
 log = logging.getLogger("videogw.ledger")
 T = TypeVar("T")
 
-SCHEMA_VERSION = 2  # 2: client keys
+SCHEMA_VERSION = 3  # 2: client keys; 3: provider_standing
 _RETRIES = 5  # deadlocks and serialization failures
 
 # keys of transaction-scoped advisory locks (hashtext of these strings)
 _SCHEMA_LOCK = "videogw.ledger.schema"
 _BUDGET_LOCK = "videogw.ledger.budget:"
+_IN_FLIGHT_LOCK = "videogw.ledger.in_flight:"
 
 # ids and keys compare byte-wise ("C"), as in Python: prefix ranges use the index and
 # "oldest first, then by id" orders as every other backend does
@@ -144,6 +147,14 @@ _SCHEMA = (
         budget_usd_per_day numeric,
         revoked_at timestamptz
     )""",
+    """CREATE TABLE IF NOT EXISTS provider_standing (
+        provider text PRIMARY KEY,
+        paused_until timestamptz,
+        pause_reason text,
+        disabled text,
+        credit boolean NOT NULL DEFAULT false,
+        learned_by text
+    )""",
 )
 
 _INSERT_JOB = """
@@ -193,6 +204,11 @@ _COMMITTED = (
     "OR (charged AND cost_usd IS NULL))"
 )
 _BY_CLIENT = " AND client_key = %s"
+# attempts holding a slot at a provider: sent or accepted, not finished
+_IN_FLIGHT = (
+    "SELECT count(*) FROM attempts WHERE provider = %s "
+    "AND outcome IN ('accepted', 'sending') AND (status IS NULL OR NOT status = ANY(%s))"
+)
 
 
 def _ts(value: datetime | float | None) -> datetime | None:
@@ -423,7 +439,20 @@ class PostgresLedger(Ledger):
             scopes.append(_BUDGET_LOCK + budget.client_key)
         for scope in scopes:
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (scope,))
-        check_budget(budget, job, lambda since, c: self._spent(conn, since, c))
+        if budget.max_in_flight is not None and budget.provider is not None:
+            # likewise one count at a time per provider
+            key = _IN_FLIGHT_LOCK + budget.provider
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (key,))
+        check_budget(
+            budget,
+            job,
+            lambda since, c: self._spent(conn, since, c),
+            lambda provider: self._in_flight(conn, provider),
+        )
+
+    def _in_flight(self, conn: psycopg.Connection[Any], provider: str) -> int:
+        row = conn.execute(_IN_FLIGHT, (provider, _TERMINAL)).fetchone()
+        return int(row[0]) if row is not None else 0
 
     # -- jobs -------------------------------------------------------------------------
     def create(
@@ -717,6 +746,72 @@ class PostgresLedger(Ledger):
 
         return self._write(work)
 
+    def in_flight(self, provider: str) -> int:
+        ((count,),) = self._read(_IN_FLIGHT, (provider, _TERMINAL))
+        return int(count)
+
+    # -- provider standing (times by the database's clock) ------------------------------
+    def pause(self, provider: str, seconds: float, reason: str, *, by: str | None = None) -> None:
+        self._write(
+            lambda conn: conn.execute(
+                "INSERT INTO provider_standing AS s "
+                "(provider, paused_until, pause_reason, learned_by) "
+                "VALUES (%s, now() + make_interval(secs => %s), %s, %s) "
+                "ON CONFLICT (provider) DO UPDATE SET paused_until = EXCLUDED.paused_until, "
+                "pause_reason = EXCLUDED.pause_reason, learned_by = EXCLUDED.learned_by "
+                "WHERE s.paused_until IS NULL OR s.paused_until < EXCLUDED.paused_until",
+                (provider, float(seconds), reason, by),
+            )
+        )
+
+    def disable(self, provider: str, reason: str, *, credit: bool, by: str | None = None) -> None:
+        self._write(
+            lambda conn: conn.execute(
+                "INSERT INTO provider_standing (provider, disabled, credit, learned_by) "
+                "VALUES (%s, %s, %s, %s) ON CONFLICT (provider) DO UPDATE SET "
+                "disabled = EXCLUDED.disabled, credit = EXCLUDED.credit, "
+                "learned_by = EXCLUDED.learned_by",
+                (provider, reason, credit, by),
+            )
+        )
+
+    def reset_standing(self, provider: str | None = None) -> None:
+        if provider is None:
+            self._write(lambda conn: conn.execute("DELETE FROM provider_standing"))
+        else:
+            self._write(
+                lambda conn: conn.execute(
+                    "DELETE FROM provider_standing WHERE provider = %s", (provider,)
+                )
+            )
+
+    def standings(self) -> dict[str, Standing]:
+        rows = self._read(
+            "SELECT provider, "
+            "greatest(0, extract(epoch FROM paused_until - now()))::float8, "
+            "pause_reason, disabled, credit, learned_by FROM provider_standing "
+            "WHERE disabled IS NOT NULL OR paused_until > now()"
+        )
+        found = {}
+        for name, left, why, disabled, credit, by in rows:
+            left = float(left or 0.0)
+            found[name] = Standing(
+                name, left, why if left > 0 else None, disabled, bool(credit), by
+            )
+        return found
+
+    # -- telling the fleet ---------------------------------------------------------------
+    @property
+    def channel(self) -> str:
+        """The NOTIFY channel of this ledger (one per schema)."""
+        return _channel(self.schema)
+
+    def notify(self, job_id: str) -> None:
+        self._write(lambda conn: conn.execute("SELECT pg_notify(%s, %s)", (self.channel, job_id)))
+
+    def listen(self, callback: Callable[[str], None]) -> Listener:
+        return Listener(self.url, self.channel, callback)
+
     def close(self) -> None:
         self._pool.close()
 
@@ -736,3 +831,46 @@ def _key_of(row: Sequence[Any]) -> ClientKey:
         budget_usd_per_day=Decimal(budget) if budget is not None else None,
         revoked_at=row[5],
     )
+
+
+def _channel(schema: str | None) -> str:
+    return ("videogw_jobs" + (f"_{schema}" if schema else ""))[:63]
+
+
+class Listener:
+    """A dedicated connection LISTENing on the ledger's channel, in a daemon thread (psycopg
+    3.2+: `notifies(timeout=)`); it reconnects after a lost connection (news missed
+    meanwhile is picked up by the next scheduled read)."""
+
+    def __init__(self, url: str, channel: str, callback: Callable[[str], None]) -> None:
+        self.url = url
+        self.channel = channel
+        self.callback = callback
+        self._closed = threading.Event()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="videogw-listen", daemon=True)
+        self._thread.start()
+        self._ready.wait(timeout=10)
+
+    def _run(self) -> None:
+        while not self._closed.is_set():
+            try:
+                with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as conn:
+                    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+                    self._ready.set()
+                    while not self._closed.is_set():
+                        for note in conn.notifies(timeout=0.5):
+                            try:
+                                self.callback(note.payload)
+                            except Exception:  # a listener's bug must not stop listening
+                                log.exception("ledger notification callback failed")
+            except psycopg.Error as exc:
+                if self._closed.is_set():
+                    return
+                log.warning("ledger LISTEN connection lost (%s); reconnecting", exc)
+                self._ready.set()
+                self._closed.wait(1.0)
+
+    def close(self) -> None:
+        self._closed.set()
+        self._thread.join(timeout=5)

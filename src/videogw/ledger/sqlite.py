@@ -50,6 +50,7 @@ from .base import (
     ClientKey,
     Lease,
     Ledger,
+    Standing,
     dump_request,
     fingerprint,
     is_claimable,
@@ -123,6 +124,15 @@ CREATE TABLE IF NOT EXISTS client_keys (
     budget_usd_per_day TEXT,
     revoked_at REAL
 );
+
+CREATE TABLE IF NOT EXISTS provider_standing (
+    provider TEXT PRIMARY KEY,
+    paused_until REAL,
+    pause_reason TEXT,
+    disabled TEXT,
+    credit INTEGER NOT NULL DEFAULT 0,
+    learned_by TEXT
+);
 """
 
 # v1 (videogw 0.1) had no versions, keys table, open flag or client keys: add them
@@ -173,6 +183,12 @@ _COMMITTED = (
     "OR (charged = 1 AND cost_usd IS NULL))"
 )
 _BY_CLIENT = " AND client_key = ?"
+# attempts holding a slot at a provider: sent or accepted, not finished
+_IN_FLIGHT = (
+    "SELECT count(*) FROM attempts WHERE provider = ? "  # noqa: S608
+    "AND outcome IN ('accepted', 'sending') "
+    f"AND (status IS NULL OR status NOT IN {_IN_TERMINAL})"
+)
 
 
 def _opt(value: Decimal | None) -> float | None:
@@ -408,7 +424,12 @@ class SQLiteLedger(Ledger):
             if rows:
                 db.executemany(_UPSERT_ATTEMPT, rows)
             if budget is not None:
-                check_budget(budget, stored, lambda since, c: self._spent(db, since, c))
+                check_budget(
+                    budget,
+                    stored,
+                    lambda since, c: self._spent(db, since, c),
+                    lambda provider: self._in_flight(db, provider),
+                )
             return stored
 
         return self._write(work)
@@ -436,7 +457,12 @@ class SQLiteLedger(Ledger):
             if rows:
                 db.executemany(_UPSERT_ATTEMPT, rows)
             if budget is not None:
-                check_budget(budget, stored, lambda since, c: self._spent(db, since, c))
+                check_budget(
+                    budget,
+                    stored,
+                    lambda since, c: self._spent(db, since, c),
+                    lambda provider: self._in_flight(db, provider),
+                )
             return stored
 
         return self._write(work)
@@ -650,6 +676,70 @@ class SQLiteLedger(Ledger):
             return [dataclasses.replace(_key_of(row), revoked_at=at) for row in rows]
 
         return self._write(work)
+
+    def _in_flight(self, db: sqlite3.Connection, provider: str) -> int:
+        (count,) = db.execute(_IN_FLIGHT, (provider, *_TERMINAL)).fetchone()
+        return int(count)
+
+    def in_flight(self, provider: str) -> int:
+        ((count,),) = self._read(_IN_FLIGHT, (provider, *_TERMINAL))
+        return int(count)
+
+    # -- provider standing ------------------------------------------------------------
+    def pause(self, provider: str, seconds: float, reason: str, *, by: str | None = None) -> None:
+        until = self._clock() + seconds
+        self._write(
+            lambda db: db.execute(
+                "INSERT INTO provider_standing "
+                "(provider, paused_until, pause_reason, learned_by) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (provider) DO UPDATE SET "
+                "paused_until = excluded.paused_until, pause_reason = excluded.pause_reason, "
+                "learned_by = excluded.learned_by "
+                "WHERE paused_until IS NULL OR paused_until < excluded.paused_until",
+                (provider, until, reason, by),
+            )
+        )
+
+    def disable(self, provider: str, reason: str, *, credit: bool, by: str | None = None) -> None:
+        self._write(
+            lambda db: db.execute(
+                "INSERT INTO provider_standing (provider, disabled, credit, learned_by) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (provider) DO UPDATE SET "
+                "disabled = excluded.disabled, credit = excluded.credit, "
+                "learned_by = excluded.learned_by",
+                (provider, reason, int(credit), by),
+            )
+        )
+
+    def reset_standing(self, provider: str | None = None) -> None:
+        if provider is None:
+            self._write(lambda db: db.execute("DELETE FROM provider_standing"))
+        else:
+            self._write(
+                lambda db: db.execute(
+                    "DELETE FROM provider_standing WHERE provider = ?", (provider,)
+                )
+            )
+
+    def standings(self) -> dict[str, Standing]:
+        now = self._clock()
+        rows = self._read(
+            "SELECT provider, paused_until, pause_reason, disabled, credit, learned_by "
+            "FROM provider_standing WHERE disabled IS NOT NULL OR paused_until > ?",
+            (now,),
+        )
+        found = {}
+        for name, until, why, disabled, credit, by in rows:
+            live = until is not None and until > now
+            found[name] = Standing(
+                name,
+                max(0.0, until - now) if live else 0.0,
+                why if live else None,
+                disabled,
+                bool(credit),
+                by,
+            )
+        return found
 
     def close(self) -> None:
         with self._lock:
