@@ -251,6 +251,10 @@ class Gateway(_Base):
         retry: RetryPolicy | None = None,
         rng: random.Random | None = None,
     ) -> None:
+        """A gateway on `config` (a `Config`, a TOML path, or None for the defaults and
+        ``$VIDEOGW_*``), recording into `store` (default: the ledger the config names).
+        `transport`/`transports` replace the HTTP transport (all providers / per provider),
+        e.g. with an emulator's; the rest is for tests and embedding."""
         super().__init__(
             config,
             providers=providers,
@@ -444,6 +448,7 @@ class AsyncGateway(_Base):
         retry: RetryPolicy | None = None,
         rng: random.Random | None = None,
     ) -> None:
+        """See `Gateway.__init__`; `transport`/`transports` are async transports here."""
         super().__init__(
             config,
             providers=providers,
