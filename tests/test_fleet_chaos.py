@@ -1,7 +1,8 @@
 """Fleet chaos on PostgreSQL (benchmarks/fleetchaos.py, bounded): 3 worker processes, a
 webhook receiver process and a submitting process on one database, the four emulated
 providers with faults, workers SIGKILLed at random instants and replaced. The run at full
-size (1,000 logical jobs, 20 kills) is ``python benchmarks/fleetchaos.py``."""
+size the issue asks for (1,000 logical jobs, 20 kills) runs here; ``python
+benchmarks/fleetchaos.py`` runs it alone and prints the figures."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import fleetchaos
 
-JOBS = int(os.environ.get("VIDEOGW_FLEET_CHAOS_JOBS", "200"))
+JOBS = int(os.environ.get("VIDEOGW_FLEET_CHAOS_JOBS", "1000"))
 KILLS = int(os.environ.get("VIDEOGW_FLEET_CHAOS_KILLS", "20"))
 
 
