@@ -1,12 +1,13 @@
 """Durable state writes per second to the SQLite ledger.
 
-A state write is one `SQLiteLedger.save(job)`: the job and its current attempt in one
-committed transaction. Each job goes through the states a real one does (intent before the
-submit, accepted/queued, running, succeeded), built beforehand so only `save` is timed. Two
-ledgers, side by side in one run, alternating rounds:
+A state write is one committed transaction of the ledger contract: `create` (the job, its
+request and its write-ahead attempt, before the submit leaves) or `update` (a
+compare-and-swap on the version: accepted/queued, running, succeeded). The states are built
+beforehand so only the writes are timed. Two ledgers, side by side in one run, alternating
+rounds:
 
 - ``synchronous=NORMAL`` (the default): WAL, every commit is written to the WAL before
-  `save` returns, so a killed process (SIGKILL, OOM) loses nothing; fsync at checkpoints;
+  the write returns, so a killed process (SIGKILL, OOM) loses nothing; fsync at checkpoints;
 - ``synchronous=FULL``: also fsyncs every commit, so it survives power loss.
 
 The default's durability is checked too: a child process saves jobs and SIGKILLs itself
@@ -31,7 +32,7 @@ from benchlib import median, python_line, result
 
 from videogw import Accepted, GenerationRequest, Job, JobStatus, StatusUpdate
 from videogw.ledger import SQLiteLedger
-from videogw.lifecycle import accept, apply_update, new_job
+from videogw.lifecycle import accept, apply_update, begin_attempt, new_job
 from videogw.models import CostEstimate, ModelSpec, Output, Task
 from videogw.provider import Prepared, ProviderOptions
 
@@ -42,21 +43,22 @@ ESTIMATE = CostEstimate(
 SPEC = ModelSpec(provider_model="dop-lite", task=Task.image_to_video)
 
 
-def lifecycle(n: int) -> list[Job]:
-    """The four versions of one job that get written."""
+def lifecycle(n: int) -> tuple[GenerationRequest, list[Job]]:
+    """The request and the four versions of one job that get written (each at the version
+    the ledger will hold before it, so every update's compare-and-swap succeeds)."""
     now = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=n)
     request = GenerationRequest(
         model="dop-lite", prompt=f"job {n}", image=f"https://x.test/{n}.jpg"
     )
     prepared = Prepared(request, "pixazo", "dop-lite", SPEC, ProviderOptions())
     intent = new_job(request, model="dop-lite", task=Task.image_to_video, now=now)
+    sending = begin_attempt(intent, prepared, started=now, now=now, estimate=ESTIMATE)
     queued = accept(
-        intent,
+        sending,
+        0,
         prepared,
         Accepted(f"req-{n}", JobStatus.queued, "QUEUED", {"polling_url": f"https://x.test/{n}"}),
-        started=now,
         now=now,
-        estimate=ESTIMATE,
     )
     running = apply_update(
         queued, StatusUpdate(JobStatus.running, "PROCESSING"), now=now + timedelta(seconds=20)
@@ -73,16 +75,24 @@ def lifecycle(n: int) -> list[Job]:
         ),
         now=now + timedelta(seconds=110),
     )
-    return [intent, queued, running, done]
+    states = [sending, queued, running, done]
+    return request, [job.model_copy(update={"version": v}) for v, job in enumerate(states)]
 
 
-def write_round(ledger: SQLiteLedger, versions: list[list[Job]]) -> float:
-    """Save every state of every job, in the order a gateway would; writes per second."""
+def write(ledger: SQLiteLedger, request: GenerationRequest, job: Job) -> None:
+    if job.version == 0:
+        ledger.create(job, request)
+    else:
+        ledger.update(job)
+
+
+def write_round(ledger: SQLiteLedger, versions: list[tuple[GenerationRequest, list[Job]]]) -> float:
+    """Write every state of every job, in the order a gateway would; writes per second."""
     writes = 0
     start = time.perf_counter()
-    for states in zip(*versions, strict=True):  # all intents, then all accepts, ...
-        for job in states:
-            ledger.save(job)
+    for step in range(4):  # all write-aheads, then all accepts, ...
+        for request, states in versions:
+            write(ledger, request, states[step])
             writes += 1
     return writes / (time.perf_counter() - start)
 
@@ -90,8 +100,9 @@ def write_round(ledger: SQLiteLedger, versions: list[list[Job]]) -> float:
 def _writer(path: str, jobs: int, conn: object) -> None:  # pragma: no cover - child
     ledger = SQLiteLedger(path)
     for n in range(jobs):
-        for job in lifecycle(n):
-            ledger.save(job)
+        request, states = lifecycle(n)
+        for job in states:
+            write(ledger, request, job)
         conn.send(n)  # type: ignore[attr-defined]
     time.sleep(60)  # not reached in the check: it is killed long before
 
