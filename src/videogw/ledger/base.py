@@ -53,6 +53,7 @@ __all__ = [
     "is_claimable",
     "is_resumable",
     "is_unknown_submit",
+    "job_query",
     "load_request",
     "new_owner",
 ]
@@ -197,6 +198,44 @@ def fingerprint(request: GenerationRequest | None) -> str | None:
     data.pop("idempotency_key", None)
     text = json.dumps(data, separators=(",", ":"), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def job_query(
+    select: str,
+    mark: str,
+    *,
+    statuses: Iterable[JobStatus] | None = None,
+    provider: str | None = None,
+    model: str | None = None,
+    id_prefix: str | None = None,
+    newest_first: bool = False,
+    limit: int | None = None,
+) -> tuple[str, list[Any]] | None:
+    """The SQL of `Ledger.find` for a backend whose parameter mark is `mark` (``?`` or
+    ``%s``), and its arguments; None when nothing can match."""
+    where: list[str] = []
+    args: list[Any] = []
+    if statuses is not None:
+        wanted = [JobStatus(s).value for s in statuses]
+        if not wanted:
+            return None
+        where.append(f"status IN ({', '.join([mark] * len(wanted))})")
+        args.extend(wanted)
+    if provider is not None:
+        where.append(f"provider = {mark}")
+        args.append(provider)
+    if model is not None:
+        where.append(f"model = {mark}")
+        args.append(model)
+    if id_prefix is not None:
+        # ids are hex (compared byte-wise): a range on the primary key, not a LIKE scan
+        where.append(f"id >= {mark} AND id < {mark}")
+        args.extend([id_prefix, id_prefix + "\U0010ffff"])
+    query = select + (" WHERE " + " AND ".join(where) if where else "")
+    query += " ORDER BY created_at DESC, id DESC" if newest_first else " ORDER BY created_at, id"
+    if limit is not None:
+        query += f" LIMIT {max(0, min(int(limit), 2**62))}"
+    return query, args
 
 
 class Ledger(ABC):

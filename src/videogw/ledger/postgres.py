@@ -58,6 +58,7 @@ from .base import (
     dump_request,
     fingerprint,
     is_claimable,
+    job_query,
     load_request,
 )
 from .memory import check_budget
@@ -286,6 +287,9 @@ def _attempt_row(f: AttemptFact, client: str | None) -> tuple[Any, ...]:
         f.estimate_usd,
         client,
     )
+
+
+_SELECT_JOBS = "SELECT id, job::text FROM jobs"
 
 
 class PostgresLedger(Ledger):
@@ -570,42 +574,19 @@ class PostgresLedger(Ledger):
         newest_first: bool = False,
         limit: int | None = None,
     ) -> list[Job]:
-        where: list[str] = []
-        args: list[Any] = []
-        if statuses is not None:
-            wanted = [JobStatus(s).value for s in statuses]
-            if not wanted:
-                return []
-            where.append("status = ANY(%s)")
-            args.append(wanted)
-        if provider is not None:
-            where.append("provider = %s")
-            args.append(provider)
-        if model is not None:
-            where.append("model = %s")
-            args.append(model)
-        if id_prefix is not None:
-            # ids compare byte-wise ("C"): a range on the primary key, not a LIKE scan
-            where.append("id >= %s AND id < %s")
-            args.extend([id_prefix, id_prefix + "\U0010ffff"])
-        return self._jobs(where, args, limit, newest_first=newest_first)
-
-    def _jobs(
-        self,
-        where: Sequence[str],
-        args: Sequence[Any],
-        limit: int | None,
-        *,
-        newest_first: bool = False,
-    ) -> list[Job]:
-        query = "SELECT id, job::text FROM jobs"
-        if where:
-            query += " WHERE " + " AND ".join(where)
-        query += (
-            " ORDER BY created_at DESC, id DESC" if newest_first else " ORDER BY created_at, id"
+        found = job_query(
+            _SELECT_JOBS,
+            "%s",
+            statuses=statuses,
+            provider=provider,
+            model=model,
+            id_prefix=id_prefix,
+            newest_first=newest_first,
+            limit=limit,
         )
-        if limit is not None:
-            query += f" LIMIT {max(0, min(int(limit), 2**62))}"
+        return self._jobs(*found) if found is not None else []
+
+    def _jobs(self, query: str, args: Sequence[Any] = ()) -> list[Job]:
         jobs = []
         for job_id, text in self._read(query, args):
             try:
@@ -681,10 +662,15 @@ class PostgresLedger(Ledger):
 
     # -- reading ----------------------------------------------------------------------
     def unknown_submits(self) -> list[Job]:
-        return self._jobs(["NOT terminal", "provider_job_id IS NULL"], (), None)
+        return self._jobs(
+            _SELECT_JOBS + " WHERE NOT terminal AND provider_job_id IS NULL ORDER BY created_at, id"
+        )
 
     def resumable(self) -> list[Job]:
-        return self._jobs(["NOT terminal", "provider_job_id IS NOT NULL"], (), None)
+        return self._jobs(
+            _SELECT_JOBS
+            + " WHERE NOT terminal AND provider_job_id IS NOT NULL ORDER BY created_at, id"
+        )
 
     def stats(self, provider: str, model: str) -> ProviderStats:
         rows = self._read(_STATS, (provider, model, _TERMINAL, MAX_SAMPLES))

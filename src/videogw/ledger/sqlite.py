@@ -54,6 +54,7 @@ from .base import (
     dump_request,
     fingerprint,
     is_claimable,
+    job_query,
     load_request,
 )
 from .memory import check_budget
@@ -246,6 +247,9 @@ def _attempt_row(f: AttemptFact, client: str | None) -> tuple[Any, ...]:
         _opt(f.estimate_usd),
         client,
     )
+
+
+_SELECT_JOBS = "SELECT id, job FROM jobs"
 
 
 class SQLiteLedger(Ledger):
@@ -489,42 +493,21 @@ class SQLiteLedger(Ledger):
         newest_first: bool = False,
         limit: int | None = None,
     ) -> list[Job]:
-        where: list[str] = []
-        args: list[Any] = []
-        if statuses is not None:
-            wanted = [JobStatus(s).value for s in statuses]
-            if not wanted:
-                return []
-            where.append(f"status IN ({','.join('?' * len(wanted))})")
-            args.extend(wanted)
-        if provider is not None:
-            where.append("provider = ?")
-            args.append(provider)
-        if model is not None:
-            where.append("model = ?")
-            args.append(model)
-        if id_prefix is not None:
-            # ids are hex: a range on the primary key, not a LIKE scan
-            where.append("id >= ? AND id < ?")
-            args.extend([id_prefix, id_prefix + "\U0010ffff"])
-        return self._jobs(where, args, limit, newest_first=newest_first)
+        found = job_query(
+            _SELECT_JOBS,
+            "?",
+            statuses=statuses,
+            provider=provider,
+            model=model,
+            id_prefix=id_prefix,
+            newest_first=newest_first,
+            limit=limit,
+        )
+        return self._jobs(*found) if found is not None else []
 
-    def _jobs(
-        self,
-        where: Sequence[str],
-        args: Sequence[Any],
-        limit: int | None,
-        *,
-        newest_first: bool = False,
-    ) -> list[Job]:
-        sql = "SELECT id, job FROM jobs"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created_at DESC, id DESC" if newest_first else " ORDER BY created_at, id"
-        if limit is not None:
-            sql += f" LIMIT {max(0, min(int(limit), 2**62))}"
+    def _jobs(self, query: str, args: Sequence[Any] = ()) -> list[Job]:
         jobs = []
-        for job_id, text in self._read(sql, args):
+        for job_id, text in self._read(query, args):
             try:
                 jobs.append(self._parse(job_id, text))
             except LedgerCorruptError as exc:
@@ -608,10 +591,15 @@ class SQLiteLedger(Ledger):
 
     # -- reading ----------------------------------------------------------------------
     def unknown_submits(self) -> list[Job]:
-        return self._jobs(["terminal = 0", "provider_job_id IS NULL"], (), None)
+        return self._jobs(
+            _SELECT_JOBS + " WHERE terminal = 0 AND provider_job_id IS NULL ORDER BY created_at, id"
+        )
 
     def resumable(self) -> list[Job]:
-        return self._jobs(["terminal = 0", "provider_job_id IS NOT NULL"], (), None)
+        return self._jobs(
+            _SELECT_JOBS
+            + " WHERE terminal = 0 AND provider_job_id IS NOT NULL ORDER BY created_at, id"
+        )
 
     def stats(self, provider: str, model: str) -> ProviderStats:
         rows = self._read(_STATS, (provider, model, *_TERMINAL))
