@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, time
+from datetime import datetime
 from decimal import Decimal
 
 from . import lifecycle
@@ -91,8 +91,7 @@ class Submitter:
         client_daily = self.client_limit(client) if client else None
         if per_job is None and daily is None and client_daily is None:
             return None
-        now = self.clock.now()
-        midnight = datetime.combine(now.date(), time(0), tzinfo=now.tzinfo)
+        midnight = self.router.figures.start_of_day()  # the day the router's check uses
         if client_daily is not None:
             return Budget(
                 since=midnight,

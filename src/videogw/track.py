@@ -31,7 +31,7 @@ from .errors import (
 )
 from .figures import Figures
 from .health import ProviderHealth
-from .ledger import Ledger, is_claimable, new_owner
+from .ledger import Ledger, new_owner
 from .models import GenerationRequest, Job, JobStatus
 from .policy import Situation, decide
 from .poller import Poller, PollHistory, Tracked
@@ -577,7 +577,3 @@ class Tracker:
             return read
         finally:
             self.let_go(job.id, owner)
-
-
-def still_open(job: Job) -> bool:
-    return is_claimable(job) or not job.status.is_terminal

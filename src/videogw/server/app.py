@@ -15,7 +15,6 @@ import logging
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -342,8 +341,8 @@ class Server:
     ) -> ApiError:
         figures: dict[str, Any] = {"reasons": reasons}
         if key is not None:
-            now = datetime.now(UTC)
-            midnight = datetime.combine(now.date(), datetime.min.time(), tzinfo=UTC)
+            # the same day start as the submit's budget check
+            midnight = self.gateway.figures.start_of_day()
             spent = self.ledger.spend_usd(midnight, client_key=key.id)
             held = self.ledger.committed_usd(midnight, client_key=key.id)
             figures.update(
