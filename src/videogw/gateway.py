@@ -459,7 +459,10 @@ class AsyncGateway(_Base):
             rng=rng,
         )
         self._engine = AsyncEngine(
-            transports=transports, transport=transport, **self._engine_options()
+            transports=transports,
+            transport=transport,
+            ledger=self.store,  # group commit: concurrent operations share one fsync
+            **self._engine_options(),
         )
 
     async def submit(self, request: RequestLike = None, /, **fields: Unpack[RequestFields]) -> Job:
