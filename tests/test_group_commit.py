@@ -226,3 +226,30 @@ def test_a_version_2_ledger_loses_its_old_indexes_on_opening(tmp_path: Path) -> 
     assert "jobs_live" in names
     assert reopened.get(job.id) == job
     reopened.close()
+
+
+async def test_two_gateways_on_one_file_in_one_event_loop_do_not_wait_on_each_other(
+    kit: Kit, tmp_path: Path
+) -> None:
+    """A grouped transaction is committed at the end of its tick, by the event loop; a
+    second ledger on the same file in the same loop must not wait for it inside SQLite's
+    busy handler (that blocks the loop, so the commit it waits for never comes)."""
+    import time
+
+    path = tmp_path / "ledger.sqlite3"
+    first = kit.gateway(store=SQLiteLedger(path, busy_timeout_s=3.0))
+    second = kit.gateway(store=SQLiteLedger(path, busy_timeout_s=3.0))
+    started = time.monotonic()
+    jobs = await asyncio.gather(
+        *(
+            gw.submit(request(model="toy:dop-lite", prompt=f"two-{i}"))
+            for i in range(10)
+            for gw in (first, second)
+        )
+    )
+    assert time.monotonic() - started < 2.0
+    assert len({job.id for job in jobs}) == 20
+    check = SQLiteLedger(path)
+    assert len(check.find()) == 20
+    check.close()
+    await kit.close()

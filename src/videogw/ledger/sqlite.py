@@ -29,6 +29,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -267,6 +268,13 @@ def _attempt_row(f: AttemptFact, client: str | None) -> tuple[Any, ...]:
 _SELECT_JOBS = "SELECT id, job FROM jobs"
 
 
+# Every open ledger of this process, by file: a grouped transaction is committed by its
+# event loop at the end of a tick, so another connection to the file that waited for it in
+# SQLite's busy handler on the same loop would wait for ever; it commits it first instead.
+_OPEN: dict[tuple[int, int], weakref.WeakSet[SQLiteLedger]] = {}
+_OPEN_LOCK = threading.Lock()
+
+
 class SQLiteLedger(Ledger):
     """`Ledger` on one SQLite file (or ``":memory:"``)."""
 
@@ -305,6 +313,9 @@ class SQLiteLedger(Ledger):
         self._identity = None if memory else self._stat()
         self._grouped = False  # grouped writes in the open transaction, not yet committed
         self._lost: LedgerError | None = None  # they were rolled back: tell their commit
+        if self._identity is not None:
+            with _OPEN_LOCK:
+                _OPEN.setdefault(self._identity, weakref.WeakSet()).add(self)
 
     def __repr__(self) -> str:
         return f"<SQLiteLedger {str(self.path)!r}>"
@@ -367,6 +378,8 @@ class SQLiteLedger(Ledger):
         writes raise only before they change anything (a compare-and-swap that matched no
         row). A database error mid-write undoes the whole open transaction."""
         group = current_group()
+        if not self._db.in_transaction:
+            self._commit_peers()
         with self._lock:
             if self._lost is not None:
                 raise self._lost  # until the group that lost its writes has heard of it
@@ -426,6 +439,27 @@ class SQLiteLedger(Ledger):
                 if db.in_transaction:
                     db.execute("ROLLBACK")
             raise _unavailable(exc, self.path) from exc
+
+    def _commit_peers(self) -> None:
+        """Commit the grouped writes other ledgers of this process hold open on this file
+        (committing early is always safe), so the write lock is not held by a transaction
+        whose commit waits for this very thread's event loop."""
+        if self._identity is None:
+            return
+        with _OPEN_LOCK:
+            peers = [p for p in _OPEN.get(self._identity, ()) if p is not self and p._grouped]
+        for peer in peers:
+            peer._commit_early()
+
+    def _commit_early(self) -> None:
+        with self._lock:
+            if not self._grouped or self._lost is not None:
+                return
+            try:
+                self._end()
+            except LedgerError as exc:
+                # its own commit must still report it to the operations that wrote
+                self._lost, self._grouped = exc, True
 
     @property
     def pending(self) -> bool:
@@ -813,6 +847,13 @@ class SQLiteLedger(Ledger):
                     self._end()
             finally:
                 self._db.close()
+                if self._identity is not None:
+                    with _OPEN_LOCK:
+                        peers = _OPEN.get(self._identity)
+                        if peers is not None:
+                            peers.discard(self)
+                            if not peers:
+                                del _OPEN[self._identity]
 
 
 _SELECT_KEYS = (
