@@ -522,7 +522,7 @@ class AsyncGateway(_Base):
         self, jobs: list[Job], owner: str, timeout: float | None, first_delay: float | None
     ) -> list[Job]:
         tracker = self.tracker
-        poller = tracker.new_poller()
+        poller = tracker.new_poller(woken=True)  # drive_async wakes on a delivery
         poller.add_all(jobs, first_delay=first_delay)
         deadline = None if timeout is None else self.clock.monotonic() + timeout
 
