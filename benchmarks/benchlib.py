@@ -155,8 +155,22 @@ def fast_server() -> dict[str, str]:
 
 
 async def _deliver(app: _Instrumented, port: int, lose: float) -> None:
-    """POST the emulator's due webhooks to the receiver on `port` (see the docstring)."""
+    """POST the emulator's due webhooks to the receiver on `port` (see the docstring), up
+    to 16 at once: a provider's senders do not queue every job's callback behind one."""
     rng = random.Random(17)
+    limit = asyncio.Semaphore(16)
+
+    async def post(client: httpx.AsyncClient, delivery: Any) -> None:
+        url = httpx.URL(delivery.url).copy_with(scheme="http", host="127.0.0.1", port=port)
+        async with limit:
+            try:
+                answer = await client.post(url, content=delivery.body, headers=delivery.headers)
+            except httpx.HTTPError:
+                app.webhooks["errors"] += 1
+                return
+        app.webhooks["delivered" if answer.is_success else f"http {answer.status_code}"] += 1
+
+    sending: set[asyncio.Task[None]] = set()
     async with httpx.AsyncClient(timeout=10) as client:
         while True:
             await asyncio.sleep(0.1)
@@ -164,14 +178,9 @@ async def _deliver(app: _Instrumented, port: int, lose: float) -> None:
                 if rng.random() < lose:
                     app.webhooks["lost"] += 1
                     continue
-                url = httpx.URL(delivery.url).copy_with(scheme="http", host="127.0.0.1", port=port)
-                try:
-                    answer = await client.post(url, content=delivery.body, headers=delivery.headers)
-                    app.webhooks[
-                        "delivered" if answer.is_success else f"http {answer.status_code}"
-                    ] += 1
-                except httpx.HTTPError:
-                    app.webhooks["errors"] += 1
+                task = asyncio.ensure_future(post(client, delivery))
+                sending.add(task)
+                task.add_done_callback(sending.discard)
 
 
 async def _main(
