@@ -558,3 +558,55 @@ def test_the_webhooks_benchmark_bounded_reads_per_job_with_and_without() -> None
     assert figures["value"] <= 1.2, figures  # status reads per job with webhooks
     assert figures["reads_per_job_without"] <= 2.5, figures
     assert figures["pass"] is True
+
+
+def test_a_worker_hearing_deliveries_reads_a_job_only_at_claim_and_on_its_webhook(
+    tmp_path: Any,
+) -> None:
+    """A `videogw worker` with the receiver in its process (SQLite): after the read at
+    claim, nothing until the delivery, which wakes it (the old schedule read at 0.97 E and
+    every 5 % of E after)."""
+    import asyncio
+
+    from videogw import AsyncGateway, Config
+    from videogw.emulator import Timing
+    from videogw.emulator.server import LoopbackServer
+    from videogw.ledger import SQLiteLedger
+    from videogw.worker import Worker
+
+    server = LoopbackServer(HookToy.emulator(timing=Timing(queue_s=0.1, run_s=2.9))).start()
+    settings = {"base_url": server.base_url, "api_key": "emulator-key", "expected_job_s": 3.0}
+    config = Config.model_validate(
+        {
+            "providers": {"toy": settings},
+            "poll": {"floor_s": 0.1, "cap_s": 2.0},
+            "public_url": HOOKS,
+        }
+    )
+
+    async def scenario() -> tuple[Any, Job, float]:
+        async with AsyncGateway(
+            config, store=SQLiteLedger(tmp_path / "l.sqlite3"), registry=registry_with(HookToy)
+        ) as gw:
+            make_webhook_app(gw)  # the receiver lives in this process
+            job = await gw.submit(model="dop-lite", prompt="a cat", image=IMAGE)
+            started = time.monotonic()
+            worker = Worker(gw, concurrency=10, batch=10, idle_s=0.2, on_line=lambda _l: None)
+            running = asyncio.ensure_future(worker.run())
+            await asyncio.sleep(3.3)  # done at the emulator at 3.0 s; first backstop at 5 s
+            assert worker.stats.reads == 1  # the read at claim, then none
+            assert (
+                await gw.confirm_webhook(gw.get(job.id), StatusUpdate(JobStatus.succeeded)) is None
+            )
+            while not gw.get(job.id).status.is_terminal:
+                await asyncio.sleep(0.02)
+                assert time.monotonic() - started < 4.5, "not woken by the delivery"
+            worker.stop()
+            return await running, gw.get(job.id), time.monotonic() - started
+
+    try:
+        stats, job, _ = asyncio.run(scenario())
+    finally:
+        server.stop()
+    assert job.status is JobStatus.succeeded
+    assert stats.reads == 2  # the claim's, and the one the delivery asked for
