@@ -208,23 +208,65 @@ def test_one_index_serves_live_jobs_and_none_moves_with_status_writes(tmp_path: 
     ledger.close()
 
 
-def test_a_version_2_ledger_loses_its_old_indexes_on_opening(tmp_path: Path) -> None:
+V2_ATTEMPTS = """
+CREATE TABLE attempts (
+    job_id TEXT NOT NULL, n INTEGER NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL,
+    outcome TEXT NOT NULL, status TEXT, started_at REAL NOT NULL, ended_at REAL,
+    latency_s REAL, charged INTEGER, cost TEXT, currency TEXT, cost_usd REAL,
+    estimate_usd REAL, client_key TEXT, PRIMARY KEY (job_id, n)
+) WITHOUT ROWID"""
+
+
+def test_a_version_2_ledger_is_migrated_with_its_attempts(tmp_path: Path) -> None:
+    """v2 files (videogw before issue 17) get v3's indexes and attempts table on opening,
+    with every attempt, statistic and spend figure kept."""
+    from datetime import UTC, datetime
+
     from routing_kit import finished_job
 
     path = tmp_path / "ledger.sqlite3"
     ledger = SQLiteLedger(path)
-    job = ledger.create(finished_job("toy", 3))
-    ledger._db.execute("DROP INDEX jobs_live")
-    ledger._db.execute("CREATE INDEX jobs_unfinished ON jobs (created_at) WHERE terminal = 0")
-    ledger._db.execute("CREATE INDEX jobs_claimable ON jobs (updated_at) WHERE open = 1")
-    ledger._db.execute("PRAGMA user_version=2")
+    jobs = [ledger.create(finished_job("toy", 3 + i, cost="0.10")) for i in range(5)]
+    since = datetime(2000, 1, 1, tzinfo=UTC)
+    stats, spend = ledger.stats("toy", "dop-lite"), ledger.spend_usd(since)
+    db = ledger._db
+    # back to the v2 layout, as videogw 0.2 left it
+    for statement in (
+        "DROP INDEX jobs_live",
+        "CREATE INDEX jobs_unfinished ON jobs (created_at) WHERE terminal = 0",
+        "CREATE INDEX jobs_claimable ON jobs (updated_at) WHERE open = 1",
+        "ALTER TABLE attempts RENAME TO attempts_v3",
+        "DROP INDEX attempts_stats",
+        "DROP INDEX attempts_spend",
+        "DROP INDEX attempts_open",
+        V2_ATTEMPTS,
+        "INSERT INTO attempts SELECT * FROM attempts_v3",
+        "DROP TABLE attempts_v3",
+        "CREATE INDEX attempts_stats ON attempts (provider, model, ended_at)",
+        "CREATE INDEX attempts_spend ON attempts (ended_at) WHERE charged = 1",
+        "CREATE INDEX attempts_open ON attempts (started_at) WHERE charged IS NULL",
+        "PRAGMA user_version=2",
+    ):
+        db.execute(statement)
     ledger.close()
     reopened = SQLiteLedger(path)
     names = {n for (n,) in reopened._db.execute("SELECT name FROM sqlite_master")}
     assert "jobs_claimable" not in names
     assert "jobs_unfinished" not in names
-    assert "jobs_live" in names
-    assert reopened.get(job.id) == job
+    assert "attempts_v2" not in names
+    assert {"jobs_live", "attempts_stats", "attempts_spend", "attempts_open"} <= names
+    (sql,) = reopened._db.execute(
+        "SELECT sql FROM sqlite_master WHERE name = 'attempts'"
+    ).fetchone()
+    assert "WITHOUT ROWID" not in sql
+    assert reopened._db.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert [reopened.get(job.id) for job in jobs] == jobs
+    assert reopened.stats("toy", "dop-lite") == stats
+    assert reopened.spend_usd(since) == spend
+    # and it takes new writes, attempts upserted on the new unique key
+    more = reopened.create(finished_job("toy", 9, cost="0.10"))
+    assert reopened.stats("toy", "dop-lite").samples == stats.samples + 1
+    assert reopened.get(more.id) == more
     reopened.close()
 
 

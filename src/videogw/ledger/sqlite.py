@@ -115,8 +115,8 @@ CREATE TABLE IF NOT EXISTS attempts (
     cost_usd REAL,
     estimate_usd REAL,
     client_key TEXT,
-    PRIMARY KEY (job_id, n)
-) WITHOUT ROWID;
+    UNIQUE (job_id, n)
+);
 CREATE INDEX IF NOT EXISTS attempts_stats ON attempts (provider, model, ended_at);
 CREATE INDEX IF NOT EXISTS attempts_spend ON attempts (ended_at) WHERE charged = 1;
 CREATE INDEX IF NOT EXISTS attempts_open ON attempts (started_at) WHERE charged IS NULL;
@@ -141,10 +141,30 @@ CREATE TABLE IF NOT EXISTS provider_standing (
 """
 
 # v1 (videogw 0.1) had no versions, keys table, open flag or client keys: add them
-# v2 had two partial indexes for live jobs, one keyed by updated_at, which every status write
-# changes (an index write each); v3 has one, keyed by created_at, which never changes. Both
-# the unfinished-job queries (terminal = 0) and the claim (open = 1) use it.
-_MIGRATE_V2 = ("DROP INDEX IF EXISTS jobs_claimable", "DROP INDEX IF EXISTS jobs_unfinished")
+# Status writes, cheaper in v3 (a write's dirty pages are what a commit copies to the WAL,
+# fsyncs and later checkpoints):
+# - v2 had two partial indexes for live jobs, one keyed by updated_at, which every status
+#   write changes; v3 has one, keyed by created_at, which never changes. The unfinished-job
+#   queries (terminal = 0) and the claim (open = 1) both use it.
+# - v2 clustered attempts by job id (WITHOUT ROWID): random ids put every write on another
+#   page. v3 keeps them in insertion order (rowid) with a unique index on (job_id, n), which
+#   an update does not change, so concurrent jobs' writes share pages.
+_MIGRATE_V2 = (
+    "DROP INDEX IF EXISTS jobs_claimable",
+    "DROP INDEX IF EXISTS jobs_unfinished",
+    "DROP INDEX IF EXISTS attempts_stats",
+    "DROP INDEX IF EXISTS attempts_spend",
+    "DROP INDEX IF EXISTS attempts_open",
+    "ALTER TABLE attempts RENAME TO attempts_v2",
+)
+_MIGRATE_V2_AFTER = (
+    "INSERT INTO attempts (job_id, n, provider, model, outcome, status, started_at, ended_at, "
+    "latency_s, charged, cost, currency, cost_usd, estimate_usd, client_key) "
+    "SELECT job_id, n, provider, model, outcome, status, started_at, ended_at, latency_s, "
+    "charged, cost, currency, cost_usd, estimate_usd, client_key FROM attempts_v2 ORDER BY "
+    "started_at",
+    "DROP TABLE attempts_v2",
+)
 
 _MIGRATE_V1 = (
     "ALTER TABLE jobs ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
@@ -340,6 +360,9 @@ class SQLiteLedger(Ledger):
                     db.execute(statement)
             for statement in filter(str.strip, _SCHEMA.split(";")):
                 db.execute(statement)
+            if existing and version < 3:
+                for statement in _MIGRATE_V2_AFTER:
+                    db.execute(statement)
             if existing and version < 2:
                 for statement in _MIGRATE_V1[3:]:
                     db.execute(statement)
