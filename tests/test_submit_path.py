@@ -7,10 +7,18 @@ import hashlib
 import json
 from typing import Any
 
+from urllib.parse import urlsplit
+
+import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import AliasChoices, Field
 
 from videogw import GenerationRequest
 from videogw.ledger import dump_request, fingerprint
+from videogw.provider import ProviderOptions, option_names, parsed_url
+from videogw.wire import trusted_url
 
 REQUESTS: list[dict[str, Any]] = [
     {"model": "dop-lite", "image": "https://example.com/cat.jpg"},
@@ -50,3 +58,85 @@ def test_fingerprint_matches_what_ledgers_already_hold(fields: dict[str, Any]) -
     other_key = request.model_copy(update={"idempotency_key": "another"})
     assert fingerprint(other_key) == fingerprint(request)
     assert fingerprint(request.model_copy(update={"prompt": "x"})) != fingerprint(request)
+
+
+def _trusted_by_parsing(url: object, base_url: str, hosts: tuple[str, ...]) -> bool:
+    """`trusted_url` as it was: both URLs parsed, every time."""
+    if not isinstance(url, str) or not url or not url.isprintable():
+        return False
+    given, base = urlsplit(url), urlsplit(base_url)
+    if (given.scheme, given.netloc) == (base.scheme, base.netloc):
+        return True
+    return given.scheme == "https" and given.netloc in hosts
+
+
+BASES = [
+    "http://127.0.0.1:8000",
+    "https://platform.higgsfield.ai",
+    "https://platform.higgsfield.ai/v1/",
+    "https://user:pw@api.example.com:8443/base?x=1",
+    "HTTPS://Upper.Example.com",
+    "https://[::1]:9/",
+    "not a url",
+    "",
+]
+URLS = [
+    "http://127.0.0.1:8000/requests/1/status",
+    "http://127.0.0.1:8000?x",
+    "http://127.0.0.1:8000#frag",
+    "http://127.0.0.1:8000",
+    "http://127.0.0.1:80001/requests",
+    "http://127.0.0.1:8000@evil.com/requests",
+    "http://127.0.0.1:8000.evil.com/x",
+    "https://platform.higgsfield.ai/requests/abc/status",
+    "https://platform.higgsfield.ai.evil.com/requests",
+    "https://platform.higgsfield.ai:443/requests",
+    "HTTPS://platform.higgsfield.ai/x",
+    "https://upper.example.com/x",
+    "https://Upper.Example.com/x",
+    "https://user:pw@api.example.com:8443/other",
+    "https://api.example.com:8443/other",
+    "https://[::1]:9/x",
+    "https://cdn.higgsfield.ai/x",
+    " https://platform.higgsfield.ai/x",
+    "https://platform.higgsfield.ai/x\n",
+    "//platform.higgsfield.ai/x",
+    "/relative/path",
+    "",
+    None,
+    42,
+]
+
+
+@pytest.mark.parametrize("base", BASES)
+def test_trusted_url_answers_as_parsing_both_urls_does(base: str) -> None:
+    hosts = ("cdn.higgsfield.ai", "platform.higgsfield.ai")
+    for url in [*URLS, *(f"{base}{tail}" for tail in ("/x", "?q", "#f", "", "x", ".evil/x"))]:
+        assert trusted_url(url, base, hosts) == _trusted_by_parsing(url, base, hosts), url
+
+
+@given(st.text(min_size=1, max_size=40), st.sampled_from(BASES[:6]))
+def test_trusted_url_fast_path_on_any_tail(tail: str, base: str) -> None:
+    for url in (base + tail, base.rstrip("/") + "/" + tail, tail):
+        assert trusted_url(url, base) == _trusted_by_parsing(url, base, ())
+
+
+def test_option_names_are_read_per_options_class() -> None:
+    class One(ProviderOptions):
+        alpha: int | None = None
+
+    class Two(ProviderOptions):
+        beta: int | None = Field(default=None, validation_alias=AliasChoices("beta", "b"))
+
+    assert option_names(One) == {"alpha"}
+    assert option_names(Two) == {"beta", "b"}
+    assert option_names(One) is option_names(One)
+
+
+def test_http_url_is_parsed_once_and_never_changed_by_a_request() -> None:
+    url = parsed_url("http://127.0.0.1:9/v1/thing")
+    assert parsed_url("http://127.0.0.1:9/v1/thing") is url
+    with_query = httpx.Request("POST", url, params={"hf_webhook": "https://h/x"}, json={})
+    assert str(with_query.url) == "http://127.0.0.1:9/v1/thing?hf_webhook=https%3A%2F%2Fh%2Fx"
+    assert str(url) == "http://127.0.0.1:9/v1/thing"
+    assert httpx.Request("POST", url, json={}).url == url
