@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 from typing import Any
-
 from urllib.parse import urlsplit
 
 import httpx
