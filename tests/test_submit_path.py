@@ -14,9 +14,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import AliasChoices, Field
 
-from videogw import GenerationRequest
-from videogw.ledger import dump_request, fingerprint
+from routing_kit import Kit, request
+from videogw import GenerationRequest, Job
+from videogw.emulator import FakeClock
+from videogw.errors import IdempotencyConflictError
+from videogw.ledger import MemoryLedger, dump_request, fingerprint
 from videogw.provider import ProviderOptions, option_names, parsed_url
+from videogw.testing import maybe_await
 from videogw.wire import trusted_url
 
 REQUESTS: list[dict[str, Any]] = [
@@ -139,3 +143,37 @@ def test_http_url_is_parsed_once_and_never_changed_by_a_request() -> None:
     assert str(with_query.url) == "http://127.0.0.1:9/v1/thing?hf_webhook=https%3A%2F%2Fh%2Fx"
     assert str(url) == "http://127.0.0.1:9/v1/thing"
     assert httpx.Request("POST", url, json={}).url == url
+
+
+class _CountingLedger(MemoryLedger):
+    def __init__(self) -> None:
+        super().__init__()
+        self.key_reads = 0
+
+    def get_by_key(self, idempotency_key: str) -> Job | None:
+        self.key_reads += 1
+        return super().get_by_key(idempotency_key)
+
+
+@pytest.mark.parametrize("sync", [True, False])
+async def test_a_key_drawn_for_the_submit_is_not_looked_up_but_a_given_one_is(
+    sync: bool,
+) -> None:
+    kit = Kit(sync=sync, clock=FakeClock())
+    ledger = _CountingLedger()
+    gw = kit.gateway(store=ledger)
+    first = await maybe_await(gw.submit(request()))
+    assert ledger.key_reads == 0  # its key was drawn here: no stored job can hold it
+    assert (await maybe_await(gw.submit(request(idempotency_key="K-1")))).version > 0
+    again = await maybe_await(gw.submit(request(idempotency_key="K-1")))
+    assert ledger.key_reads == 2
+    made = GenerationRequest.model_validate(request())  # the caller's object, sent twice
+    assert (await maybe_await(gw.submit(made))).id == (await maybe_await(gw.submit(made))).id
+    same = await maybe_await(gw.submit(made, prompt=made.prompt))  # a copy, same key
+    assert same.idempotency_key == made.idempotency_key
+    assert ledger.key_reads == 5
+    with pytest.raises(IdempotencyConflictError):
+        await maybe_await(gw.submit(request(idempotency_key="K-1", prompt="another")))
+    assert kit.emulator("toy").count("submit") == 3  # first, K-1, made: nothing twice
+    assert again.id != first.id
+    await kit.close()
