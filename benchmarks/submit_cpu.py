@@ -10,8 +10,13 @@ acceptance). No tracking: scale.py measures that.
 ``--profile FILE`` runs the submits under cProfile and writes its stats there (CPU figures
 taken under a profiler are inflated; measure without it); ``--breakdown`` prints the share
 of profiled time by where it was spent (the transport, SQLite, pydantic, videogw...).
+cProfile times by the wall clock, so an fsync's wait counts there: profile with
+``--synchronous NORMAL`` to see CPU. (A process_time timer costs a system call per event
+and skews the shares towards code that makes many small calls.) ``--synchronous`` is the
+SQLite ledger's durability setting (default: the ledger's own).
 
     python benchmarks/submit_cpu.py [--jobs 3000] [--store sqlite|memory]
+                                    [--synchronous NORMAL|FULL]
                                     [--profile submit.prof] [--breakdown]
 """
 
@@ -48,18 +53,26 @@ REQUEST = {
 
 # where profiled time goes, by the file a function lives in (first match wins)
 BUCKETS = (
-    ("aiohttp/yarl/multidict (transport)", ("aiohttp", "yarl", "multidict", "propcache")),
-    ("httpx/httpcore (transport)", ("httpx", "httpcore", "h11", "anyio", "sniffio")),
-    ("asyncio event loop", ("asyncio", "selectors", "socket")),
+    ("transport: aiohttp", ("aiohttp", "yarl", "multidict", "propcache")),
+    ("transport: httpx models", ("httpx", "httpcore", "h11", "anyio", "sniffio")),
+    ("transport: videogw transports.py", ("videogw/transports.py",)),
+    ("asyncio event loop, sockets", ("asyncio", "selectors", "socket")),
     ("pydantic", ("pydantic",)),
-    ("sqlite3", ("sqlite3",)),
+    ("sqlite3 (C: statements, commits)", ("sqlite3",)),
     ("json", ("json",)),
     ("tenacity", ("tenacity",)),
     ("logging", ("logging",)),
-    ("videogw router/providerset/health", ("router.py", "providerset.py", "health.py")),
-    ("videogw plugin (higgsfield)", ("videogw_higgsfield",)),
-    ("videogw ledger", ("videogw/ledger",)),
-    ("videogw other", ("videogw",)),
+    ("videogw ledger (Python)", ("videogw/ledger",)),
+    ("videogw engine", ("videogw/engine.py",)),
+    (
+        "videogw routing",
+        ("router.py", "providerset.py", "health.py", "figures.py", "breaker.py", "credits.py"),
+    ),
+    (
+        "videogw provider + plugin",
+        ("videogw/provider.py", "videogw/wire.py", "videogw/motions.py", "videogw_higgsfield"),
+    ),
+    ("videogw submit, lifecycle, recorder, gateway", ("videogw",)),
 )
 
 
@@ -130,17 +143,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=3000)
     parser.add_argument("--store", choices=("sqlite", "memory"), default="sqlite")
+    parser.add_argument("--synchronous", choices=("NORMAL", "FULL"), default=None)
     parser.add_argument("--profile", type=Path, default=None)
     parser.add_argument("--breakdown", action="store_true")
     args = parser.parse_args()
     print(python_line())
     profile = cProfile.Profile() if args.profile or args.breakdown else None
+    durability: dict[str, Any] = {"synchronous": args.synchronous} if args.synchronous else {}
     with (
         tempfile.TemporaryDirectory() as tmp,
         EmulatorProcess("higgsfield", queue_s=60, run_s=60) as emulator,
     ):
         store: JobStore = (
-            SQLiteLedger(Path(tmp) / "ledger.sqlite3") if args.store == "sqlite" else MemoryStore()
+            SQLiteLedger(Path(tmp) / "ledger.sqlite3", **durability)
+            if args.store == "sqlite"
+            else MemoryStore()
         )
         used = asyncio.run(run(emulator.base_url, args.jobs, store, profile))
         store.close()
@@ -164,6 +181,7 @@ def main() -> None:
         per_submit_ms <= GOAL_MS and profile is None,
         jobs=args.jobs,
         store=args.store,
+        synchronous=args.synchronous,
         profiled=profile is not None,
     )
 
