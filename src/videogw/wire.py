@@ -172,19 +172,10 @@ def trusted_url(url: object, base_url: str, hosts: Collection[str] = ()) -> bool
 
 @functools.lru_cache(maxsize=64)
 def _origin(base_url: str) -> str:
+    """``scheme://netloc`` of `base_url`; empty when it would not split back to the same
+    two (then `trusted_url` always parses)."""
     base = urlsplit(base_url)
-    # an origin that would not read back as itself is left to the full comparison
-    if (
-        not base.scheme
-        or not base.netloc
-        or urlsplit(f"{base.scheme}://{base.netloc}/")
-        != (
-            base.scheme,
-            base.netloc,
-            "/",
-            "",
-            "",
-        )
-    ):
+    origin = f"{base.scheme}://{base.netloc}"
+    if not base.scheme or not base.netloc or urlsplit(origin + "/")[:2] != base[:2]:
         return ""
-    return f"{base.scheme}://{base.netloc}"
+    return origin
