@@ -68,12 +68,30 @@ def table_estimate(
     prepared: Prepared, *, override: Decimal | None, usd_per_credit: Decimal
 ) -> CostEstimate | None:
     """The credit-table estimate for `prepared`, or None when no figure is known."""
-    price = CREDITS.get(prepared.model)
-    if price is None and override is None:
-        return None
     count = 1
     if prepared.model == "soul":
         count = getattr(prepared.options, "batch_size", None) or 1
+    # A pure function of these four, and frozen: priced once rather than per submit. Keyed
+    # by the decimals' text, since Decimal("2") == Decimal("2.0") but their bases read apart.
+    key = (prepared.model, count, str(override), str(usd_per_credit))
+    if key in _FIGURES:
+        return _FIGURES[key]
+    found = _table_figure(prepared.model, count, override, usd_per_credit)
+    if len(_FIGURES) >= 256:
+        _FIGURES.clear()
+    _FIGURES[key] = found
+    return found
+
+
+_FIGURES: dict[tuple[str, int, str, str], CostEstimate | None] = {}
+
+
+def _table_figure(
+    model: str, count: int, override: Decimal | None, usd_per_credit: Decimal
+) -> CostEstimate | None:
+    price = CREDITS.get(model)
+    if price is None and override is None:
+        return None
     rate = f"${usd_per_credit}/credit (derived from the docs' estimate example)"
     if override is not None:
         unit = price.unit if price else "job"
@@ -93,7 +111,7 @@ def table_estimate(
     amount = (low + high) / 2 if high is not None else low
     spread = f"{low}-{high}" if high is not None else f"{low}"
     basis = (
-        f"Higgsfield {prepared.model}: {spread} credits per {price.unit}"
+        f"Higgsfield {model}: {spread} credits per {price.unit}"
         f"{f' x {count}' if count > 1 else ''} ({price.basis}; derived figures, not a published "
         f"price list); {rate}"
     )

@@ -181,9 +181,10 @@ class HiggsfieldProvider(Provider):
                 headers["Hf-Expires-After"] = str(expires)
             if request.webhook_url is not None:
                 params["hf_webhook"] = request.webhook_url
-        url = self.url(prepared.spec.provider_model)
+        url = self.http_url(prepared.spec.provider_model)
         body = build_body(prepared, uploaded)
-        return httpx.Request("POST", url, params=params, json=body, headers=headers)
+        # no params: None, not {} (an empty dict makes httpx rebuild the parsed URL)
+        return httpx.Request("POST", url, params=params or None, json=body, headers=headers)
 
     def parse_submit(self, prepared: Prepared, response: httpx.Response) -> Accepted:
         data = self.json(response)

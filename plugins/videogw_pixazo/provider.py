@@ -149,7 +149,7 @@ class PixazoProvider(Provider):
         if request.webhook_url is not None and token:
             headers["X-Webhook-URL"] = callback_url(request.webhook_url, token)
             headers["X-Webhook-Mode"] = options.webhook_mode
-        return httpx.Request("POST", self.url(SUBMIT_PATH), json=body, headers=headers)
+        return httpx.Request("POST", self.http_url(SUBMIT_PATH), json=body, headers=headers)
 
     def parse_submit(self, prepared: Prepared, response: httpx.Response) -> Accepted:
         data = self.json(response)

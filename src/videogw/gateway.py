@@ -187,8 +187,16 @@ class _Base:
         return self.tracker.record_update(job, update)
 
     # -- operations, shared by both drivers --------------------------------------------
-    def _submit_op(self, request: GenerationRequest) -> Op[Job]:
-        return (yield from self.submitter.submit_op(request, new_owner("submit")))
+    @staticmethod
+    def _key_made_here(request: RequestLike, fields: Mapping[str, Any]) -> bool:
+        """Whether `_request` will draw the idempotency key itself (a fresh uuid4): then
+        no stored job can hold it yet, and a submit need not look it up first."""
+        if isinstance(request, GenerationRequest):
+            return False  # the caller's object: it may be submitted again, key and all
+        return "idempotency_key" not in fields and "idempotency_key" not in (request or {})
+
+    def _submit_op(self, request: GenerationRequest, *, new_key: bool = False) -> Op[Job]:
+        return (yield from self.submitter.submit_op(request, new_owner("submit"), new_key=new_key))
 
     def _run_op(
         self,
@@ -273,7 +281,8 @@ class Gateway(_Base):
 
         The same `idempotency_key` again returns the same job (nothing is sent); with a
         different request it raises `IdempotencyConflictError`."""
-        return self._engine.run(self._submit_op(self._request(request, fields)))
+        new_key = self._key_made_here(request, fields)
+        return self._engine.run(self._submit_op(self._request(request, fields), new_key=new_key))
 
     def status(self, job: Job) -> Job:
         """Read the job's status from its provider once, record it, and return it."""
@@ -467,7 +476,9 @@ class AsyncGateway(_Base):
 
     async def submit(self, request: RequestLike = None, /, **fields: Unpack[RequestFields]) -> Job:
         """See `Gateway.submit`."""
-        return await self._engine.run(self._submit_op(self._request(request, fields)))
+        new_key = self._key_made_here(request, fields)
+        op = self._submit_op(self._request(request, fields), new_key=new_key)
+        return await self._engine.run(op)
 
     async def status(self, job: Job) -> Job:
         """See `Gateway.status`."""

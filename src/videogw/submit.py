@@ -111,11 +111,20 @@ class Submitter:
         return self.recorder.create(known, request)
 
     def submit_op(
-        self, request: GenerationRequest, owner: str, *, keep_lease: bool = False
+        self,
+        request: GenerationRequest,
+        owner: str,
+        *,
+        keep_lease: bool = False,
+        new_key: bool = False,
     ) -> Op[Job]:
         """A new logical job, tried on the plan's candidates in order. `owner` leases it
-        while the submit runs, and after it when `keep_lease` (to wait on it)."""
-        known = self.existing(request)
+        while the submit runs, and after it when `keep_lease` (to wait on it).
+
+        `new_key`: the request's idempotency key was drawn for this very call, so no job
+        can hold it and the ledger is not asked first (a read per submit). The write-ahead
+        claims the key atomically either way."""
+        known = None if new_key else self.existing(request)
         if known is not None:
             log.info("job %s: idempotency key already used; returning that job", known.id)
             return known

@@ -219,8 +219,7 @@ def exposure_usd(job: Job) -> Decimal:
     return total
 
 
-def dump_request(request: GenerationRequest) -> str:
-    """JSON for a request, bytes included (base64), so a resubmit survives a restart."""
+def _request_data(request: GenerationRequest) -> dict[str, Any]:
     data: dict[str, Any] = request.model_dump(mode="json", exclude=set(_MEDIA))
     for name in _MEDIA:
         media: Media | None = getattr(request, name)
@@ -234,7 +233,12 @@ def dump_request(request: GenerationRequest) -> str:
         elif media.data is not None:
             item["data_b64"] = base64.b64encode(media.data).decode()
         data[name] = item
-    return json.dumps(data, separators=(",", ":"), sort_keys=True)
+    return data
+
+
+def dump_request(request: GenerationRequest) -> str:
+    """JSON for a request, bytes included (base64), so a resubmit survives a restart."""
+    return json.dumps(_request_data(request), separators=(",", ":"), sort_keys=True)
 
 
 def load_request(text: str) -> GenerationRequest:
@@ -251,7 +255,9 @@ def fingerprint(request: GenerationRequest | None) -> str | None:
     the key itself."""
     if request is None:
         return None
-    data = json.loads(dump_request(request))
+    # The same text as hashing `dump_request` re-read without the key (what ledgers
+    # already hold), without the JSON round trip: it ran on every submit.
+    data = _request_data(request)
     data.pop("idempotency_key", None)
     text = json.dumps(data, separators=(",", ":"), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
