@@ -212,3 +212,10 @@ def test_higgsfield_table_estimates_are_priced_once_per_distinct_figure() -> Non
     assert one is not None
     assert four is not None
     assert four.amount == 4 * one.amount
+
+
+def test_a_malformed_url_in_an_answer_is_untrusted_not_a_crash() -> None:
+    # urlsplit raises ValueError on an unbalanced "[": a hostile answer must not turn a
+    # submit into an untyped exception
+    assert trusted_url("https://[::1/jobs/1", "https://api.example.com") is False
+    assert trusted_url("http://api.example.com]x/1", "https://api.example.com") is False

@@ -164,7 +164,10 @@ def trusted_url(url: object, base_url: str, hosts: Collection[str] = ()) -> bool
     # first "/", "?" or "#"), so it is not parsed again.
     if origin and url.startswith(origin) and url[len(origin) : len(origin) + 1] in ("/", "?", "#"):
         return True
-    given, base = urlsplit(url), urlsplit(base_url)
+    try:
+        given, base = urlsplit(url), urlsplit(base_url)
+    except ValueError:  # e.g. an unbalanced "[" (a malformed IPv6 host): not ours to call
+        return False
     if (given.scheme, given.netloc) == (base.scheme, base.netloc):
         return True
     return given.scheme == "https" and given.netloc in hosts
