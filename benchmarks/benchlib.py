@@ -15,6 +15,7 @@ The emulator process wraps the provider's emulator in a tiny ASGI layer that ans
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -25,6 +26,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -206,6 +208,24 @@ class EmulatorProcess:
     def counts(self) -> dict[str, Any]:
         found: dict[str, Any] = self.control("counts")
         return found
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def cpu_s(self) -> float:
+        """CPU seconds the emulator's process has used (user + system), from /proc: its
+        share of a run is measured apart from the client's."""
+        if self.pid is None:
+            return 0.0
+        with contextlib.suppress(ImportError):
+            import psutil
+
+            times = psutil.Process(self.pid).cpu_times()
+            return float(times.user + times.system)
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
+        # after the command name: state is field 3, utime and stime are fields 14 and 15
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         if self._process is not None:

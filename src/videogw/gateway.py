@@ -11,10 +11,11 @@ needs to carry on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Self, Unpack
 
@@ -50,7 +51,7 @@ log = logging.getLogger("videogw")
 
 RequestLike = GenerationRequest | Mapping[str, Any] | None
 JobRef = Job | str  # a job, or its id (read from the ledger)
-ADD_BATCH = 512  # jobs read, leased and handed to the poller at a time
+ADD_BATCH = 1000  # jobs leased in one transaction, before each is read and handed over
 Transport = httpx.BaseTransport | httpx.AsyncBaseTransport
 
 
@@ -203,12 +204,13 @@ class _Base:
     def _start(
         self, jobs: Iterable[JobRef], owner: str | None, first_delay: float | None
     ) -> Poller:
-        """A poller holding `jobs`, a batch at a time (read, leased for `owner` unless
-        None, added), so the full jobs are never all in memory at once."""
+        """A poller holding `jobs`: leased for `owner` (unless None) a batch of ids per
+        transaction, then each read (for an id) and added, one at a time, so the full jobs
+        are never all in memory at once."""
         poller = self.tracker.new_poller()
-        batch: list[Job] = []
-        for job in self._resolve(jobs):
-            batch.append(job)
+        batch: list[JobRef] = []
+        for item in jobs:
+            batch.append(item)
             if len(batch) >= ADD_BATCH:
                 self._add(poller, batch, owner, first_delay)
                 batch = []
@@ -216,11 +218,17 @@ class _Base:
         return poller
 
     def _add(
-        self, poller: Poller, jobs: list[Job], owner: str | None, first_delay: float | None
+        self, poller: Poller, refs: list[JobRef], owner: str | None, first_delay: float | None
     ) -> None:
         if owner is not None:
-            self.tracker.hold_ids((job.id for job in jobs if job.version > 0), owner)
-        poller.add_all(jobs, first_delay=first_delay)
+            stored = (
+                ref if isinstance(ref, str) else ref.id
+                for ref in refs
+                if isinstance(ref, str) or ref.version > 0
+            )
+            self.tracker.hold_ids(stored, owner)
+        for job in self._resolve(refs):
+            poller.add(job, first_delay=first_delay)
 
     def _finished(self, done: Done) -> Job:
         """The job a poller is done with, in full (read from the ledger when the poller
@@ -613,12 +621,14 @@ class AsyncGateway(_Base):
         releases the leases: use ``contextlib.aclosing`` to have that happen at once."""
         owner = new_owner("wait_all")
         poller = self._start(jobs, owner, first_delay)
-        async for job in self._stream(poller, owner, timeout):
-            yield job
+        # closed with this one, so leaving early stops the reads now, not at collection
+        async with contextlib.aclosing(self._stream(poller, owner, timeout)) as stream:
+            async for job in stream:
+                yield job
 
     async def _stream(
         self, poller: Poller, owner: str, timeout: float | None
-    ) -> AsyncIterator[Job]:
+    ) -> AsyncGenerator[Job, None]:
         tracker = self.tracker
         deadline = None if timeout is None else self.clock.monotonic() + timeout
         ready = asyncio.Event()
