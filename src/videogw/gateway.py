@@ -244,7 +244,7 @@ class _Base:
             return found[job_id]
         entry = poller.entry(job_id)
         if entry is not None:
-            return self.tracker._full(poller, entry)
+            return self.tracker.tracked_job(poller, entry)
         return self.store.get(job_id)
 
     @staticmethod

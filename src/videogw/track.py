@@ -458,7 +458,7 @@ class Tracker:
         job_id = entry.job_id
         if entry.version > 0 and not self.hold(job_id, owner):
             # leased by another process: follow its record instead of acting
-            poller.update(entry, self._full(poller, entry))
+            poller.update(entry, self.tracked_job(poller, entry))
             return
         try:
             if entry.aftercare is None:
@@ -466,11 +466,11 @@ class Tracker:
                 if not entry.shows_change(update) and not self._deadline_due(entry):
                     poller.unchanged(entry)
                     return
-                job = self._full(poller, entry)
+                job = self.tracked_job(poller, entry)
                 if job.provider_job_id == entry.provider_job_id:  # else: about an old attempt
                     job = self.record_update(job, update, quiet_age=entry.quiet or None)
             else:
-                job = self._full(poller, entry)
+                job = self.tracked_job(poller, entry)
             new = yield from self.aftercare_op(job, owner)
         except (TransportError, ProviderError) as exc:
             after = getattr(exc, "retry_after", None)
@@ -496,7 +496,7 @@ class Tracker:
         if job_id not in poller:
             self.let_go(job_id, owner)
 
-    def _full(self, poller: Poller, entry: Tracked) -> Job:
+    def tracked_job(self, poller: Poller, entry: Tracked) -> Job:
         """The tracked job in full: from the ledger, else the copy of a job never stored."""
         return (
             self.ledger.get(entry.job_id)
