@@ -650,6 +650,7 @@ class AsyncGateway(_Base):
                 stop=stop,
             )
         )
+        driver.add_done_callback(lambda _: ready.set())
         try:
             while True:
                 ready.clear()
@@ -657,9 +658,7 @@ class AsyncGateway(_Base):
                     yield self._finished(done)
                 if driver.done():
                     break
-                waiting = asyncio.ensure_future(ready.wait())
-                await asyncio.wait({driver, waiting}, return_when=asyncio.FIRST_COMPLETED)
-                waiting.cancel()
+                await ready.wait()  # a job finished, or the driver ended
             driver.result()  # a bug in the driver is raised, not swallowed
             for done in poller.take_done():
                 yield self._finished(done)
