@@ -10,6 +10,12 @@ The emulator process wraps the provider's emulator in a tiny ASGI layer that ans
 - ``GET /__bench/jobs``: ``{job id: emulated finish time (epoch seconds)}``;
 - ``GET /__bench/paths``: requests by ``METHOD path`` (only with ``per_path=True``);
 - ``POST /__bench/reset``: zero the counters.
+
+With ``webhooks_to=PORT`` the process also delivers the emulator's webhooks (every 0.1 s,
+as `videogw.emulator.LoopbackServer` does) to ``http://127.0.0.1:PORT``, whatever host the
+callback URL names (a receiver behind a TLS terminator sees the same path and query);
+``lose=F`` drops that share of deliveries (seeded), as a provider's failed retries would.
+``/__bench/counts`` then also has ``webhooks``: delivered, lost, errors.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import json
 import multiprocessing
 import os
 import platform
+import random
 import statistics
 import time
 from collections import Counter
@@ -91,6 +98,7 @@ class _Instrumented:
         self.app = app
         self.per_path = per_path
         self.paths: Counter[str] = Counter()
+        self.webhooks: Counter[str] = Counter()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http":
@@ -109,6 +117,7 @@ class _Instrumented:
                 "counts": dict(app.counts),
                 "injected": dict(app.faults.injected),
                 "jobs": len(app.jobs),
+                "webhooks": dict(self.webhooks),
             }
         elif what == "jobs":
             body = {job_id: job.finished_at() for job_id, job in app.jobs.items()}
@@ -117,6 +126,7 @@ class _Instrumented:
         elif what == "reset":
             app.counts.clear()
             self.paths.clear()
+            self.webhooks.clear()
             body = {"ok": True}
         else:
             body = {"error": f"no control route {what!r}"}
@@ -126,6 +136,66 @@ class _Instrumented:
         await send({"type": "http.response.body", "body": data})
 
 
+def fast_server() -> dict[str, str]:
+    """uvicorn's C parser and loop when installed (``pip install -e '.[bench]'``): the
+    emulator stands in for a provider, whose CPU is not the client's, so the less of the
+    machine's two cores it takes, the more the client's figures are the client's."""
+    chosen: dict[str, str] = {}
+    try:
+        import httptools  # noqa: F401
+
+        chosen["http"] = "httptools"
+    except ImportError:
+        chosen["http"] = "h11"
+    try:
+        import uvloop  # noqa: F401
+
+        chosen["loop"] = "uvloop"
+    except ImportError:
+        chosen["loop"] = "asyncio"
+    return chosen
+
+
+async def _deliver(app: _Instrumented, port: int, lose: float) -> None:
+    """POST the emulator's due webhooks to the receiver on `port` (see the docstring), up
+    to 16 at once: a provider's senders do not queue every job's callback behind one."""
+    rng = random.Random(17)
+    limit = asyncio.Semaphore(16)
+
+    async def post(client: httpx.AsyncClient, delivery: Any) -> None:
+        url = httpx.URL(delivery.url).copy_with(scheme="http", host="127.0.0.1", port=port)
+        async with limit:
+            try:
+                answer = await client.post(url, content=delivery.body, headers=delivery.headers)
+            except httpx.HTTPError:
+                app.webhooks["errors"] += 1
+                return
+        app.webhooks["delivered" if answer.is_success else f"http {answer.status_code}"] += 1
+
+    sending: set[asyncio.Task[None]] = set()
+    async with httpx.AsyncClient(timeout=10) as client:
+        while True:
+            await asyncio.sleep(0.1)
+            for delivery in app.app.due_webhooks():
+                if rng.random() < lose:
+                    app.webhooks["lost"] += 1
+                    continue
+                task = asyncio.ensure_future(post(client, delivery))
+                sending.add(task)
+                task.add_done_callback(sending.discard)
+
+
+async def _main(
+    server: Any, sock: Any, app: _Instrumented, webhooks_to: int | None, lose: float
+) -> None:
+    ticker = asyncio.ensure_future(_deliver(app, webhooks_to, lose)) if webhooks_to else None
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        if ticker is not None:
+            ticker.cancel()
+
+
 def _serve(
     provider: str,
     queue_s: float,
@@ -133,6 +203,8 @@ def _serve(
     faults: str | None,
     per_path: bool,
     conn: Any,
+    webhooks_to: int | None = None,
+    lose: float = 0.0,
 ) -> None:  # pragma: no cover - runs in the child process
     import socket
 
@@ -147,27 +219,32 @@ def _serve(
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     conn.send(sock.getsockname()[1])
+    instrumented = _Instrumented(app, per_path)
     config = uvicorn.Config(
-        _Instrumented(app, per_path),
+        instrumented,
         log_level="critical",
         access_log=False,
         lifespan="off",
         timeout_keep_alive=120,
         backlog=4096,
+        **fast_server(),
     )
-    asyncio.run(uvicorn.Server(config).serve(sockets=[sock]))
+    asyncio.run(_main(uvicorn.Server(config), sock, instrumented, webhooks_to, lose))
 
 
 @dataclass
 class EmulatorProcess:
     """A provider's emulator on ``http://127.0.0.1:PORT``, served by uvicorn in a child
-    process. Use as a context manager."""
+    process (delivering its webhooks to ``webhooks_to``, a loopback port, when given). Use
+    as a context manager."""
 
     provider: str
     queue_s: float = 0.5
     run_s: float = 2.0
     faults: str | None = None
     per_path: bool = False
+    webhooks_to: int | None = None
+    lose: float = 0.0
 
     def __post_init__(self) -> None:
         self.port = 0
@@ -182,7 +259,16 @@ class EmulatorProcess:
         parent, child = ctx.Pipe()
         self._process = ctx.Process(
             target=_serve,
-            args=(self.provider, self.queue_s, self.run_s, self.faults, self.per_path, child),
+            args=(
+                self.provider,
+                self.queue_s,
+                self.run_s,
+                self.faults,
+                self.per_path,
+                child,
+                self.webhooks_to,
+                self.lose,
+            ),
             daemon=True,
         )
         self._process.start()

@@ -47,11 +47,13 @@ def test_it_is_a_ledger_and_a_job_store(ledger: SQLiteLedger) -> None:
 
 
 def test_wal_mode_and_synchronous_setting(tmp_path: Path) -> None:
-    normal = SQLiteLedger(tmp_path / "a.sqlite3")
-    full = SQLiteLedger(tmp_path / "b.sqlite3", synchronous="FULL")
+    # power-loss durable by default (issue 17): FULL fsyncs every commit
+    full = SQLiteLedger(tmp_path / "b.sqlite3")
+    normal = SQLiteLedger(tmp_path / "a.sqlite3", synchronous="NORMAL")
     assert normal._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert normal._db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
     assert full._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert LedgerConfig().synchronous == "FULL"
     normal.close()
     full.close()
 

@@ -288,3 +288,39 @@ def test_a_read_is_timed_from_when_it_was_sent_not_when_its_answer_was_handled()
         now[0] = start + 70.0  # the answer is handled 9 s later
         poller.update(entry, entry.job.model_copy(update={"status": JobStatus.succeeded}))
     assert poller.history.expected(("toy", "dop-lite")) == pytest.approx(59.5)
+
+
+# -- a job a webhook will finish: polling is only a backstop ------------------------------
+
+
+def test_a_webhooked_job_gets_no_early_look_and_its_first_look_comes_well_after_e() -> None:
+    # the delivery makes every read before it redundant: none before E + max(cap, E / 4)
+    for kwargs in ({}, {"early_look": True, "observed": True}, {"prior": True}):
+        assert looks(30.0, 61.0, webhooked=True, **kwargs)[0] == pytest.approx(60.0)
+    assert looks(120.0, 151.0, webhooked=True)[0] == pytest.approx(150.0)
+    # one wait, even past the cap: the delivery, not the cap, bounds the lag
+    assert looks(400.0, 501.0, webhooked=True)[0] == pytest.approx(500.0)
+
+
+def test_a_webhooked_jobs_later_looks_are_a_quarter_of_its_age_within_one_to_ten_caps() -> None:
+    assert looks(30.0, 180.0, webhooked=True) == pytest.approx([60.0, 90.0, 120.0, 150.0, 187.5])
+    assert next_poll_delay(4000.0, 30.0, jitter=0, webhooked=True) == pytest.approx(300.0)
+    # no E at all: one cap after submit, then the same cadence
+    assert looks(None, 100.0, webhooked=True) == pytest.approx([30.0, 60.0, 90.0, 120.0])
+
+
+def test_the_poller_asks_for_the_backstop_only_for_jobs_its_predicate_names() -> None:
+    base = finished_job("toy", 1, status=JobStatus.running, charged=None, cost=None)
+    hooked, polled = (
+        base.model_copy(update={"id": name, "submitted_at": EPOCH}) for name in ("a", "b")
+    )
+    poller = Poller(
+        monotonic=lambda: 0.0,
+        wall=lambda: EPOCH,
+        expected=lambda job: 100.0,
+        observed=lambda job: True,
+        early_failures=lambda job: 0.0,
+        webhooked=lambda job: job.id == "a",
+    )
+    assert poller.delay_for(hooked) >= 129.0  # E + 30 s, less the 1 % plan jitter
+    assert poller.delay_for(polled) <= 98.0  # 0.97 E

@@ -84,9 +84,10 @@ class LedgerConfig(_Strict):
     # PostgreSQL: a libpq URL (its password is better given as PGPASSWORD or in ~/.pgpass)
     url: str | None = None
     max_daily_spend_usd: Decimal | None = Field(default=None, gt=0)
-    # NORMAL survives a killed process (the WAL is written before each save returns);
-    # FULL also survives power loss, at one fsync per state change
-    synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+    # FULL survives a killed process and a power cut (an fsync per commit, which the async
+    # engine shares among the writes of one event-loop tick); NORMAL survives a killed
+    # process only: a power cut may lose the commits since the last checkpoint
+    synchronous: Literal["NORMAL", "FULL"] = "FULL"
     # how long a process holds a job it acts on without renewing; after it dies, another
     # process takes the job over once this has passed
     lease_s: float = Field(default=120.0, gt=0)

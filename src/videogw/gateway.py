@@ -202,12 +202,18 @@ class _Base:
             yield found
 
     def _start(
-        self, jobs: Iterable[JobRef], owner: str | None, first_delay: float | None
+        self,
+        jobs: Iterable[JobRef],
+        owner: str | None,
+        first_delay: float | None,
+        *,
+        woken: bool = False,
     ) -> Poller:
         """A poller holding `jobs`: leased for `owner` (unless None) a batch of ids per
         transaction, then each read (for an id) and added, one at a time, so the full jobs
-        are never all in memory at once."""
-        poller = self.tracker.new_poller()
+        are never all in memory at once. `woken`: its driver wakes on a delivery
+        (`Tracker.new_poller`)."""
+        poller = self.tracker.new_poller(woken=woken)
         batch: list[JobRef] = []
         for item in jobs:
             batch.append(item)
@@ -549,7 +555,10 @@ class AsyncGateway(_Base):
             rng=rng,
         )
         self._engine = AsyncEngine(
-            transports=transports, transport=transport, **self._engine_options()
+            transports=transports,
+            transport=transport,
+            ledger=self.store,  # group commit: concurrent operations share one fsync
+            **self._engine_options(),
         )
 
     async def submit(self, request: RequestLike = None, /, **fields: Unpack[RequestFields]) -> Job:
@@ -603,7 +612,7 @@ class AsyncGateway(_Base):
         each job as it finishes, and hold none of them, use `as_finished`."""
         order: list[str] = []
         owner = new_owner("wait_all")
-        poller = self._start(self._noting(jobs, order), owner, first_delay)
+        poller = self._start(self._noting(jobs, order), owner, first_delay, woken=True)
         found = {job.id: job async for job in self._stream(poller, owner, timeout)}
         return [job for i in order if (job := self._last_seen(poller, i, found)) is not None]
 
@@ -620,7 +629,7 @@ class AsyncGateway(_Base):
         a job. Leaving the loop early stops the reads (those in flight land first) and
         releases the leases: use ``contextlib.aclosing`` to have that happen at once."""
         owner = new_owner("wait_all")
-        poller = self._start(jobs, owner, first_delay)
+        poller = self._start(jobs, owner, first_delay, woken=True)  # drive_async wakes
         # closed with this one, so leaving early stops the reads now, not at collection
         async with contextlib.aclosing(self._stream(poller, owner, timeout)) as stream:
             async for job in stream:
@@ -681,7 +690,7 @@ class AsyncGateway(_Base):
         """See `Gateway.resume`."""
         owner = new_owner("resume")
         jobs = self.tracker.claim_all(owner)
-        poller = self._start(jobs, None, 0.0)  # claimed: already leased
+        poller = self._start(jobs, None, 0.0, woken=True)  # claimed: already leased
         found = {job.id: job async for job in self._stream(poller, owner, timeout)}
         done = [job for j in jobs if (job := self._last_seen(poller, j.id, found)) is not None]
         return self.tracker.report(jobs, done)

@@ -17,7 +17,8 @@ the last read that found the job unfinished), so lag does not feed back into E.
   pulling from that provider's queue; the sync driver reads one job at a time.
 - Retry-After: a throttled read pauses *the provider* (every job of it) until then.
 - Webhooks: `settle(job_id, job)` drops a job a webhook already finished; a read in flight
-  for it is discarded when it lands.
+  for it is discarded when it lands. A job a webhook will finish (`webhooked(job)`) is
+  read only as a backstop, long after E (`schedule.backstop_delay`).
 
 The poller itself does no I/O: a driver pops due jobs and runs the gateway's poll step
 (a generator op) through its engine, and the step reports back with `update`, `retry` or
@@ -247,6 +248,7 @@ class Poller:
         early_failures: Callable[[JobKey], float | None] | None = None,
         history: PollHistory | None = None,
         observed: Callable[[JobKey], bool] | None = None,
+        webhooked: Callable[[JobKey], bool] | None = None,
     ) -> None:
         """`expected(job)`: E in seconds, or None. Optional inputs (defaults in brackets):
 
@@ -261,7 +263,10 @@ class Poller:
         - `history`: a `PollHistory` shared with other pollers [a new one];
         - `observed(job)`: whether E was measured, where `prior` alone cannot say (a
           configured E is neither a prior nor measured: its waits stay within the cap)
-          [not `prior(job)`].
+          [not `prior(job)`];
+        - `webhooked(job)`: a webhook will tell this process when the job finishes, so
+          its reads are only a backstop (`schedule.backstop_delay`); only for a driver
+          that sets `wake`, else a delivery's `touch` would wait for the backstop [never].
 
         Each callback gets a `JobKey` (a `Job` or a `Tracked` entry): its provider and
         model are all it may read."""
@@ -271,6 +276,9 @@ class Poller:
         self._prior = prior
         self._early_failures = early_failures
         self._observed_fn = observed
+        self._webhooked = webhooked
+        # the driver's alarm (thread-safe): a job became due sooner than it planned for
+        self.wake: Callable[[], None] | None = None
         self.history = history if history is not None else PollHistory()
         self.floor = floor
         self.cap = cap
@@ -340,6 +348,15 @@ class Poller:
 
     def delay_for(self, job: Job | Tracked) -> float:
         expected, prior = self.expected_for(job)
+        if self._webhooked is not None and self._webhooked(job):
+            return next_poll_delay(
+                self._age(job),
+                expected,
+                floor=self.floor,
+                cap=self.cap,
+                rng=self.rng,
+                webhooked=True,
+            )
         rate = self._early_failures(job) if self._early_failures is not None else None
         if rate is None:
             rate = self.history.early_failure_rate((job.provider or "", job.model))
@@ -501,6 +518,8 @@ class Poller:
             entry.take(job)
         entry.settled = True
         self._finish(entry, job)
+        if self.wake is not None:
+            self.wake()  # the last job may be gone: the driver need not sleep to its due
 
     def touch(self, job_id: str, job: Job, *, now: bool = False) -> None:
         """A webhook moved the job on without finishing it: keep what polling needs of the
@@ -515,6 +534,8 @@ class Poller:
             self.unstored.pop(job_id, None)
         if now:
             self._schedule(entry, 0.0)
+            if self.wake is not None:
+                self.wake()
 
     def stop(self) -> None:
         """Hand out no more reads: every job still tracked is dropped (it lives on; reads
@@ -599,6 +620,14 @@ async def drive_async(
     queues: dict[str, asyncio.Queue[Tracked]] = {}
     workers: list[asyncio.Task[None]] = []
     wake = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    # a webhook's touch (perhaps from a receiver's thread) reads its job now, not at the
+    # backstop the dispatcher sleeps towards
+    def alarm() -> None:
+        loop.call_soon_threadsafe(wake.set)
+
+    poller.wake = alarm
 
     async def work(queue: asyncio.Queue[Tracked]) -> None:
         while True:
@@ -659,6 +688,7 @@ async def drive_async(
         for queue in queues.values():
             await queue.join()
     finally:
+        poller.wake = None
         for worker in workers:
             worker.cancel()
         if workers:

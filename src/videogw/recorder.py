@@ -10,7 +10,8 @@ from here, whoever made it.
 
 A write that fails because the ledger is busy or the disk is full is retried; a provider's
 acceptance that still cannot be written raises `AcceptanceNotRecordedError`, which carries
-the provider and its job id, so a paid job is never lost silently.
+the provider and its job id, so a paid job is never lost silently — also when the write
+was grouped and its group commit fails (`videogw.engine.AsyncEngine` raises it then).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from .errors import (
     StaleJobError,
 )
 from .events import EventBus, Finished, StatusChanged
-from .ledger import Budget, Ledger
+from .ledger import Budget, Ledger, current_group
 from .models import GenerationRequest, Job
 
 __all__ = ["Change", "Recorder"]
@@ -91,10 +92,14 @@ class Recorder:
                         # from now on it is recorded here
                         stored = self._adopt(new.model_copy(update={"version": 0}))
                         self._announce(current, stored)
+                        if accepted is not None:
+                            self._note_acceptance(job.id, accepted)
                         return stored
                     current = fresh
                     continue
                 self._announce(current, stored)
+                if accepted is not None:
+                    self._note_acceptance(job.id, accepted)
                 return stored
             raise LedgerError(f"job {job.id}: {MAX_CONFLICTS} conflicting writes in a row")
         except LedgerError as exc:
@@ -109,6 +114,14 @@ class Recorder:
                 exc,
             )
             raise AcceptanceNotRecordedError(job.id, provider, provider_job_id, str(exc)) from exc
+
+    @staticmethod
+    def _note_acceptance(job_id: str, accepted: tuple[str, str]) -> None:
+        # a grouped write is durable only at the group commit: if that fails, the engine
+        # raises AcceptanceNotRecordedError with this provider job id
+        group = current_group()
+        if group is not None:
+            group.acceptances.append((job_id, *accepted))
 
     def _adopt(self, job: Job) -> Job:
         return self._retrying(lambda: self.ledger.create(job, None))

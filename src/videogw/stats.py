@@ -92,8 +92,9 @@ def facts_from_job(job: Job, start: int = 0) -> list[AttemptFact]:
                 n=n,
                 provider=attempt.provider,
                 model=job.model,
-                outcome=attempt.outcome.value,
-                status=attempt.status.value if attempt.status is not None else None,
+                # StrEnum members are strs; `.value` costs an enum descriptor call per write
+                outcome=attempt.outcome,
+                status=attempt.status,
                 started_at=attempt.started_at.timestamp(),
                 ended_at=_ts(attempt.ended_at),
                 latency_s=latency,

@@ -92,6 +92,9 @@ class Tracker:
         self.figures = figures
         self.pollers: list[Poller] = []
         self.history = PollHistory()
+        # a receiver built on this gateway, or a worker listening to the ledger's NOTIFY,
+        # tells this process's pollers of deliveries (set by them): see `webhooked`
+        self.hears_webhooks = False
         self._renew_at: dict[tuple[str, str], float] = {}  # (owner, job) -> monotonic
 
     @property
@@ -350,6 +353,19 @@ class Tracker:
         past the poll cap)?"""
         return self._expected(job)[1] == "observed"
 
+    def webhooked(self, job: JobKey) -> bool:
+        """Will a webhook tell this process when the job finishes? Its provider sends
+        them, the config asks for them (`public_url`), and a receiver in this process (or
+        a NOTIFY this process listens to) passes them on to its pollers. Without the last,
+        a delivery reaches a receiver elsewhere that leaves the job to its lease holder,
+        which would only find out by polling, so it polls as if there were no webhooks."""
+        if not self.hears_webhooks or not self.config.public_url or job.provider is None:
+            return False
+        try:
+            return self.providers.get(job.provider).capabilities.webhooks
+        except VideoGWError:
+            return False
+
     def _expected(self, job: JobKey) -> tuple[float | None, str]:
         """E and where it came from: "observed" (the ledger's p50), "configured" (the
         provider's `expected_job_s`), "typical" (the model's typical time) or "none"."""
@@ -436,7 +452,9 @@ class Tracker:
         return job
 
     # -- many jobs ------------------------------------------------------------------------
-    def new_poller(self) -> Poller:
+    def new_poller(self, *, woken: bool = False) -> Poller:
+        """`woken=True`: its driver sets `Poller.wake` (the async driver, the worker), so
+        jobs a webhook will finish (`webhooked`) are read only as a backstop."""
         return Poller(
             monotonic=self.clock.monotonic,
             wall=self.clock.now,
@@ -447,6 +465,7 @@ class Tracker:
             prior=self._typical_only,
             observed=self._observed,
             history=self.history,  # what one wait_all learned, the next one knows
+            webhooked=self.webhooked if woken else None,
         )
 
     def track_step_op(self, poller: Poller, entry: Tracked, owner: str) -> Op[None]:

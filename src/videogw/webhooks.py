@@ -126,6 +126,11 @@ class WebhookReceiver:
         self.confirm = confirm
         self.seen = _Recent(dedupe_size)
         self.stats = ReceiverStats()
+        tracker = getattr(gateway, "tracker", None)
+        if tracker is not None:
+            # deliveries now reach this process's pollers: they read such jobs only as a
+            # backstop (`Tracker.webhooked`)
+            tracker.hears_webhooks = True
 
     # -- the gateway, sync or async -------------------------------------------------------
     def _provider(self, name: str) -> Provider | None:

@@ -108,7 +108,7 @@ class Worker:
     # -- the loop -----------------------------------------------------------------------
     async def run(self) -> WorkerStats:
         tracker = self.tracker
-        poller = self._poller = tracker.new_poller()
+        poller = self._poller = tracker.new_poller(woken=True)
         tracker.pollers.append(poller)
         unsubscribe = self.gateway.on_event(self._log_event)
         loop = asyncio.get_running_loop()
@@ -117,6 +117,15 @@ class Worker:
             loop.call_soon_threadsafe(self.notify, job_id)
 
         listener = self.ledger.listen(heard)
+
+        def alarm() -> None:  # a receiver in this process touches the poller directly
+            loop.call_soon_threadsafe(self._wake.set)
+
+        poller.wake = alarm
+        if listener is not None:
+            # receivers elsewhere NOTIFY of deliveries for jobs leased here: this worker
+            # reads those jobs at once, so its polling is only a backstop
+            tracker.hears_webhooks = True
         tasks: set[asyncio.Task[None]] = set()
         limits: dict[str, asyncio.Semaphore] = {}
         monotonic = self.gateway.clock.monotonic

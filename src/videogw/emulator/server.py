@@ -45,6 +45,10 @@ class LoopbackServer:
             lifespan="off",
             timeout_keep_alive=30,
             backlog=4096,
+            # the same HTTP stack wherever the tests run, whether or not uvicorn's optional
+            # C parser and loop happen to be installed
+            http="h11",
+            loop="asyncio",
         )
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None

@@ -20,6 +20,13 @@ promises:
   names.
 - **Typed failures.** Every backend error is a `LedgerError`; a row that cannot be read
   is reported and skipped by `find`, and raises `LedgerCorruptError` from `get`.
+- **Group commit.** Writes made inside `grouped(group)` may be left in an open
+  transaction (SQLite does; the others commit each write at once); `commit()` makes them
+  durable together, one fsync for the lot. The async engine groups every write an
+  operation makes between two of its effects and commits them before a request leaves,
+  before a result is returned and within the same event-loop tick, so many concurrent
+  submits and status reads share one commit. Until committed, a write is visible to this
+  process only: nothing that depends on it has left the process yet.
 """
 
 from __future__ import annotations
@@ -31,8 +38,10 @@ import os
 import socket
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar, Token
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -43,6 +52,7 @@ from ..stats import ProviderStats, facts_from_job
 __all__ = [
     "Budget",
     "ClientKey",
+    "Group",
     "Lease",
     "Ledger",
     "Listening",
@@ -50,6 +60,7 @@ __all__ = [
     "dump_request",
     "exposure_usd",
     "fingerprint",
+    "grouped",
     "is_claimable",
     "is_resumable",
     "is_unknown_submit",
@@ -125,6 +136,52 @@ class Listening(Protocol):
     """A subscription made by `Ledger.listen`."""
 
     def close(self) -> None: ...
+
+
+@dataclass
+class Group:
+    """One operation's share of a group commit: whether it wrote since its last commit, and
+    the acceptances among those writes (a provider job id that must not be lost: if the
+    commit fails they are reported by `AcceptanceNotRecordedError`)."""
+
+    wrote: bool = False
+    acceptances: list[tuple[str, str, str]] = field(default_factory=list)  # job, provider, id
+
+    def committed(self) -> None:
+        self.wrote = False
+        self.acceptances.clear()
+
+
+_GROUP: ContextVar[Group | None] = ContextVar("videogw_ledger_group", default=None)
+
+
+@contextmanager
+def grouped(group: Group | None) -> Iterator[None]:
+    """Writes made inside may stay uncommitted until `Ledger.commit()` (see "Group commit"
+    above); `grouped(None)` changes nothing."""
+    if group is None:
+        yield
+        return
+    token = _GROUP.set(group)
+    try:
+        yield
+    finally:
+        _GROUP.reset(token)
+
+
+def join_group(group: Group | None) -> Token[Group | None]:
+    """`grouped()` without the context manager, for the engine's hot loop: pair it with
+    `leave_group(token)` in a ``finally``."""
+    return _GROUP.set(group)
+
+
+def leave_group(token: Token[Group | None]) -> None:
+    _GROUP.reset(token)
+
+
+def current_group() -> Group | None:
+    """The group the calling operation's writes join, if any."""
+    return _GROUP.get()
 
 
 def new_owner(kind: str = "op") -> str:
@@ -368,6 +425,17 @@ class Ledger(ABC):
     @abstractmethod
     def standings(self) -> dict[str, Standing]:
         """Every provider paused now or disabled."""
+
+    # -- group commit ----------------------------------------------------------------------
+    @property
+    def pending(self) -> bool:
+        """Are there grouped writes not yet committed?"""
+        return False
+
+    def commit(self) -> None:
+        """Make every grouped write durable (one transaction). A backend that commits each
+        write at once has nothing to do."""
+        return None
 
     # -- telling the fleet ---------------------------------------------------------------
     def notify(self, job_id: str) -> None:

@@ -7,9 +7,12 @@ Across processes on one machine: every write is one ``BEGIN IMMEDIATE`` transact
 a compare-and-swap on the version, a lease taken, a batch claimed, or a budget checked
 together with the hold it adds, is atomic against every other process on the file.
 
-Durability: ``synchronous=NORMAL`` (the default) survives a killed process: a commit is in
-the WAL before the write returns. A power cut may lose the commits since the last
-checkpoint; ``synchronous=FULL`` fsyncs every commit and survives that too.
+Durability: ``synchronous=FULL`` (the default) fsyncs every commit, so a committed write
+survives a killed process and a power cut alike. The async engine group-commits (see
+`videogw.ledger.base`): every write its operations make within one event-loop tick shares
+one transaction and one fsync, committed before any request that depends on it leaves.
+``synchronous=NORMAL`` skips the fsync: it still survives a killed process, but a power cut
+may lose the commits since the last checkpoint.
 
 Errors are typed: a lock held past the busy timeout, a full disk or an I/O error is
 `LedgerUnavailableError`; a file deleted or replaced under the process is
@@ -26,6 +29,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -51,6 +55,7 @@ from .base import (
     Lease,
     Ledger,
     Standing,
+    current_group,
     dump_request,
     fingerprint,
     is_claimable,
@@ -64,7 +69,7 @@ __all__ = ["SQLiteLedger"]
 log = logging.getLogger("videogw.ledger")
 T = TypeVar("T")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -86,8 +91,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     open INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at);
-CREATE INDEX IF NOT EXISTS jobs_unfinished ON jobs (created_at) WHERE terminal = 0;
-CREATE INDEX IF NOT EXISTS jobs_claimable ON jobs (updated_at) WHERE open = 1;
+CREATE INDEX IF NOT EXISTS jobs_live ON jobs (created_at) WHERE terminal = 0 OR open = 1;
 
 CREATE TABLE IF NOT EXISTS idempotency_keys (
     key TEXT PRIMARY KEY,
@@ -111,8 +115,8 @@ CREATE TABLE IF NOT EXISTS attempts (
     cost_usd REAL,
     estimate_usd REAL,
     client_key TEXT,
-    PRIMARY KEY (job_id, n)
-) WITHOUT ROWID;
+    UNIQUE (job_id, n)
+);
 CREATE INDEX IF NOT EXISTS attempts_stats ON attempts (provider, model, ended_at);
 CREATE INDEX IF NOT EXISTS attempts_spend ON attempts (ended_at) WHERE charged = 1;
 CREATE INDEX IF NOT EXISTS attempts_open ON attempts (started_at) WHERE charged IS NULL;
@@ -137,6 +141,31 @@ CREATE TABLE IF NOT EXISTS provider_standing (
 """
 
 # v1 (videogw 0.1) had no versions, keys table, open flag or client keys: add them
+# Status writes, cheaper in v3 (a write's dirty pages are what a commit copies to the WAL,
+# fsyncs and later checkpoints):
+# - v2 had two partial indexes for live jobs, one keyed by updated_at, which every status
+#   write changes; v3 has one, keyed by created_at, which never changes. The unfinished-job
+#   queries (terminal = 0) and the claim (open = 1) both use it.
+# - v2 clustered attempts by job id (WITHOUT ROWID): random ids put every write on another
+#   page. v3 keeps them in insertion order (rowid) with a unique index on (job_id, n), which
+#   an update does not change, so concurrent jobs' writes share pages.
+_MIGRATE_V2 = (
+    "DROP INDEX IF EXISTS jobs_claimable",
+    "DROP INDEX IF EXISTS jobs_unfinished",
+    "DROP INDEX IF EXISTS attempts_stats",
+    "DROP INDEX IF EXISTS attempts_spend",
+    "DROP INDEX IF EXISTS attempts_open",
+    "ALTER TABLE attempts RENAME TO attempts_v2",
+)
+_MIGRATE_V2_AFTER = (
+    "INSERT INTO attempts (job_id, n, provider, model, outcome, status, started_at, ended_at, "
+    "latency_s, charged, cost, currency, cost_usd, estimate_usd, client_key) "
+    "SELECT job_id, n, provider, model, outcome, status, started_at, ended_at, latency_s, "
+    "charged, cost, currency, cost_usd, estimate_usd, client_key FROM attempts_v2 ORDER BY "
+    "started_at",
+    "DROP TABLE attempts_v2",
+)
+
 _MIGRATE_V1 = (
     "ALTER TABLE jobs ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
     "ALTER TABLE jobs ADD COLUMN open INTEGER NOT NULL DEFAULT 0",
@@ -158,10 +187,17 @@ UPDATE jobs SET status = ?, terminal = ?, provider = ?, model = ?, provider_job_
 WHERE id = ? AND version = ?
 """
 
+# An upsert, not INSERT OR REPLACE: a replace deletes and re-inserts the row, rewriting every
+# index entry; an update touches only the indexes whose columns changed.
 _UPSERT_ATTEMPT = """
-INSERT OR REPLACE INTO attempts (job_id, n, provider, model, outcome, status, started_at,
+INSERT INTO attempts (job_id, n, provider, model, outcome, status, started_at,
     ended_at, latency_s, charged, cost, currency, cost_usd, estimate_usd, client_key)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (job_id, n) DO UPDATE SET provider = excluded.provider, model = excluded.model,
+    outcome = excluded.outcome, status = excluded.status, started_at = excluded.started_at,
+    ended_at = excluded.ended_at, latency_s = excluded.latency_s, charged = excluded.charged,
+    cost = excluded.cost, currency = excluded.currency, cost_usd = excluded.cost_usd,
+    estimate_usd = excluded.estimate_usd, client_key = excluded.client_key
 """
 
 _TERMINAL = tuple(s.value for s in JobStatus if s.is_terminal)
@@ -216,7 +252,7 @@ def _unavailable(exc: sqlite3.Error, path: object) -> LedgerError:
 
 def _job_row(job: Job) -> tuple[Any, ...]:
     return (
-        job.status.value,
+        job.status,  # a StrEnum is a str: `.value` costs an enum descriptor per write
         int(job.status.is_terminal),
         job.provider,
         job.model,
@@ -252,6 +288,13 @@ def _attempt_row(f: AttemptFact, client: str | None) -> tuple[Any, ...]:
 _SELECT_JOBS = "SELECT id, job FROM jobs"
 
 
+# Every open ledger of this process, by file: a grouped transaction is committed by its
+# event loop at the end of a tick, so another connection to the file that waited for it in
+# SQLite's busy handler on the same loop would wait for ever; it commits it first instead.
+_OPEN: dict[tuple[int, int], weakref.WeakSet[SQLiteLedger]] = {}
+_OPEN_LOCK = threading.Lock()
+
+
 class SQLiteLedger(Ledger):
     """`Ledger` on one SQLite file (or ``":memory:"``)."""
 
@@ -259,7 +302,7 @@ class SQLiteLedger(Ledger):
         self,
         path: str | Path,
         *,
-        synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+        synchronous: Literal["NORMAL", "FULL"] = "FULL",
         busy_timeout_s: float = 10.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -288,6 +331,11 @@ class SQLiteLedger(Ledger):
         except sqlite3.Error as exc:
             raise _unavailable(exc, self.path) from exc
         self._identity = None if memory else self._stat()
+        self._grouped = False  # grouped writes in the open transaction, not yet committed
+        self._lost: LedgerError | None = None  # they were rolled back: tell their commit
+        if self._identity is not None:
+            with _OPEN_LOCK:
+                _OPEN.setdefault(self._identity, weakref.WeakSet()).add(self)
 
     def __repr__(self) -> str:
         return f"<SQLiteLedger {str(self.path)!r}>"
@@ -307,8 +355,14 @@ class SQLiteLedger(Ledger):
             if existing and version < 2:
                 for statement in _MIGRATE_V1[:3]:
                     db.execute(statement)
+            if existing and version < 3:
+                for statement in _MIGRATE_V2:
+                    db.execute(statement)
             for statement in filter(str.strip, _SCHEMA.split(";")):
                 db.execute(statement)
+            if existing and version < 3:
+                for statement in _MIGRATE_V2_AFTER:
+                    db.execute(statement)
             if existing and version < 2:
                 for statement in _MIGRATE_V1[3:]:
                     db.execute(statement)
@@ -336,27 +390,107 @@ class SQLiteLedger(Ledger):
                 "it open; nothing more is written (restart to use the new file)"
             )
 
-    def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """One write transaction, taken with the write lock up front (BEGIN IMMEDIATE), so
-        what `work` reads and checks still holds when it commits."""
+    def _write(self, work: Callable[[sqlite3.Connection], T], *, guarded: bool = False) -> T:
+        """One write, under the write lock taken up front (BEGIN IMMEDIATE), so what `work`
+        reads and checks still holds when it commits.
+
+        Inside `grouped(...)` the write joins a transaction left open for the group commit
+        (`commit()`). Outside, it commits at once, with any grouped writes still open
+        (committing early is safe). `guarded`: `work` may raise after changing rows (a
+        budget check), so it runs in a savepoint and a refusal undoes it alone; other
+        writes raise only before they change anything (a compare-and-swap that matched no
+        row). A database error mid-write undoes the whole open transaction."""
+        group = current_group()
+        if not self._db.in_transaction:
+            self._commit_peers()
         with self._lock:
-            self._check_file()
+            if self._lost is not None:
+                raise self._lost  # until the group that lost its writes has heard of it
             db = self._db
             try:
-                db.execute("BEGIN IMMEDIATE")
+                if not db.in_transaction:
+                    self._check_file()
+                    db.execute("BEGIN IMMEDIATE")
+                if guarded:
+                    db.execute("SAVEPOINT w")
+                try:
+                    result = work(db)
+                except sqlite3.Error:
+                    raise
+                except BaseException:
+                    if guarded:
+                        db.execute("ROLLBACK TO w")
+                        db.execute("RELEASE w")
+                    if not self._grouped:
+                        db.execute("ROLLBACK")  # nothing else rides on it: free the lock
+                    raise
+                if guarded:
+                    db.execute("RELEASE w")
+                if group is None:
+                    self._end()
             except sqlite3.Error as exc:
-                raise _unavailable(exc, self.path) from exc
-            try:
-                result = work(db)
-                db.execute("COMMIT")
-            except BaseException as exc:
-                # nothing to roll back, perhaps: the first error is the one to report
+                error = _unavailable(exc, self.path)
+                if self._grouped:
+                    # the grouped writes before this one go with it; their commit says so
+                    self._lost = LedgerUnavailableError(
+                        f"ledger {self.path}: uncommitted writes were rolled back ({error})"
+                    )
                 with contextlib.suppress(sqlite3.Error):
-                    db.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
-                    raise _unavailable(exc, self.path) from exc
-                raise
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                raise error from exc
+            if group is not None:
+                group.wrote = True
+                self._grouped = True
             return result
+
+    def _end(self) -> None:
+        """Commit the open transaction, grouped writes and all."""
+        lost, self._lost, self._grouped = self._lost, None, False
+        db = self._db
+        if lost is not None:
+            with contextlib.suppress(sqlite3.Error):
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+            raise lost
+        if not db.in_transaction:
+            return
+        try:
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+            raise _unavailable(exc, self.path) from exc
+
+    def _commit_peers(self) -> None:
+        """Commit the grouped writes other ledgers of this process hold open on this file
+        (committing early is always safe), so the write lock is not held by a transaction
+        whose commit waits for this very thread's event loop."""
+        if self._identity is None:
+            return
+        with _OPEN_LOCK:
+            peers = [p for p in _OPEN.get(self._identity, ()) if p is not self and p._grouped]
+        for peer in peers:
+            peer._commit_early()
+
+    def _commit_early(self) -> None:
+        with self._lock:
+            if not self._grouped or self._lost is not None:
+                return
+            try:
+                self._end()
+            except LedgerError as exc:
+                # its own commit must still report it to the operations that wrote
+                self._lost, self._grouped = exc, True
+
+    @property
+    def pending(self) -> bool:
+        return self._grouped
+
+    def commit(self) -> None:
+        with self._lock:
+            self._end()
 
     def _read(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         with self._lock:
@@ -436,7 +570,7 @@ class SQLiteLedger(Ledger):
                 )
             return stored
 
-        return self._write(work)
+        return self._write(work, guarded=budget is not None)
 
     def update(self, job: Job, *, budget: Budget | None = None) -> Job:
         stored = job.model_copy(update={"version": job.version + 1})
@@ -469,7 +603,7 @@ class SQLiteLedger(Ledger):
                 )
             return stored
 
-        return self._write(work)
+        return self._write(work, guarded=budget is not None)
 
     def get(self, job_id: str) -> Job | None:
         rows = self._read("SELECT job FROM jobs WHERE id = ?", (job_id,))
@@ -572,7 +706,7 @@ class SQLiteLedger(Ledger):
             now = self._clock()
             rows: list[tuple[str, str]] = db.execute(
                 "SELECT id, job FROM jobs WHERE open = 1 AND "
-                "(claimed_until IS NULL OR claimed_until <= ?) ORDER BY updated_at LIMIT ?",
+                "(claimed_until IS NULL OR claimed_until <= ?) ORDER BY created_at LIMIT ?",
                 (now, max(0, int(limit))),
             ).fetchall()
             db.executemany(
@@ -731,7 +865,18 @@ class SQLiteLedger(Ledger):
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            try:
+                if self._grouped:
+                    self._end()
+            finally:
+                self._db.close()
+                if self._identity is not None:
+                    with _OPEN_LOCK:
+                        peers = _OPEN.get(self._identity)
+                        if peers is not None:
+                            peers.discard(self)
+                            if not peers:
+                                del _OPEN[self._identity]
 
 
 _SELECT_KEYS = (
