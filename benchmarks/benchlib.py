@@ -21,6 +21,7 @@ callback URL names (a receiver behind a TLS terminator sees the same path and qu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -32,6 +33,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -292,6 +294,24 @@ class EmulatorProcess:
     def counts(self) -> dict[str, Any]:
         found: dict[str, Any] = self.control("counts")
         return found
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def cpu_s(self) -> float:
+        """CPU seconds the emulator's process has used (user + system), from /proc: its
+        share of a run is measured apart from the client's."""
+        if self.pid is None:
+            return 0.0
+        with contextlib.suppress(ImportError):
+            import psutil
+
+            times = psutil.Process(self.pid).cpu_times()
+            return float(times.user + times.system)
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
+        # after the command name: state is field 3, utime and stime are fields 14 and 15
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         if self._process is not None:

@@ -216,5 +216,7 @@ def test_a_settled_job_is_never_handed_out_again() -> None:
     poller.settle(job.id, job.model_copy(update={"status": JobStatus.succeeded}))
     poller.update(entry, job)  # the read that was in flight lands afterwards
     assert len(poller) == 0
-    assert poller.finished[job.id].status is JobStatus.succeeded
+    ((done_id, done),) = poller.take_done()
+    assert done_id == job.id
+    assert done.status is JobStatus.succeeded
     assert Decimal(0) == Decimal(len(poller.pop_due(10_000)))

@@ -10,10 +10,12 @@ needs to carry on.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import random
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Self, Unpack
 
@@ -34,7 +36,7 @@ from .health import ProviderHealth
 from .ledger import Ledger, new_owner, open_ledger
 from .models import GenerationRequest, Job, RequestFields
 from .plugins import Registry, get_registry
-from .poller import Tracked, drive_async, drive_sync
+from .poller import Done, Poller, Tracked, drive_async, steps_sync
 from .provider import Provider, StatusUpdate, _invalid_from_pydantic
 from .providerset import Providers
 from .recorder import Recorder
@@ -48,6 +50,8 @@ __all__ = ["AsyncGateway", "Gateway", "ProgressCallback", "Quote", "ResumeReport
 log = logging.getLogger("videogw")
 
 RequestLike = GenerationRequest | Mapping[str, Any] | None
+JobRef = Job | str  # a job, or its id (read from the ledger)
+ADD_BATCH = 1000  # jobs leased in one transaction, before each is read and handed over
 Transport = httpx.BaseTransport | httpx.AsyncBaseTransport
 
 
@@ -186,6 +190,75 @@ class _Base:
         """Record a status update through the one writer (a compare-and-swap)."""
         return self.tracker.record_update(job, update)
 
+    # -- tracking many jobs, shared by both drivers -------------------------------------
+    def _resolve(self, jobs: Iterable[JobRef]) -> Iterator[Job]:
+        for item in jobs:
+            if isinstance(item, Job):
+                yield item
+                continue
+            found = self.store.get(item)
+            if found is None:
+                raise KeyError(f"no job {item!r} in the ledger")
+            yield found
+
+    def _start(
+        self,
+        jobs: Iterable[JobRef],
+        owner: str | None,
+        first_delay: float | None,
+        *,
+        woken: bool = False,
+    ) -> Poller:
+        """A poller holding `jobs`: leased for `owner` (unless None) a batch of ids per
+        transaction, then each read (for an id) and added, one at a time, so the full jobs
+        are never all in memory at once. `woken`: its driver wakes on a delivery
+        (`Tracker.new_poller`)."""
+        poller = self.tracker.new_poller(woken=woken)
+        batch: list[JobRef] = []
+        for item in jobs:
+            batch.append(item)
+            if len(batch) >= ADD_BATCH:
+                self._add(poller, batch, owner, first_delay)
+                batch = []
+        self._add(poller, batch, owner, first_delay)
+        return poller
+
+    def _add(
+        self, poller: Poller, refs: list[JobRef], owner: str | None, first_delay: float | None
+    ) -> None:
+        if owner is not None:
+            stored = (
+                ref if isinstance(ref, str) else ref.id
+                for ref in refs
+                if isinstance(ref, str) or ref.version > 0
+            )
+            self.tracker.hold_ids(stored, owner)
+        for job in self._resolve(refs):
+            poller.add(job, first_delay=first_delay)
+
+    def _finished(self, done: Done) -> Job:
+        """The job a poller is done with, in full (read from the ledger when the poller
+        has only its entry: given up, or settled without a job)."""
+        job_id, found = done
+        if isinstance(found, Job):
+            return found
+        return self.store.get(job_id) or found.job
+
+    def _last_seen(self, poller: Poller, job_id: str, found: dict[str, Job]) -> Job | None:
+        """A job as last seen: finished, still tracked (read in full), or in the ledger."""
+        if job_id in found:
+            return found[job_id]
+        entry = poller.entry(job_id)
+        if entry is not None:
+            return self.tracker.tracked_job(poller, entry)
+        return self.store.get(job_id)
+
+    @staticmethod
+    def _noting(jobs: Iterable[JobRef], order: list[str]) -> Iterator[JobRef]:
+        for item in jobs:
+            order.append(item.id if isinstance(item, Job) else item)
+            yield item
+
     # -- operations, shared by both drivers --------------------------------------------
     @staticmethod
     def _key_made_here(request: RequestLike, fields: Mapping[str, Any]) -> bool:
@@ -321,39 +394,60 @@ class Gateway(_Base):
 
     def wait_all(
         self,
-        jobs: Iterable[Job],
+        jobs: Iterable[JobRef],
         *,
         timeout: float | None = None,
         first_delay: float | None = None,
     ) -> list[Job]:
-        """Track many jobs with one scheduler until each is finished (or `timeout` passes);
-        returns them as last seen, in the order given. A job whose reads keep failing is
-        returned as it was (it lives on at the provider; `resume()` picks it up later)."""
-        jobs = list(jobs)
+        """Track many jobs (or job ids) with one scheduler until each is finished (or
+        `timeout` passes); returns them as last seen, in the order given. A job whose reads
+        keep failing is returned as it was (it lives on at the provider; `resume()` picks it
+        up later). To handle each job as it finishes, and hold none of them, use
+        `as_finished`."""
+        order: list[str] = []
         owner = new_owner("wait_all")
-        self.tracker.hold_all(jobs, owner)
-        return self._track(jobs, owner, timeout, first_delay)
+        poller = self._start(self._noting(jobs, order), owner, first_delay)
+        found = {job.id: job for job in self._stream(poller, owner, timeout)}
+        return [job for i in order if (job := self._last_seen(poller, i, found)) is not None]
 
-    def _track(
-        self, jobs: list[Job], owner: str, timeout: float | None, first_delay: float | None
-    ) -> list[Job]:
+    def as_finished(
+        self,
+        jobs: Iterable[JobRef],
+        *,
+        timeout: float | None = None,
+        first_delay: float | None = None,
+    ) -> Iterator[Job]:
+        """Track many jobs (or job ids, read from the ledger) with one scheduler, yielding
+        each once, as soon as it is finished (or given up on: it lives on, as it was), in
+        the order they finish. Jobs still unfinished after `timeout` seconds are not
+        yielded. Nothing of a job is kept once it is yielded, so tracking costs a few
+        hundred bytes per unfinished job. Reads happen while the caller iterates; closing
+        the iterator early releases the jobs' leases."""
+        owner = new_owner("wait_all")
+        poller = self._start(jobs, owner, first_delay)
+        yield from self._stream(poller, owner, timeout)
+
+    def _stream(self, poller: Poller, owner: str, timeout: float | None) -> Iterator[Job]:
         tracker = self.tracker
-        poller = tracker.new_poller()
-        poller.add_all(jobs, first_delay=first_delay)
         deadline = None if timeout is None else self.clock.monotonic() + timeout
         tracker.pollers.append(poller)
         try:
-            drive_sync(
+            for done in poller.take_done():
+                yield self._finished(done)
+            for _ in steps_sync(
                 poller,
                 lambda entry: self._engine.run(tracker.track_step_op(poller, entry, owner)),
                 monotonic=self.clock.monotonic,
                 sleep=self.clock.sleep,
                 deadline=deadline,
-            )
+            ):
+                for done in poller.take_done():
+                    yield self._finished(done)
+            for done in poller.take_done():
+                yield self._finished(done)
         finally:
             tracker.pollers.remove(poller)
-            tracker.release_all(owner, (job.id for job in jobs))
-        return poller.results(job.id for job in jobs)
+            tracker.release_owner(owner)
 
     def resume(self, *, timeout: float | None = None) -> ResumeReport:
         """After a restart: claim every open job nobody else holds (in batches) and track
@@ -361,7 +455,9 @@ class Gateway(_Base):
         whose outcome is unknown."""
         owner = new_owner("resume")
         jobs = self.tracker.claim_all(owner)
-        done = self._track(jobs, owner, timeout, 0.0)
+        poller = self._start(jobs, None, 0.0)  # claimed: already leased
+        found = {job.id: job for job in self._stream(poller, owner, timeout)}
+        done = [job for j in jobs if (job := self._last_seen(poller, j.id, found)) is not None]
         return self.tracker.report(jobs, done)
 
     def estimate(
@@ -517,49 +613,97 @@ class AsyncGateway(_Base):
 
     async def wait_all(
         self,
-        jobs: Iterable[Job],
+        jobs: Iterable[JobRef],
         *,
         timeout: float | None = None,
         first_delay: float | None = None,
     ) -> list[Job]:
-        """Track many jobs concurrently with one scheduler and a bounded set of workers
-        (each provider's `max_concurrency`); see `Gateway.wait_all`."""
-        jobs = list(jobs)
+        """Track many jobs (or job ids) concurrently with one scheduler and a bounded set
+        of workers (each provider's `max_concurrency`); see `Gateway.wait_all`. To handle
+        each job as it finishes, and hold none of them, use `as_finished`."""
+        order: list[str] = []
         owner = new_owner("wait_all")
-        self.tracker.hold_all(jobs, owner)
-        return await self._track(jobs, owner, timeout, first_delay)
+        poller = self._start(self._noting(jobs, order), owner, first_delay, woken=True)
+        found = {job.id: job async for job in self._stream(poller, owner, timeout)}
+        return [job for i in order if (job := self._last_seen(poller, i, found)) is not None]
 
-    async def _track(
-        self, jobs: list[Job], owner: str, timeout: float | None, first_delay: float | None
-    ) -> list[Job]:
+    async def as_finished(
+        self,
+        jobs: Iterable[JobRef],
+        *,
+        timeout: float | None = None,
+        first_delay: float | None = None,
+    ) -> AsyncIterator[Job]:
+        """Track many jobs (or job ids, read from the ledger) concurrently, yielding each
+        once, as soon as it is finished (or given up on: it lives on, as it was), in the
+        order they finish; see `Gateway.as_finished`. Reads go on while the caller handles
+        a job. Leaving the loop early stops the reads (those in flight land first) and
+        releases the leases: use ``contextlib.aclosing`` to have that happen at once."""
+        owner = new_owner("wait_all")
+        poller = self._start(jobs, owner, first_delay, woken=True)  # drive_async wakes
+        # closed with this one, so leaving early stops the reads now, not at collection
+        async with contextlib.aclosing(self._stream(poller, owner, timeout)) as stream:
+            async for job in stream:
+                yield job
+
+    async def _stream(
+        self, poller: Poller, owner: str, timeout: float | None
+    ) -> AsyncGenerator[Job, None]:
         tracker = self.tracker
-        poller = tracker.new_poller(woken=True)  # drive_async wakes on a delivery
-        poller.add_all(jobs, first_delay=first_delay)
         deadline = None if timeout is None else self.clock.monotonic() + timeout
+        ready = asyncio.Event()
+        stop = asyncio.Event()
+        poller.on_done = ready.set
 
         async def step(entry: Tracked) -> None:
             await self._engine.run(tracker.track_step_op(poller, entry, owner))
 
         tracker.pollers.append(poller)
-        try:
-            await drive_async(
+        driver = asyncio.ensure_future(
+            drive_async(
                 poller,
                 step,
                 monotonic=self.clock.monotonic,
                 asleep=self.clock.asleep,
-                limits=tracker.limits(jobs),
+                limits=tracker.limits_for(poller.providers()),
                 deadline=deadline,
+                stop=stop,
             )
+        )
+        driver.add_done_callback(lambda _: ready.set())
+        try:
+            while True:
+                ready.clear()
+                for done in poller.take_done():
+                    yield self._finished(done)
+                if driver.done():
+                    break
+                await ready.wait()  # a job finished, or the driver ended
+            driver.result()  # a bug in the driver is raised, not swallowed
+            for done in poller.take_done():
+                yield self._finished(done)
         finally:
+            if not driver.done():
+                # left early: hand out no more reads; the ones in flight land first (one
+                # may be mid-resubmit: cutting it off would lose what it bought)
+                poller.stop()
+                stop.set()
+                try:
+                    await asyncio.shield(driver)
+                except asyncio.CancelledError:
+                    driver.cancel()
+                    raise
+            poller.on_done = None
             tracker.pollers.remove(poller)
-            tracker.release_all(owner, (job.id for job in jobs))
-        return poller.results(job.id for job in jobs)
+            tracker.release_owner(owner)
 
     async def resume(self, *, timeout: float | None = None) -> ResumeReport:
         """See `Gateway.resume`."""
         owner = new_owner("resume")
         jobs = self.tracker.claim_all(owner)
-        done = await self._track(jobs, owner, timeout, 0.0)
+        poller = self._start(jobs, None, 0.0, woken=True)  # claimed: already leased
+        found = {job.id: job async for job in self._stream(poller, owner, timeout)}
+        done = [job for j in jobs if (job := self._last_seen(poller, j.id, found)) is not None]
         return self.tracker.report(jobs, done)
 
     async def estimate(

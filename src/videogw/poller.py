@@ -3,8 +3,10 @@
 Jobs wait in a heap keyed by their next poll time (`schedule.next_poll_delay`: the first
 look just before the expected duration E, then every 5 % of E; an early look only where
 early failures are common for that provider and model; 10 % of the age when E is unknown or
-only a prior). Nothing runs per job: memory per job is one small `Tracked` record and one
-heap entry beside the `Job` itself, so ten thousand jobs cost little.
+only a prior). Nothing runs per job: memory per job is one small `Tracked` record (what
+polling needs, not the `Job`: that lives in the ledger, read when a read shows a change)
+and one heap entry, so ten thousand jobs cost little. Finished jobs are handed out
+(`take_done`), not kept.
 
 E comes from `expected(job)` (the ledger's p50, or a typical time) until the poller has
 seen a few jobs of that provider and model finish itself; then from what it saw
@@ -31,15 +33,26 @@ import itertools
 import logging
 import random
 import statistics
+import sys
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from datetime import datetime
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from .models import Job, JobStatus
+from .provider import StatusUpdate
 from .schedule import EARLY_FAILURE_RATE, EARLY_PROBE, completion_estimate, next_poll_delay
 
-__all__ = ["PollHistory", "Poller", "Tracked", "drive_async", "drive_sync"]
+__all__ = [
+    "Done",
+    "JobKey",
+    "PollHistory",
+    "Poller",
+    "Tracked",
+    "drive_async",
+    "drive_sync",
+    "steps_sync",
+]
 
 log = logging.getLogger("videogw.poller")
 
@@ -47,24 +60,56 @@ RETRY_BACKOFF_S = (2.0, 5.0, 10.0, 20.0, 30.0)  # after failed reads, before the
 BATCH_S = 0.01  # jobs due this close together go out in one dispatch (one wake-up)
 
 
+class JobKey(Protocol):
+    """What the expected-time callbacks read: a `Job` or a `Tracked` entry."""
+
+    @property
+    def provider(self) -> str | None: ...
+
+    @property
+    def model(self) -> str: ...
+
+
 class Tracked:
-    """One job being tracked. Slots keep it to a few hundred bytes."""
+    """One job being tracked: what polling needs, never the `Job` itself (the full job
+    lives in the ledger and is read only when a read shows a change). Slots keep it to a
+    few hundred bytes.
+
+    `job` builds, on demand, the minimal `Job` a provider's `status_flow`, `build_status`
+    and `parse_status` read: id, model, provider, provider_model, provider_job_id,
+    provider_data, status, raw_status, progress, submitted_at, aftercare and version. It
+    has no task, idempotency key, attempts, outputs or costs: never record or return it."""
 
     __slots__ = (
+        "aftercare",
+        "data",
         "due",
         "early",
         "error",
         "failures",
         "in_flight",
-        "job",
+        "job_id",
+        "model",
+        "progress",
+        "provider",
+        "provider_job_id",
+        "provider_model",
         "quiet",
+        "raw_status",
         "sent",
         "seq",
         "settled",
+        "status",
+        "submitted",
+        "version",
     )
 
     def __init__(self, job: Job) -> None:
-        self.job = job
+        self.job_id = job.id
+        self.model = sys.intern(job.model)
+        self.provider = sys.intern(job.provider or "")
+        self.submitted = (job.submitted_at or job.created_at).timestamp()
+        self.take(job)
         self.due = 0.0
         self.seq = 0
         self.failures = 0
@@ -75,9 +120,66 @@ class Tracked:
         self.early = False  # read before half its expected time (can tell an early failure)
         self.sent = 0.0  # monotonic time the read in flight was started; 0: unknown
 
+    def take(self, job: Job) -> None:
+        """Keep what polling needs of a newer copy of the job."""
+        if job.provider != self.provider:
+            self.provider = sys.intern(job.provider or "")
+        submitted = job.submitted_at or job.created_at
+        self.submitted = submitted.timestamp()
+        self.provider_model = None if job.provider_model is None else sys.intern(job.provider_model)
+        self.provider_job_id = job.provider_job_id
+        # shared, never copied: an empty dict (most providers) is one object for every job
+        self.data: dict[str, Any] = job.provider_data or _EMPTY
+        self.status = job.status
+        self.raw_status = None if job.raw_status is None else sys.intern(job.raw_status)
+        self.progress = job.progress
+        self.version = job.version
+        self.aftercare = None if job.aftercare is None else sys.intern(job.aftercare)
+
     @property
-    def provider(self) -> str:
-        return self.job.provider or ""
+    def job(self) -> Job:
+        """The minimal `Job` a provider needs to read this job's status (see the class)."""
+        submitted = datetime.fromtimestamp(self.submitted, UTC)
+        # no task, idempotency key...: a plugin reading one fails loudly (AttributeError)
+        return Job.model_construct(  # type: ignore[call-arg]
+            id=self.job_id,
+            model=self.model,
+            status=self.status,
+            raw_status=self.raw_status,
+            provider=self.provider or None,
+            provider_model=self.provider_model,
+            provider_job_id=self.provider_job_id,
+            provider_data=self.data,
+            progress=self.progress,
+            created_at=submitted,
+            updated_at=submitted,
+            submitted_at=submitted,
+            aftercare=self.aftercare,
+            version=self.version,
+        )
+
+    def shows_change(self, update: StatusUpdate) -> bool:
+        """Might `update` change the job? False only when the status, progress and raw
+        status are what was last seen and it carries nothing else (outputs, error, cost,
+        credits, provider data not already held), so recording it would write nothing."""
+        return not (
+            update.status is self.status
+            and (update.progress is None or update.progress == self.progress)
+            and (update.raw_status is None or update.raw_status == self.raw_status)
+            and update.outputs is None
+            and update.error is None
+            and update.actual_cost is None
+            and update.cost_currency is None
+            and update.charged is None
+            and update.remaining_credits is None
+            and all(
+                key in self.data and self.data[key] == value
+                for key, value in update.provider_data.items()
+            )
+        )
+
+
+_EMPTY: dict[str, Any] = {}
 
 
 Key = tuple[str, str]  # (provider, neutral model)
@@ -128,21 +230,25 @@ class PollHistory:
         return self._early.get(key, 0) / finished
 
 
+Done = tuple[str, "Job | Tracked"]  # a job the poller is done with: its latest full Job, or
+# its entry when it has none (given up, settled without one): read the ledger for it
+
+
 class Poller:
     def __init__(
         self,
         *,
         monotonic: Callable[[], float],
         wall: Callable[[], datetime],
-        expected: Callable[[Job], float | None],
+        expected: Callable[[JobKey], float | None],
         floor: float = 1.0,
         cap: float = 30.0,
         rng: random.Random | None = None,
-        prior: Callable[[Job], bool] | None = None,
-        early_failures: Callable[[Job], float | None] | None = None,
+        prior: Callable[[JobKey], bool] | None = None,
+        early_failures: Callable[[JobKey], float | None] | None = None,
         history: PollHistory | None = None,
-        observed: Callable[[Job], bool] | None = None,
-        webhooked: Callable[[Job], bool] | None = None,
+        observed: Callable[[JobKey], bool] | None = None,
+        webhooked: Callable[[JobKey], bool] | None = None,
     ) -> None:
         """`expected(job)`: E in seconds, or None. Optional inputs (defaults in brackets):
 
@@ -160,7 +266,10 @@ class Poller:
           [not `prior(job)`];
         - `webhooked(job)`: a webhook will tell this process when the job finishes, so
           its reads are only a backstop (`schedule.backstop_delay`); only for a driver
-          that sets `wake`, else a delivery's `touch` would wait for the backstop [never]."""
+          that sets `wake`, else a delivery's `touch` would wait for the backstop [never].
+
+        Each callback gets a `JobKey` (a `Job` or a `Tracked` entry): its provider and
+        model are all it may read."""
         self._now = monotonic
         self._wall = wall
         self._expected = expected
@@ -178,16 +287,23 @@ class Poller:
         self._seq = itertools.count()
         self._entries: dict[str, Tracked] = {}
         self._paused: dict[str, float] = {}
-        self.finished: dict[str, Job] = {}  # job id -> last job seen, once done with it
+        # jobs this poller is done with, oldest first, until whoever streams results takes
+        # them (`take_done`); nothing else of a finished job is kept
+        self.done: deque[Done] = deque()
         self.errors: dict[str, BaseException] = {}  # jobs given up on (they live on)
+        # jobs never stored (version 0): their only full copy, until a write adopts them
+        self.unstored: dict[str, Job] = {}
+        self.on_done: Callable[[], None] | None = None  # told when `done` grows
 
     # -- adding and looking ------------------------------------------------------------
     def add(self, job: Job, *, first_delay: float | None = None) -> None:
         if job.id in self._entries:
             return
         if job.aftercare is None and (job.status.is_terminal or job.provider_job_id is None):
-            self.finished[job.id] = job  # nothing to poll, nothing left to do
+            self._emit(job.id, job)  # nothing to poll, nothing left to do
             return
+        if job.version == 0:
+            self.unstored[job.id] = job
         entry = self._entries[job.id] = Tracked(job)
         self._schedule(entry, first_delay)
 
@@ -201,24 +317,27 @@ class Poller:
     def __contains__(self, job_id: object) -> bool:
         return job_id in self._entries
 
-    def job(self, job_id: str) -> Job | None:
-        entry = self._entries.get(job_id)
-        return entry.job if entry is not None else self.finished.get(job_id)
+    def entry(self, job_id: str) -> Tracked | None:
+        """The entry of a job still tracked."""
+        return self._entries.get(job_id)
 
-    def results(self, order: Iterable[str]) -> list[Job]:
-        """The latest job for each id (finished or not), in the given order."""
-        found = []
-        for job_id in order:
-            job = self.job(job_id)
-            if job is not None:
-                found.append(job)
+    def providers(self) -> set[str]:
+        """The providers of the jobs still tracked."""
+        return {entry.provider for entry in self._entries.values()}
+
+    def take_done(self) -> list[Done]:
+        """The jobs finished (or given up, or settled) since the last call, oldest first."""
+        found = list(self.done)
+        self.done.clear()
         return found
 
     # -- scheduling ------------------------------------------------------------------------
-    def _age(self, job: Job) -> float:
+    def _age(self, job: Job | Tracked) -> float:
+        if isinstance(job, Tracked):
+            return self._wall().timestamp() - job.submitted
         return (self._wall() - (job.submitted_at or job.created_at)).total_seconds()
 
-    def expected_for(self, job: Job) -> tuple[float | None, bool]:
+    def expected_for(self, job: JobKey) -> tuple[float | None, bool]:
         """E for this job and whether it is only a prior: what this poller saw finish
         (lag-free) once it saw enough, else `expected(job)`."""
         learned = self.history.expected((job.provider or "", job.model))
@@ -227,7 +346,7 @@ class Poller:
         prior = self._prior is not None and self._prior(job)
         return self._expected(job), prior
 
-    def delay_for(self, job: Job) -> float:
+    def delay_for(self, job: Job | Tracked) -> float:
         expected, prior = self.expected_for(job)
         if self._webhooked is not None and self._webhooked(job):
             return next_poll_delay(
@@ -254,7 +373,7 @@ class Poller:
             observed=self._observed(job),
         )
 
-    def _observed(self, job: Job) -> bool:
+    def _observed(self, job: JobKey) -> bool:
         """Is E for this job measured (so the first look may be planned past the cap)?"""
         if self.history.expected((job.provider or "", job.model)) is not None:
             return True
@@ -264,7 +383,7 @@ class Poller:
 
     def _schedule(self, entry: Tracked, delay: float | None = None) -> None:
         now = self._now()
-        due = now + (self.delay_for(entry.job) if delay is None else delay)
+        due = now + (self.delay_for(entry) if delay is None else delay)
         paused = self._paused.get(entry.provider)
         if paused is not None and due < paused:
             due = paused + self.rng.uniform(0, 1.0)  # spread the restart, no thundering herd
@@ -276,7 +395,7 @@ class Poller:
     def _head(self) -> Tracked | None:
         while self._heap:
             _, seq, entry = self._heap[0]
-            if entry.seq == seq and not entry.in_flight and entry.job.id in self._entries:
+            if entry.seq == seq and not entry.in_flight and entry.job_id in self._entries:
                 return entry
             heapq.heappop(self._heap)  # stale: rescheduled, settled or finished since
         return None
@@ -313,32 +432,48 @@ class Poller:
         return sum(1 for e in self._entries.values() if e.in_flight)
 
     # -- what a poll step reports ------------------------------------------------------
-    def update(self, entry: Tracked, job: Job) -> None:
-        """A read (and whatever the route did about it) produced `job`."""
-        if entry.settled:
-            return  # a webhook finished it while the read was out; that answer stands
-        age = self._age(job)
+    def _read_age(self, entry: Tracked) -> float:
+        """The job's age when the read now landing was sent."""
+        age = self._age(entry)
         if entry.sent:
             # what the read saw was true when it was sent: time spent queued for a worker
             # or a busy CPU after the answer came is not the job's
             age -= max(0.0, self._now() - entry.sent)
             entry.sent = 0.0
         if not entry.early:
-            expected, _ = self.expected_for(job)
+            expected, _ = self.expected_for(entry)
             entry.early = expected is not None and age < 0.5 * expected
+        return age
+
+    def unchanged(self, entry: Tracked) -> None:
+        """A read found the job as last seen (unfinished, nothing new): look again later."""
+        if entry.settled:
+            return
+        entry.quiet = self._read_age(entry)
+        entry.failures = 0
+        self._schedule(entry)
+
+    def update(self, entry: Tracked, job: Job) -> None:
+        """A read (and whatever the route did about it) produced `job`."""
+        if entry.settled:
+            return  # a webhook finished it while the read was out; that answer stands
+        age = self._read_age(entry)
         if job.status.is_terminal:
             self._learn(entry, job, age)
         else:
             entry.quiet = age
-        entry.job = job
+        entry.take(job)
+        if job.version > 0:
+            self.unstored.pop(job.id, None)  # written: the ledger holds it now
         entry.failures = 0
         if job.aftercare is None and (job.status.is_terminal or job.provider_job_id is None):
-            self._finish(entry)
+            self._finish(entry, job)
         else:
             self._schedule(entry)
 
     def _learn(self, entry: Tracked, job: Job, age: float) -> None:
-        if job.provider != entry.job.provider or job.submitted_at != entry.job.submitted_at:
+        submitted = (job.submitted_at or job.created_at).timestamp()
+        if (job.provider or "") != entry.provider or submitted != entry.submitted:
             return  # a new attempt finished on its own first read: nothing to time
         expected, _ = self.expected_for(job)
         took = completion_estimate(entry.quiet, age, expected)
@@ -365,8 +500,8 @@ class Poller:
     def give_up(self, entry: Tracked, error: BaseException) -> None:
         """Stop tracking a job whose reads keep failing; it lives on and can be resumed."""
         entry.error = error
-        self.errors[entry.job.id] = error
-        self._finish(entry)
+        self.errors[entry.job_id] = error
+        self._finish(entry, None)
 
     def pause(self, provider: str, seconds: float) -> None:
         """The provider asked us to wait (Retry-After): no reads to it before then."""
@@ -380,30 +515,47 @@ class Poller:
         if entry is None:
             return
         if job is not None:
-            entry.job = job
+            entry.take(job)
         entry.settled = True
-        self._finish(entry)
+        self._finish(entry, job)
         if self.wake is not None:
             self.wake()  # the last job may be gone: the driver need not sleep to its due
 
     def touch(self, job_id: str, job: Job, *, now: bool = False) -> None:
-        """A webhook moved the job on without finishing it: keep the newer job; optionally
-        read it right away (to confirm what the webhook said)."""
+        """A webhook moved the job on without finishing it: keep what polling needs of the
+        newer job; optionally read it right away (to confirm what the webhook said)."""
         entry = self._entries.get(job_id)
         if entry is None or entry.in_flight:
             return
         if not job.status.is_terminal:
             entry.quiet = self._age(job)  # seen unfinished now, by webhook
-        entry.job = job
+        entry.take(job)
+        if job.version > 0:
+            self.unstored.pop(job_id, None)
         if now:
             self._schedule(entry, 0.0)
             if self.wake is not None:
                 self.wake()
 
-    def _finish(self, entry: Tracked) -> None:
+    def stop(self) -> None:
+        """Hand out no more reads: every job still tracked is dropped (it lives on; reads
+        in flight are discarded when they land)."""
+        for entry in self._entries.values():
+            entry.settled = True
+        self._entries.clear()
+        self._heap.clear()
+        self.unstored.clear()
+
+    def _finish(self, entry: Tracked, job: Job | None) -> None:
         entry.in_flight = False
-        self._entries.pop(entry.job.id, None)
-        self.finished[entry.job.id] = entry.job
+        self._entries.pop(entry.job_id, None)
+        unstored = self.unstored.pop(entry.job_id, None)
+        self._emit(entry.job_id, job or unstored or entry)
+
+    def _emit(self, job_id: str, found: Job | Tracked) -> None:
+        self.done.append((job_id, found))
+        if self.on_done is not None:
+            self.on_done()
 
 
 StepRunner = Callable[[Tracked], Any]
@@ -418,6 +570,20 @@ def drive_sync(
     deadline: float | None = None,
 ) -> None:
     """Track every job one read at a time: sleep until the next is due, read it."""
+    for _ in steps_sync(poller, step, monotonic=monotonic, sleep=sleep, deadline=deadline):
+        pass
+
+
+def steps_sync(
+    poller: Poller,
+    step: Callable[[Tracked], None],
+    *,
+    monotonic: Callable[[], float],
+    sleep: Callable[[float], None],
+    deadline: float | None = None,
+) -> Iterator[None]:
+    """`drive_sync`, one read per iteration (so a caller can hand out what finished in
+    between)."""
     while len(poller):
         entry = poller.pop_next()
         if entry is None:
@@ -432,8 +598,9 @@ def drive_sync(
         try:
             step(entry)
         except Exception as exc:  # a bug in one step must not stop every other job
-            log.exception("job %s: poll step failed", entry.job.id)
+            log.exception("job %s: poll step failed", entry.job_id)
             poller.give_up(entry, exc)
+        yield
 
 
 async def drive_async(
@@ -445,9 +612,11 @@ async def drive_async(
     limits: Mapping[str, int],
     default_limit: int = 16,
     deadline: float | None = None,
+    stop: asyncio.Event | None = None,
 ) -> None:
     """Track every job with a bounded set of workers: `limits[provider]` per provider, fed
-    by one dispatcher that sleeps until the next job is due."""
+    by one dispatcher that sleeps until the next job is due. Setting `stop` ends the
+    dispatching early (the reads handed out still land)."""
     queues: dict[str, asyncio.Queue[Tracked]] = {}
     workers: list[asyncio.Task[None]] = []
     wake = asyncio.Event()
@@ -467,7 +636,7 @@ async def drive_async(
                 poller.sending(entry)
                 await step(entry)
             except Exception as exc:  # a bug in one step must not stop every other job
-                log.exception("job %s: poll step failed", entry.job.id)
+                log.exception("job %s: poll step failed", entry.job_id)
                 poller.give_up(entry, exc)
             finally:
                 queue.task_done()
@@ -487,6 +656,8 @@ async def drive_async(
             now = monotonic()
             if deadline is not None and now >= deadline:
                 return
+            if stop is not None and stop.is_set():
+                return
             for entry in poller.pop_due(now + BATCH_S):
                 queue_for(entry.provider).put_nowait(entry)
             head = poller.next_due()
@@ -503,7 +674,10 @@ async def drive_async(
                 continue
             napping = asyncio.ensure_future(asleep(delay))
             waking = asyncio.ensure_future(wake.wait())
-            _, pending = await asyncio.wait({napping, waking}, return_when=asyncio.FIRST_COMPLETED)
+            waits = {napping, waking}
+            if stop is not None:
+                waits.add(asyncio.ensure_future(stop.wait()))
+            _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             for task in pending:
                 task.cancel()
 

@@ -34,7 +34,7 @@ from .health import ProviderHealth
 from .ledger import Ledger, new_owner
 from .models import GenerationRequest, Job, JobStatus
 from .policy import Situation, decide
-from .poller import Poller, PollHistory, Tracked
+from .poller import JobKey, Poller, PollHistory, Tracked
 from .provider import StatusUpdate
 from .providerset import Providers
 from .recorder import Recorder
@@ -188,6 +188,12 @@ class Tracker:
     def _read_op(
         self, job: Job, policy: RetryPolicy | None = None, quiet_age: float | None = None
     ) -> Op[Job]:
+        update = yield from self._status_read_op(job, policy)
+        return self.record_update(job, update, quiet_age=quiet_age)
+
+    def _status_read_op(self, job: Job, policy: RetryPolicy | None = None) -> Op[StatusUpdate]:
+        """Ask the provider for the job's status (nothing recorded). `job` may be the
+        minimal one a poller's entry builds (`Tracked.job`)."""
         if job.provider is None or job.provider_job_id is None:
             raise OutcomeUnknownError(
                 f"job {job.id} has no provider job id: its submit outcome is unknown, so "
@@ -207,7 +213,7 @@ class Tracker:
                 update.raw_status,
                 extra={"job_id": job.id},
             )
-        return self.record_update(job, update, quiet_age=quiet_age)
+        return update
 
     def status_op(self, job: Job) -> Op[Job]:
         """One status read, recorded (no lease needed: the write is a compare-and-swap)."""
@@ -333,21 +339,21 @@ class Tracker:
         )
 
     # -- waiting ------------------------------------------------------------------------
-    def expected_seconds(self, job: Job) -> float | None:
+    def expected_seconds(self, job: JobKey) -> float | None:
         """How long the job should take: the ledger's observed p50 for its provider and
         model, else the provider's configured or typical duration."""
         return self._expected(job)[0]
 
-    def _typical_only(self, job: Job) -> bool:
+    def _typical_only(self, job: JobKey) -> bool:
         """Is the expected time only a model's typical figure (none observed or set)?"""
         return self._expected(job)[1] == "typical"
 
-    def _observed(self, job: Job) -> bool:
+    def _observed(self, job: JobKey) -> bool:
         """Is the expected time the ledger's observation (so a first look may be planned
         past the poll cap)?"""
         return self._expected(job)[1] == "observed"
 
-    def webhooked(self, job: Job) -> bool:
+    def webhooked(self, job: JobKey) -> bool:
         """Will a webhook tell this process when the job finishes? Its provider sends
         them, the config asks for them (`public_url`), and a receiver in this process (or
         a NOTIFY this process listens to) passes them on to its pollers. Without the last,
@@ -360,7 +366,7 @@ class Tracker:
         except VideoGWError:
             return False
 
-    def _expected(self, job: Job) -> tuple[float | None, str]:
+    def _expected(self, job: JobKey) -> tuple[float | None, str]:
         """E and where it came from: "observed" (the ledger's p50), "configured" (the
         provider's `expected_job_s`), "typical" (the model's typical time) or "none"."""
         if job.provider is None:
@@ -463,39 +469,70 @@ class Tracker:
         )
 
     def track_step_op(self, poller: Poller, entry: Tracked, owner: str) -> Op[None]:
-        """One poll of one tracked job (under its lease), reported back to the poller."""
-        job = entry.job
-        if job.version > 0 and not self.hold(job.id, owner):
+        """One poll of one tracked job (under its lease), reported back to the poller.
+
+        The entry holds what the read needs, not the job: a read that shows nothing new
+        ends here (no ledger read, no write); one that does reads the job from the ledger
+        and records the change (`record_update`, the compare-and-swap write)."""
+        job_id = entry.job_id
+        if entry.version > 0 and not self.hold(job_id, owner):
             # leased by another process: follow its record instead of acting
-            poller.update(entry, self.ledger.get(job.id) or job)
+            poller.update(entry, self.tracked_job(poller, entry))
             return
         try:
-            new = yield from self.poll_op(job, owner, POLL_ONCE, entry.quiet or None)
+            if entry.aftercare is None:
+                update = yield from self._status_read_op(entry.job, POLL_ONCE)
+                if not entry.shows_change(update) and not self._deadline_due(entry):
+                    poller.unchanged(entry)
+                    return
+                job = self.tracked_job(poller, entry)
+                if job.provider_job_id == entry.provider_job_id:  # else: about an old attempt
+                    job = self.record_update(job, update, quiet_age=entry.quiet or None)
+            else:
+                job = self.tracked_job(poller, entry)
+            new = yield from self.aftercare_op(job, owner)
         except (TransportError, ProviderError) as exc:
             after = getattr(exc, "retry_after", None)
-            if after is not None and job.provider is not None:
-                poller.pause(job.provider, float(after))
+            if after is not None and entry.provider:
+                poller.pause(entry.provider, float(after))
             if exc.retryable and entry.failures + 1 < MAX_STATUS_FAILURES:
-                log.info("job %s: status read failed (%s); will look again", job.id, exc)
+                log.info("job %s: status read failed (%s); will look again", job_id, exc)
                 poller.retry(entry, float(after) if after is not None else None)
             else:
                 log.error(
                     "job %s: stopped tracking after %s; it lives on at %s: resume it later",
-                    job.id,
+                    job_id,
                     exc,
-                    job.provider,
-                    extra={"job_id": job.id},
+                    entry.provider,
+                    extra={"job_id": job_id},
                 )
                 poller.give_up(entry, exc)
-                self.let_go(job.id, owner)
+                self.let_go(job_id, owner)
             return
+        poller.update(entry, new)
         if new.aftercare is not None:
-            poller.update(entry, new)  # still open: the next step does the aftercare
-            poller.touch(new.id, new, now=True)
-        else:
-            poller.update(entry, new)
-        if job.id not in poller:
-            self.let_go(job.id, owner)
+            poller.touch(job_id, new, now=True)  # still open: the next step does the aftercare
+        if job_id not in poller:
+            self.let_go(job_id, owner)
+
+    def tracked_job(self, poller: Poller, entry: Tracked) -> Job:
+        """The tracked job in full: from the ledger, else the copy of a job never stored."""
+        return (
+            self.ledger.get(entry.job_id)
+            or poller.unstored.get(entry.job_id)
+            or entry.job  # gone from the ledger: only what polling kept is left
+        )
+
+    def _deadline_due(self, entry: Tracked) -> bool:
+        """Is a queued job past its route's queued deadline (so the route's rules must look
+        at it, though the read showed nothing new)?"""
+        if entry.status is not JobStatus.queued:
+            return False
+        route = self.router.route_for(entry.model)
+        deadline = route.queued_deadline_s if route is not None else None
+        if deadline is None:
+            return False
+        return self.clock.now().timestamp() - entry.submitted >= deadline
 
     def hold_all(self, jobs: Iterable[Job], owner: str) -> None:
         """Lease every stored job about to be tracked, in one transaction (the ones another
@@ -504,6 +541,15 @@ class Tracker:
         now = self.clock.monotonic()
         for job_id in held:
             self._renew_at[(owner, job_id)] = now + self.lease_s / 2
+
+    def hold_ids(self, job_ids: Iterable[str], owner: str) -> None:
+        """Lease these stored jobs, in one transaction (see `hold_all`)."""
+        ids = list(job_ids)
+        held = self.ledger.acquire_many(ids, owner, self.lease_s)
+        now = self.clock.monotonic()
+        for job_id in ids:  # the caller's strings: no second copy of each id is kept
+            if job_id in held:
+                self._renew_at[(owner, job_id)] = now + self.lease_s / 2
 
     def hold_claimed(self, owner: str, jobs: Iterable[Job]) -> None:
         """`owner` has just claimed these jobs (their leases are fresh)."""
@@ -528,6 +574,12 @@ class Tracker:
         for job_id in job_ids:
             self.let_go(job_id, owner)
 
+    def release_owner(self, owner: str) -> None:
+        """Release every lease `owner` still holds here (what `release_all` does, without
+        the caller keeping every id)."""
+        for key in [key for key in self._renew_at if key[0] == owner]:
+            self.let_go(key[1], owner)
+
     def claim_all(self, owner: str) -> list[Job]:
         """Lease every open job nobody holds, a batch per transaction."""
         claimed: list[Job] = []
@@ -545,11 +597,15 @@ class Tracker:
         return ResumeReport(done, self.ledger.unknown_submits(), held=held)
 
     def limits(self, jobs: Iterable[Job]) -> dict[str, int]:
+        return self.limits_for(job.provider for job in jobs)
+
+    def limits_for(self, providers: Iterable[str | None]) -> dict[str, int]:
+        """Each named provider's `max_concurrency` (unknown providers left out)."""
         limits: dict[str, int] = {}
-        for job in jobs:
-            if job.provider is not None and job.provider not in limits:
+        for name in providers:
+            if name and name not in limits:
                 try:
-                    limits[job.provider] = self.providers.get(job.provider).settings.max_concurrency
+                    limits[name] = self.providers.get(name).settings.max_concurrency
                 except VideoGWError:
                     continue
         return limits

@@ -196,7 +196,7 @@ class Worker:
         provider = entry.provider
         limit = limits.get(provider)
         if limit is None:
-            known = self.tracker.limits([entry.job]).get(provider, 16)
+            known = self.tracker.limits_for([provider]).get(provider, 16)
             limit = limits[provider] = asyncio.Semaphore(known)
         async with limit:
             self.stats.reads += 1
@@ -205,11 +205,11 @@ class Worker:
                     self.tracker.track_step_op(poller, entry, self.owner)
                 )
             except Exception as exc:  # a bug in one step must not stop every other job
-                log.exception("job %s: poll step failed", entry.job.id)
-                self.stats.errors[entry.job.id] = str(exc)
+                log.exception("job %s: poll step failed", entry.job_id)
+                self.stats.errors[entry.job_id] = str(exc)
                 poller.give_up(entry, exc)
-                self.tracker.let_go(entry.job.id, self.owner)
-        if entry.job.id not in poller:
+                self.tracker.let_go(entry.job_id, self.owner)
+        if entry.job_id not in poller:
             self.stats.finished += 1
 
     def _renew(self, poller: Poller) -> None:
@@ -237,7 +237,7 @@ class Worker:
 
     def _forget_finished(self, poller: Poller) -> None:
         # a worker runs for days: keep no record of jobs it is done with
-        poller.finished.clear()
+        poller.take_done()
         poller.errors.clear()
 
     def _log_event(self, event: JobEvent) -> None:
