@@ -68,10 +68,14 @@ def test_fingerprint_matches_what_ledgers_already_hold(fields: dict[str, Any]) -
 
 
 def _trusted_by_parsing(url: object, base_url: str, hosts: tuple[str, ...]) -> bool:
-    """`trusted_url` as it was: both URLs parsed, every time."""
+    """`trusted_url` as it was: both URLs parsed, every time (and a URL that does not
+    parse, such as an unbalanced "[", untrusted rather than a ValueError)."""
     if not isinstance(url, str) or not url or not url.isprintable():
         return False
-    given, base = urlsplit(url), urlsplit(base_url)
+    try:
+        given, base = urlsplit(url), urlsplit(base_url)
+    except ValueError:
+        return False
     if (given.scheme, given.netloc) == (base.scheme, base.netloc):
         return True
     return given.scheme == "https" and given.netloc in hosts
