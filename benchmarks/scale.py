@@ -27,7 +27,7 @@ The two phases are reported apart:
   lag (seen by the client after the emulated finish) at p50 and p99.
 
 The whole-run figures stay: wall time from the first submit to the last completion seen,
-over the emulated job time (goal <= 1.5), and peak RSS growth from before the first submit
+over the emulated job time (goal <= 1.2), and peak RSS growth from before the first submit
 per job (goal <= 10 KiB).
 
     python benchmarks/scale.py [--jobs 10000] [--job-seconds 120] [--store sqlite|memory]
