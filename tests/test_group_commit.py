@@ -42,6 +42,22 @@ class Witness(httpx.AsyncBaseTransport):
         return await self.inner.handle_async_request(request)
 
 
+def fail_commit(monkeypatch: pytest.MonkeyPatch, ledger: SQLiteLedger, nth: int, why: str) -> None:
+    """The `nth` group commit fails as a refusing disk makes it: its writes are gone."""
+    real = ledger.commit
+    calls = {"n": 0}
+
+    def commit() -> None:
+        calls["n"] += 1
+        if calls["n"] == nth:
+            ledger._db.execute("ROLLBACK")
+            ledger._grouped = False
+            raise LedgerUnavailableError(f"ledger: {why} (test)")
+        real()
+
+    monkeypatch.setattr(ledger, "commit", commit)
+
+
 @pytest.fixture
 def kit() -> Kit:
     return Kit(sync=False, clock=FakeClock(), names=NAMES)
@@ -86,18 +102,7 @@ async def test_a_failed_group_commit_stops_the_submit_before_it_is_sent(
     kit: Kit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     gw, witness, ledger = _witnessed(kit, tmp_path / "ledger.sqlite3")
-    real = ledger.commit
-    calls = {"n": 0}
-
-    def failing_once() -> None:
-        calls["n"] += 1
-        if calls["n"] == 1:
-            ledger._db.execute("ROLLBACK")  # the disk refused it: the writes are gone
-            ledger._grouped = False
-            raise LedgerUnavailableError("ledger: disk I/O error (test)")
-        real()
-
-    monkeypatch.setattr(ledger, "commit", failing_once)
+    fail_commit(monkeypatch, ledger, 1, "disk I/O error")
     with pytest.raises(LedgerUnavailableError, match="disk I/O"):
         await gw.submit(request(model="toy:dop-lite", prompt="never-sent"))
     assert witness.submits == 0  # the write-ahead was not durable: nothing left
@@ -114,18 +119,8 @@ async def test_a_lost_acceptance_is_raised_with_the_provider_job_id(
     kit: Kit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     gw, witness, ledger = _witnessed(kit, tmp_path / "ledger.sqlite3")
-    real = ledger.commit
-    calls = {"n": 0}
-
-    def failing_second() -> None:
-        calls["n"] += 1
-        if calls["n"] == 2:  # the first commits the write-ahead, the second the acceptance
-            ledger._db.execute("ROLLBACK")
-            ledger._grouped = False
-            raise LedgerUnavailableError("ledger: disk full (test)")
-        real()
-
-    monkeypatch.setattr(ledger, "commit", failing_second)
+    # the first commit is the write-ahead's, the second the acceptance's
+    fail_commit(monkeypatch, ledger, 2, "disk full")
     with pytest.raises(AcceptanceNotRecordedError) as caught:
         await gw.submit(request(model="toy:dop-lite", prompt="paid"))
     assert witness.submits == 1

@@ -348,20 +348,14 @@ class Poller:
 
     def delay_for(self, job: Job | Tracked) -> float:
         expected, prior = self.expected_for(job)
-        if self._webhooked is not None and self._webhooked(job):
-            return next_poll_delay(
-                self._age(job),
-                expected,
-                floor=self.floor,
-                cap=self.cap,
-                rng=self.rng,
-                webhooked=True,
-            )
-        rate = self._early_failures(job) if self._early_failures is not None else None
-        if rate is None:
-            rate = self.history.early_failure_rate((job.provider or "", job.model))
-        # with no rate known, probe: a few jobs get the early look (it only matters then)
-        early = self.rng.random() < EARLY_PROBE if rate is None else rate >= EARLY_FAILURE_RATE
+        webhooked = self._webhooked is not None and self._webhooked(job)
+        early = False
+        if not webhooked:  # a backstop never looks early
+            rate = self._early_failures(job) if self._early_failures is not None else None
+            if rate is None:
+                rate = self.history.early_failure_rate((job.provider or "", job.model))
+            # with no rate known, probe: a few jobs get the early look (it only matters then)
+            early = self.rng.random() < EARLY_PROBE if rate is None else rate >= EARLY_FAILURE_RATE
         return next_poll_delay(
             self._age(job),
             expected,
@@ -370,7 +364,8 @@ class Poller:
             rng=self.rng,
             early_look=early,
             prior=prior,
-            observed=self._observed(job),
+            observed=not webhooked and self._observed(job),
+            webhooked=webhooked,
         )
 
     def _observed(self, job: JobKey) -> bool:
