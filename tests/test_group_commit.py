@@ -8,6 +8,7 @@ job id among the lost writes is raised as `AcceptanceNotRecordedError`."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -290,3 +291,47 @@ async def test_two_gateways_on_one_file_in_one_event_loop_do_not_wait_on_each_ot
     assert len(check.find()) == 20
     check.close()
     await kit.close()
+
+
+class RefusingCommit:
+    """A connection whose next COMMIT fails as a failing disk makes it (SQLite rolls the
+    transaction back); everything else goes through."""
+
+    def __init__(self, db: Any) -> None:
+        self.db = db
+        self.armed = True
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        if sql == "COMMIT" and self.armed:
+            self.armed = False
+            self.db.execute("ROLLBACK")
+            raise sqlite3.OperationalError("disk I/O error")
+        return self.db.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.db, name)
+
+
+def test_a_failed_commit_of_a_lone_write_still_fails_the_group_it_carried(
+    tmp_path: Path,
+) -> None:
+    from routing_kit import finished_job
+
+    ledger = SQLiteLedger(tmp_path / "ledger.sqlite3")
+    group = Group()
+    with grouped(group):
+        ledger.create(finished_job("toy", 3))
+    real = ledger._db
+    ledger._db = RefusingCommit(real)  # type: ignore[assignment]
+    with pytest.raises(LedgerUnavailableError):
+        ledger.create(finished_job("toy", 4))  # commits the group with it, and fails
+    # the grouped write was lost with it: the group's own commit must say so
+    assert ledger.pending
+    with pytest.raises(LedgerUnavailableError, match="disk I/O"):
+        ledger.commit()
+    assert not ledger.pending
+    ledger._db = real
+    assert ledger.find() == []
+    ledger.create(finished_job("toy", 5))  # and the ledger goes on
+    assert len(ledger.find()) == 1
+    ledger.close()

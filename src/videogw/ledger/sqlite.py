@@ -427,7 +427,7 @@ class SQLiteLedger(Ledger):
                 if guarded:
                     db.execute("RELEASE w")
                 if group is None:
-                    self._end()
+                    self._end_with_group()
             except sqlite3.Error as exc:
                 error = _unavailable(exc, self.path)
                 if self._grouped:
@@ -443,6 +443,17 @@ class SQLiteLedger(Ledger):
                 group.wrote = True
                 self._grouped = True
             return result
+
+    def _end_with_group(self) -> None:
+        """Commit a write made outside any group, and the grouped writes it rides with: if
+        that fails, their own commit must still say so to the operations that made them."""
+        grouped = self._grouped
+        try:
+            self._end()
+        except LedgerError as exc:
+            if grouped:
+                self._lost, self._grouped = exc, True
+            raise
 
     def _end(self) -> None:
         """Commit the open transaction, grouped writes and all."""
