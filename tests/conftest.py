@@ -3,9 +3,14 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from routing_kit import Kit
+    from videogw.emulator import FakeClock
 
 # Installed plugins must not leak into tests that build their own registries; tests that
 # check entry-point discovery build a Registry(autoload=True) explicitly.
@@ -62,3 +67,22 @@ def schema(postgres_url: str) -> Iterator[str]:
     yield name
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+
+
+# -- the toy providers' gateways on a fake clock (tests/routing_kit.py), sync and async ----
+@pytest.fixture
+def clock() -> FakeClock:
+    from videogw.emulator import FakeClock
+
+    return FakeClock()
+
+
+@pytest.fixture(params=["sync", "async"])
+async def kit(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator[Kit]:
+    """Emulators for every toy provider, and gateways over them: each test runs twice, with
+    the sync `Gateway` and with the `AsyncGateway` (a module may define its own `kit`)."""
+    from routing_kit import Kit
+
+    kit = Kit(request.param == "sync", clock)
+    yield kit
+    await kit.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
@@ -10,22 +9,9 @@ import pytest
 from routing_kit import Kit, finished_job, request
 from videogw import JobStatus
 from videogw.compare import Comparison
-from videogw.emulator import FakeClock, FaultProfile
+from videogw.emulator import FaultProfile
 from videogw.store import MemoryStore
 from videogw.testing import maybe_await
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture(params=["sync", "async"])
-async def kit(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator[Kit]:
-    kit = Kit(request.param == "sync", clock)
-    yield kit
-    await kit.close()
-
 
 ROUTE = {"candidates": ["toy", "toy-cheap", "toy-credits", "toy-motion"], "strategy": "cheapest"}
 

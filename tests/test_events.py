@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 
 import pytest
 
 from routing_kit import Kit, request
 from videogw import JobStatus
-from videogw.emulator import FakeClock, FaultProfile
+from videogw.emulator import FaultProfile
 from videogw.events import (
     FailedOver,
     Finished,
@@ -19,18 +18,6 @@ from videogw.events import (
     Submitted,
 )
 from videogw.testing import maybe_await
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture(params=["sync", "async"])
-async def kit(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator[Kit]:
-    kit = Kit(request.param == "sync", clock)
-    yield kit
-    await kit.close()
 
 
 async def test_a_failover_then_success_tells_the_whole_story(kit: Kit) -> None:

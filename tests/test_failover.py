@@ -3,7 +3,6 @@ against emulators with an injected fault, through the sync and the async gateway
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import httpx
@@ -16,19 +15,6 @@ from videogw.errors import ContentRefusedError, ProviderRejectedError
 from videogw.events import FailedOver, JobEvent
 from videogw.policy import DECISIONS, Situation, decide
 from videogw.testing import maybe_await
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture(params=["sync", "async"])
-async def kit(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator[Kit]:
-    kit = Kit(request.param == "sync", clock)
-    yield kit
-    await kit.close()
-
 
 PAIR = {"candidates": ["toy", "toy2"]}
 

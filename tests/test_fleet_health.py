@@ -4,28 +4,12 @@ it everywhere. Two gateways on one ledger stand for two processes."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
 from routing_kit import Kit, request
 from videogw.emulator import FakeClock, FaultProfile
 from videogw.ledger import MemoryLedger
 from videogw.testing import maybe_await
 
 PAIR = {"candidates": ["toy", "toy2"]}
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture(params=["sync", "async"])
-async def kit(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator[Kit]:
-    kit = Kit(request.param == "sync", clock)
-    yield kit
-    await kit.close()
 
 
 def submits(kit: Kit, name: str) -> int:

@@ -22,18 +22,6 @@ from videogw.testing import maybe_await
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture(params=["sync", "async"])
-async def kit(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator[Kit]:
-    kit = Kit(request.param == "sync", clock)
-    yield kit
-    await kit.close()
-
-
-@pytest.fixture
 async def akit(clock: FakeClock) -> AsyncIterator[Kit]:
     kit = Kit(False, clock)
     yield kit

@@ -41,18 +41,6 @@ class CountingStore(MemoryStore):
         return super().update(job, **kwargs)
 
 
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture(params=["sync", "async"])
-async def kit(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator[Kit]:
-    kit = Kit(request.param == "sync", clock)
-    yield kit
-    await kit.close()
-
-
 def _stored_jobs(n: int) -> Iterator[Job]:
     """Jobs as a ledger read gives them: each parsed from JSON, sharing nothing."""
     template = finished_job("higgsfield", 1, status=JobStatus.running, charged=None, cost=None)
