@@ -38,8 +38,6 @@ from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import ValidationError
-
 from ..errors import (
     IdempotencyConflictError,
     LedgerCorruptError,
@@ -53,15 +51,13 @@ from .base import (
     Budget,
     ClientKey,
     Lease,
-    Ledger,
     Standing,
     dump_request,
     fingerprint,
     is_claimable,
-    job_query,
-    load_request,
 )
 from .memory import check_budget
+from .sql import SQLLedger
 
 try:
     import psycopg
@@ -289,16 +285,17 @@ def _attempt_row(f: AttemptFact, client: str | None) -> tuple[Any, ...]:
     )
 
 
-_SELECT_JOBS = "SELECT id, job::text FROM jobs"
-
-
-class PostgresLedger(Ledger):
+class PostgresLedger(SQLLedger):
     """`Ledger` on one PostgreSQL database (optionally in its own `schema`), shared by any
     number of processes on any number of machines.
 
     `url` is a libpq URL or conninfo string; `pool_size` connections at most are opened
     by this process; `connect_timeout_s` bounds waiting for the server or a free pooled
     connection (then `LedgerUnavailableError`)."""
+
+    PLACEHOLDER = "%s"
+    JOB_TEXT = "job::text"
+    REQUEST_TEXT = "request::text"
 
     def __init__(
         self,
@@ -415,12 +412,6 @@ class PostgresLedger(Ledger):
         except psycopg.Error as exc:
             raise self._error(exc) from exc
 
-    def _parse(self, job_id: str, text: str) -> Job:
-        try:
-            return Job.model_validate_json(text)
-        except (ValidationError, ValueError) as exc:
-            raise LedgerCorruptError(job_id, str(exc).splitlines()[0]) from None
-
     def _spent(self, conn: psycopg.Connection[Any], since: datetime, client: str | None) -> Decimal:
         extra = _BY_CLIENT if client is not None else ""
         args: tuple[Any, ...] = (client,) if client is not None else ()
@@ -429,6 +420,18 @@ class PostgresLedger(Ledger):
         row = conn.execute(_COMMITTED + extra, (_ts(since), _TERMINAL, *args)).fetchone()
         held = row[0] if row is not None else None
         return _money(spent) + _money(held)
+
+    def _attempts_and_budget(
+        self, conn: psycopg.Connection[Any], stored: Job, budget: Budget | None
+    ) -> None:
+        """The rest of a job's write: its attempt rows (holds and statistics), then the
+        budget, checked against the holds this very write adds."""
+        rows = _attempt_rows(stored)
+        if rows:
+            with conn.cursor() as cur:
+                cur.executemany(_UPSERT_ATTEMPT, rows)
+        if budget is not None:
+            self._check_budget(conn, budget, stored)
 
     def _check_budget(self, conn: psycopg.Connection[Any], budget: Budget, job: Job) -> None:
         # one check at a time per scope: a concurrent writer's hold is committed (and
@@ -512,12 +515,7 @@ class PostgresLedger(Ledger):
                 found = conn.execute("SELECT version FROM jobs WHERE id = %s", (job.id,))
                 row = found.fetchone()
                 raise StaleJobError(job.id, 0, row[0] if row else None)
-            rows = _attempt_rows(stored)
-            if rows:
-                with conn.cursor() as cur:
-                    cur.executemany(_UPSERT_ATTEMPT, rows)
-            if budget is not None:
-                self._check_budget(conn, budget, stored)
+            self._attempts_and_budget(conn, stored, budget)
             return stored
 
         return self._write(work)
@@ -542,62 +540,10 @@ class PostgresLedger(Ledger):
             if changed != 1:
                 row = conn.execute("SELECT version FROM jobs WHERE id = %s", (job.id,)).fetchone()
                 raise StaleJobError(job.id, job.version, row[0] if row else None)
-            rows = _attempt_rows(stored)
-            if rows:
-                with conn.cursor() as cur:
-                    cur.executemany(_UPSERT_ATTEMPT, rows)
-            if budget is not None:
-                self._check_budget(conn, budget, stored)
+            self._attempts_and_budget(conn, stored, budget)
             return stored
 
         return self._write(work)
-
-    def get(self, job_id: str) -> Job | None:
-        rows = self._read("SELECT job::text FROM jobs WHERE id = %s", (job_id,))
-        return self._parse(job_id, rows[0][0]) if rows else None
-
-    def get_by_key(self, idempotency_key: str) -> Job | None:
-        rows = self._read(
-            "SELECT j.id, j.job::text FROM idempotency_keys k JOIN jobs j ON j.id = k.job_id "
-            "WHERE k.key = %s",
-            (idempotency_key,),
-        )
-        return self._parse(rows[0][0], rows[0][1]) if rows else None
-
-    def find(
-        self,
-        *,
-        statuses: Iterable[JobStatus] | None = None,
-        provider: str | None = None,
-        model: str | None = None,
-        id_prefix: str | None = None,
-        newest_first: bool = False,
-        limit: int | None = None,
-    ) -> list[Job]:
-        found = job_query(
-            _SELECT_JOBS,
-            "%s",
-            statuses=statuses,
-            provider=provider,
-            model=model,
-            id_prefix=id_prefix,
-            newest_first=newest_first,
-            limit=limit,
-        )
-        return self._jobs(*found) if found is not None else []
-
-    def _jobs(self, query: str, args: Sequence[Any] = ()) -> list[Job]:
-        jobs = []
-        for job_id, text in self._read(query, args):
-            try:
-                jobs.append(self._parse(job_id, text))
-            except LedgerCorruptError as exc:
-                log.error("%s; skipped (the other jobs are unaffected)", exc)
-        return jobs
-
-    def load_request(self, job_id: str) -> GenerationRequest | None:
-        rows = self._read("SELECT request::text FROM jobs WHERE id = %s", (job_id,))
-        return load_request(rows[0][0]) if rows and rows[0][0] else None
 
     # -- leases -----------------------------------------------------------------------
     _ACQUIRE = (
@@ -652,23 +598,18 @@ class PostgresLedger(Ledger):
             ).fetchall()
             return rows
 
-        jobs = []
-        for job_id, text, _ in sorted(self._write(work), key=lambda r: (r[2], r[0])):
-            try:
-                jobs.append(self._parse(job_id, text))
-            except LedgerCorruptError as exc:
-                log.error("%s; skipped (the other jobs are unaffected)", exc)
-        return jobs
+        return self._parse_rows(sorted(self._write(work), key=lambda r: (r[2], r[0])))
 
     # -- reading ----------------------------------------------------------------------
     def unknown_submits(self) -> list[Job]:
         return self._jobs(
-            _SELECT_JOBS + " WHERE NOT terminal AND provider_job_id IS NULL ORDER BY created_at, id"
+            self.select_jobs
+            + " WHERE NOT terminal AND provider_job_id IS NULL ORDER BY created_at, id"
         )
 
     def resumable(self) -> list[Job]:
         return self._jobs(
-            _SELECT_JOBS
+            self.select_jobs
             + " WHERE NOT terminal AND provider_job_id IS NOT NULL ORDER BY created_at, id"
         )
 

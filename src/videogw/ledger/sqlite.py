@@ -36,12 +36,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import ValidationError
-
 from ..errors import (
     ConfigurationError,
     IdempotencyConflictError,
-    LedgerCorruptError,
     LedgerError,
     LedgerReplacedError,
     LedgerUnavailableError,
@@ -53,16 +50,14 @@ from .base import (
     Budget,
     ClientKey,
     Lease,
-    Ledger,
     Standing,
     current_group,
     dump_request,
     fingerprint,
     is_claimable,
-    job_query,
-    load_request,
 )
 from .memory import check_budget
+from .sql import SQLLedger
 
 __all__ = ["SQLiteLedger"]
 
@@ -285,9 +280,6 @@ def _attempt_row(f: AttemptFact, client: str | None) -> tuple[Any, ...]:
     )
 
 
-_SELECT_JOBS = "SELECT id, job FROM jobs"
-
-
 # Every open ledger of this process, by file: a grouped transaction is committed by its
 # event loop at the end of a tick, so another connection to the file that waited for it in
 # SQLite's busy handler on the same loop would wait for ever; it commits it first instead.
@@ -295,8 +287,12 @@ _OPEN: dict[tuple[int, int], weakref.WeakSet[SQLiteLedger]] = {}
 _OPEN_LOCK = threading.Lock()
 
 
-class SQLiteLedger(Ledger):
+class SQLiteLedger(SQLLedger):
     """`Ledger` on one SQLite file (or ``":memory:"``)."""
+
+    PLACEHOLDER = "?"
+    JOB_TEXT = "job"
+    REQUEST_TEXT = "request"
 
     def __init__(
         self,
@@ -478,8 +474,8 @@ class SQLiteLedger(Ledger):
         """Commit the grouped writes other ledgers of this process hold open on this file
         (committing early is always safe), so the write lock is not held by a transaction
         whose commit waits for this very thread's event loop."""
-        if self._identity is None:
-            return
+        if self._identity is None or len(_OPEN.get(self._identity, ())) < 2:
+            return  # the usual case, on every write: this ledger is the file's only one here
         with _OPEN_LOCK:
             peers = [p for p in _OPEN.get(self._identity, ()) if p is not self and p._grouped]
         for peer in peers:
@@ -510,18 +506,28 @@ class SQLiteLedger(Ledger):
             except sqlite3.Error as exc:
                 raise _unavailable(exc, self.path) from exc
 
-    def _parse(self, job_id: str, text: str) -> Job:
-        try:
-            return Job.model_validate_json(text)
-        except (ValidationError, ValueError) as exc:
-            raise LedgerCorruptError(job_id, str(exc).splitlines()[0]) from None
-
     def _spent(self, db: sqlite3.Connection, since: datetime, client: str | None) -> Decimal:
         extra = _BY_CLIENT if client is not None else ""
         args: tuple[Any, ...] = (client,) if client is not None else ()
         (spent,) = db.execute(_SPEND + extra, (since.timestamp(), *args)).fetchone()
         (held,) = db.execute(_COMMITTED + extra, (since.timestamp(), *_TERMINAL, *args)).fetchone()
         return _decimal(spent) + _decimal(held)
+
+    def _attempts_and_budget(
+        self, db: sqlite3.Connection, stored: Job, budget: Budget | None
+    ) -> None:
+        """The rest of a job's write: its attempt rows (holds and statistics), then the
+        budget, checked against the holds this very write adds."""
+        rows = _attempt_rows(stored)
+        if rows:
+            db.executemany(_UPSERT_ATTEMPT, rows)
+        if budget is not None:
+            check_budget(
+                budget,
+                stored,
+                lambda since, c: self._spent(db, since, c),
+                lambda provider: self._in_flight(db, provider),
+            )
 
     # -- jobs -------------------------------------------------------------------------
     def create(
@@ -569,16 +575,7 @@ class SQLiteLedger(Ledger):
                 "INSERT INTO idempotency_keys (key, job_id, fingerprint) VALUES (?, ?, ?)",
                 (job.idempotency_key, job.id, print_),
             )
-            rows = _attempt_rows(stored)
-            if rows:
-                db.executemany(_UPSERT_ATTEMPT, rows)
-            if budget is not None:
-                check_budget(
-                    budget,
-                    stored,
-                    lambda since, c: self._spent(db, since, c),
-                    lambda provider: self._in_flight(db, provider),
-                )
+            self._attempts_and_budget(db, stored, budget)
             return stored
 
         return self._write(work, guarded=budget is not None)
@@ -602,66 +599,10 @@ class SQLiteLedger(Ledger):
             if changed != 1:
                 found = db.execute("SELECT version FROM jobs WHERE id = ?", (job.id,)).fetchone()
                 raise StaleJobError(job.id, job.version, found[0] if found else None)
-            rows = _attempt_rows(stored)
-            if rows:
-                db.executemany(_UPSERT_ATTEMPT, rows)
-            if budget is not None:
-                check_budget(
-                    budget,
-                    stored,
-                    lambda since, c: self._spent(db, since, c),
-                    lambda provider: self._in_flight(db, provider),
-                )
+            self._attempts_and_budget(db, stored, budget)
             return stored
 
         return self._write(work, guarded=budget is not None)
-
-    def get(self, job_id: str) -> Job | None:
-        rows = self._read("SELECT job FROM jobs WHERE id = ?", (job_id,))
-        return self._parse(job_id, rows[0][0]) if rows else None
-
-    def get_by_key(self, idempotency_key: str) -> Job | None:
-        rows = self._read(
-            "SELECT j.id, j.job FROM idempotency_keys k JOIN jobs j ON j.id = k.job_id "
-            "WHERE k.key = ?",
-            (idempotency_key,),
-        )
-        return self._parse(rows[0][0], rows[0][1]) if rows else None
-
-    def find(
-        self,
-        *,
-        statuses: Iterable[JobStatus] | None = None,
-        provider: str | None = None,
-        model: str | None = None,
-        id_prefix: str | None = None,
-        newest_first: bool = False,
-        limit: int | None = None,
-    ) -> list[Job]:
-        found = job_query(
-            _SELECT_JOBS,
-            "?",
-            statuses=statuses,
-            provider=provider,
-            model=model,
-            id_prefix=id_prefix,
-            newest_first=newest_first,
-            limit=limit,
-        )
-        return self._jobs(*found) if found is not None else []
-
-    def _jobs(self, query: str, args: Sequence[Any] = ()) -> list[Job]:
-        jobs = []
-        for job_id, text in self._read(query, args):
-            try:
-                jobs.append(self._parse(job_id, text))
-            except LedgerCorruptError as exc:
-                log.error("%s; skipped (the other jobs are unaffected)", exc)
-        return jobs
-
-    def load_request(self, job_id: str) -> GenerationRequest | None:
-        rows = self._read("SELECT request FROM jobs WHERE id = ?", (job_id,))
-        return load_request(rows[0][0]) if rows and rows[0][0] else None
 
     # -- leases -----------------------------------------------------------------------
     def acquire(self, job_id: str, owner: str, ttl_s: float) -> bool:
@@ -726,23 +667,18 @@ class SQLiteLedger(Ledger):
             )
             return rows
 
-        jobs = []
-        for job_id, text in self._write(work):
-            try:
-                jobs.append(self._parse(job_id, text))
-            except LedgerCorruptError as exc:
-                log.error("%s; skipped (the other jobs are unaffected)", exc)
-        return jobs
+        return self._parse_rows(self._write(work))
 
     # -- reading ----------------------------------------------------------------------
     def unknown_submits(self) -> list[Job]:
         return self._jobs(
-            _SELECT_JOBS + " WHERE terminal = 0 AND provider_job_id IS NULL ORDER BY created_at, id"
+            self.select_jobs
+            + " WHERE terminal = 0 AND provider_job_id IS NULL ORDER BY created_at, id"
         )
 
     def resumable(self) -> list[Job]:
         return self._jobs(
-            _SELECT_JOBS
+            self.select_jobs
             + " WHERE terminal = 0 AND provider_job_id IS NOT NULL ORDER BY created_at, id"
         )
 
