@@ -14,10 +14,11 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -158,6 +159,9 @@ class ApiError(Exception):
         if 400 <= status < 500 and status != 429:
             self.headers.update(NO_RETRY)
         super().__init__(message)
+
+
+Row = TypeVar("Row")  # a planning row: a quote, a candidate, a comparison
 
 
 def _error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -639,14 +643,19 @@ def make_app(gateway: Gateway, settings: ServerSettings | None = None) -> FastAP
     def native_request(body: CreateVideoBody, key: ClientKey | None) -> GenerationRequest:
         return server.build_request(body.model_dump(exclude_none=True), None, key, None)
 
+    def planned(
+        ask: Callable[[GenerationRequest], list[Row]], body: CreateVideoBody, key: ClientKey | None
+    ) -> list[Row]:
+        """What the gateway's planning says of this request; a request it refuses is 400."""
+        try:
+            return ask(native_request(body, key))
+        except VideoGWError as exc:
+            raise ApiError(400, str(exc)) from None
+
     @app.post("/v1/videogw/estimate", tags=["videogw"], responses=_error_responses(400, 401))
     def estimate(body: CreateVideoBody, key: Caller) -> list[dict[str, Any]]:
         """What the request would cost at each candidate, and why others are not."""
-        req = native_request(body, key)
-        try:
-            quotes = gateway.estimate(req)
-        except VideoGWError as exc:
-            raise ApiError(400, str(exc)) from None
+        quotes = planned(gateway.estimate, body, key)
         return [
             {
                 "provider": q.provider,
@@ -662,11 +671,7 @@ def make_app(gateway: Gateway, settings: ServerSettings | None = None) -> FastAP
     @app.post("/v1/videogw/explain", tags=["videogw"], responses=_error_responses(400, 401))
     def explain(body: CreateVideoBody, key: Caller) -> list[dict[str, Any]]:
         """Every provider: candidates in the order they would be tried, then the others."""
-        req = native_request(body, key)
-        try:
-            rows = gateway.explain(req)
-        except VideoGWError as exc:
-            raise ApiError(400, str(exc)) from None
+        rows = planned(gateway.explain, body, key)
         return [
             {
                 "provider": c.provider,
@@ -682,11 +687,7 @@ def make_app(gateway: Gateway, settings: ServerSettings | None = None) -> FastAP
     @app.post("/v1/videogw/compare", tags=["videogw"], responses=_error_responses(400, 401))
     def compare(body: CreateVideoBody, key: Caller) -> list[dict[str, Any]]:
         """A row per provider: candidate or why not, estimate and the ledger's figures."""
-        req = native_request(body, key)
-        try:
-            rows = gateway.compare(req)
-        except VideoGWError as exc:
-            raise ApiError(400, str(exc)) from None
+        rows = planned(gateway.compare, body, key)
         return [
             {
                 "provider": r.provider,
