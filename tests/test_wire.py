@@ -7,7 +7,10 @@ from decimal import Decimal
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from videogw import wire
 from videogw.wire import media_type, parse_decimal, parse_time, retry_after, sniff, until
 
 NOW = 1_800_000_000.0
@@ -71,3 +74,71 @@ def test_media_type_and_sniff() -> None:
     assert sniff(b"\x89PNG\r\n") == "image/png"
     assert sniff(b"RIFF\x00\x00\x00\x00WAVEfmt ") == "audio/wav"
     assert sniff(b"nothing") is None
+
+
+# -- parse_url / request: httpx's own URL, built without re-parsing a known origin --------
+
+_URL_CHARS = "aZ09-._~!$&'()*+,;=:@/?#%[] \t\u00e9\u4e2d\\\"<>^`{|}"
+
+
+@given(
+    origin=st.sampled_from(
+        [
+            "http://127.0.0.1:8080",
+            "https://Platform.Higgsfield.AI",
+            "https://user:pw@api.example.com",
+            "http://[::1]:9000",
+            "https://xn--bcher-kva.example",
+        ]
+    ),
+    rest=st.text(alphabet=_URL_CHARS, max_size=40),
+)
+def test_parse_url_equals_httpx_for_any_path_and_query(origin: str, rest: str) -> None:
+    url = origin + "/" + rest
+    try:
+        expected = httpx.URL(url)
+    except httpx.InvalidURL:
+        with pytest.raises(httpx.InvalidURL):
+            wire.parse_url(url)
+        return
+    got = wire.parse_url(url)
+    assert str(got) == str(expected)
+    assert got == expected
+    assert (got.scheme, got.host, got.port, got.raw_path) == (
+        expected.scheme,
+        expected.host,
+        expected.port,
+        expected.raw_path,
+    )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080/requests/3b1a96f5-cdc4/status",
+        "http://127.0.0.1:8080/a/../b",  # dot segments: httpx removes them
+        "http://127.0.0.1:8080/a/./b/.",
+        "http://127.0.0.1:8080/a%2Fb?q=%41",  # escapes: httpx checks them
+        "http://127.0.0.1:8080/x?",  # an empty query is not no query
+        "HTTP://EXAMPLE.com/X",
+        "http://example.com",
+    ],
+)
+def test_parse_url_edge_cases_match_httpx(url: str) -> None:
+    assert wire._SHORTCUT  # the shortcut is in use with the pinned httpx
+    assert str(wire.parse_url(url)) == str(httpx.URL(url))
+    assert wire.parse_url(url).query == httpx.URL(url).query
+
+
+def test_request_is_the_request_httpx_builds() -> None:
+    url = "https://api.example.com/v1/jobs/abc?wait=1"
+    ours = wire.request("POST", url, headers={"Authorization": "Key k"}, json={"a": 1})
+    theirs = httpx.Request("POST", url, headers={"Authorization": "Key k"}, json={"a": 1})
+    assert (ours.method, str(ours.url), ours.headers.raw, ours.content) == (
+        theirs.method,
+        str(theirs.url),
+        theirs.headers.raw,
+        theirs.content,
+    )
+    with_params = wire.request("GET", "https://api.example.com/v1", params={"page": "2"})
+    assert str(with_params.url) == "https://api.example.com/v1?page=2"

@@ -42,6 +42,7 @@ from videogw import (
 from videogw.motions import CATALOGUE
 from videogw.provider import Flow, Purpose
 from videogw.tables import first_rule
+from videogw.wire import request as http_request
 
 from . import prices
 from .checks import check
@@ -164,7 +165,7 @@ class HfRelayProvider(Provider):
         if options.width is not None:
             body["width"], body["height"] = options.width, options.height
         body["image"] = images
-        return httpx.Request(
+        return http_request(
             "POST", self.url(self.path(endpoint)), json=body, headers=self._headers()
         )
 
@@ -181,7 +182,7 @@ class HfRelayProvider(Provider):
     # -- status ----------------------------------------------------------------------
     def build_status(self, job: Job) -> httpx.Request:
         task_id = job.provider_job_id
-        return httpx.Request(
+        return http_request(
             "POST",
             self.url(f"/higgsfield/feed/{quote(str(task_id), safe='')}"),
             json={"task_id": task_id},
@@ -263,7 +264,7 @@ class HfRelayProvider(Provider):
             params["size"] = size
         if search:
             params["search"] = search
-        request = httpx.Request(
+        request = http_request(
             "GET", self.url(f"/higgsfield/tpl/{kind}"), params=params, headers=self._headers()
         )
         response = yield self.call(request, Purpose.read)

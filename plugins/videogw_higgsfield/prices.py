@@ -18,11 +18,10 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-import httpx
-
 from videogw import CostEstimate, Prepared
 from videogw.errors import UnsupportedOperationError
 from videogw.provider import Flow, Purpose
+from videogw.wire import request as http_request
 
 from .models import build_body, family
 from .wire import estimate_figures
@@ -158,7 +157,7 @@ def estimate_flow(provider: HiggsfieldProvider, prepared: Prepared) -> Flow[Cost
         return estimate(provider, prepared)
     path = prepared.spec.provider_model
     url, body = provider.url(f"estimate/{path}"), build_body(prepared)
-    ask = httpx.Request("POST", url, json=body, headers=provider.headers())
+    ask = http_request("POST", url, json=body, headers=provider.headers())
     response = yield provider.call(ask, Purpose.read)
     credits, usd = provider.read(estimate_figures, provider.json(response), response)
     return CostEstimate(

@@ -43,6 +43,7 @@ from videogw import (
 )
 from videogw.errors import UnsupportedOperationError, UnsupportedRequestError
 from videogw.tables import first_rule
+from videogw.wire import request as http_request
 
 from . import prices
 from .config import HiggsfieldSettings
@@ -184,7 +185,7 @@ class HiggsfieldProvider(Provider):
         url = self.http_url(prepared.spec.provider_model)
         body = build_body(prepared, uploaded)
         # no params: None, not {} (an empty dict makes httpx rebuild the parsed URL)
-        return httpx.Request("POST", url, params=params or None, json=body, headers=headers)
+        return http_request("POST", url, params=params or None, json=body, headers=headers)
 
     def parse_submit(self, prepared: Prepared, response: httpx.Response) -> Accepted:
         data = self.json(response)
@@ -223,7 +224,7 @@ class HiggsfieldProvider(Provider):
             url = self._jobset_url(job_id)
         else:
             url = self._follow(job.provider_data.get("status_url"), job_id, "status")
-        return httpx.Request("GET", url, headers=self.headers())
+        return http_request("GET", url, headers=self.headers())
 
     def parse_status(self, job: Job, response: httpx.Response) -> StatusUpdate:
         data = self.json(response)
@@ -255,7 +256,7 @@ class HiggsfieldProvider(Provider):
 
     def build_cancel(self, job: Job) -> httpx.Request:
         url = self._follow(job.provider_data.get("cancel_url"), str(job.provider_job_id), "cancel")
-        return httpx.Request("POST", url, headers=self.headers())
+        return http_request("POST", url, headers=self.headers())
 
     def parse_cancel(self, job: Job, response: httpx.Response) -> StatusUpdate:
         error = JobError(kind="cancelled", message="cancelled while queued (refunded)")
@@ -267,7 +268,7 @@ class HiggsfieldProvider(Provider):
         if job.provider_data.get("surface") == "v1" or not job.provider_job_id:
             raise UnsupportedOperationError(f"{self.instance}: only v2 requests can be deleted")
         url = self.url(f"requests/{quote(str(job.provider_job_id), safe='')}")
-        yield self.call(httpx.Request("DELETE", url, headers=self.headers()), Purpose.read)
+        yield self.call(http_request("DELETE", url, headers=self.headers()), Purpose.read)
 
     # -- errors --------------------------------------------------------------------------
     def classify(self, response: httpx.Response, purpose: Purpose) -> errors.ProviderError | None:

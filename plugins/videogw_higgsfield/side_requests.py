@@ -7,11 +7,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import httpx
-
 from videogw import Media
 from videogw.errors import UnsupportedOperationError
 from videogw.provider import Flow, Purpose
+from videogw.wire import request as http_request
 
 from .models import content_type_of
 from .wire import models_list, motions_list
@@ -27,7 +26,7 @@ CATALOGS = {"motions": ("v1/motions", motions_list), "models": ("models", models
 def upload_flow(provider: HiggsfieldProvider, media: Media) -> Flow[str]:
     """Upload `media`; return its public URL."""
     kind = content_type_of(media)
-    ask = httpx.Request(
+    ask = http_request(
         "POST",
         provider.url("files/generate-upload-url"),
         json={"content_type": kind},
@@ -46,7 +45,7 @@ def upload_flow(provider: HiggsfieldProvider, media: Media) -> Flow[str]:
     headers = data.get("upload_headers") or {"Content-Type": kind}
     if not isinstance(headers, dict):
         raise provider.malformed(response, "upload_headers is not an object")
-    put = httpx.Request(
+    put = http_request(
         "PUT",
         upload_url,
         content=media.read_bytes(),
@@ -64,6 +63,6 @@ def catalog_flow(provider: HiggsfieldProvider, kind: str) -> Flow[list[dict[str,
             f"{provider.instance} has no {kind!r} catalog (it has: {', '.join(CATALOGS)})"
         )
     path, reader = CATALOGS[kind]
-    ask = httpx.Request("GET", provider.url(path), headers=provider.headers())
+    ask = http_request("GET", provider.url(path), headers=provider.headers())
     response = yield provider.call(ask, Purpose.read)
     return provider.read(reader, provider.json(response), response)

@@ -40,6 +40,7 @@ from videogw import (
 )
 from videogw.models import SEED_MAX, SEED_MIN
 from videogw.tables import first_rule
+from videogw.wire import request as http_request
 from videogw.wire import trusted_url
 
 from . import prices
@@ -149,7 +150,7 @@ class PixazoProvider(Provider):
         if request.webhook_url is not None and token:
             headers["X-Webhook-URL"] = callback_url(request.webhook_url, token)
             headers["X-Webhook-Mode"] = options.webhook_mode
-        return httpx.Request("POST", self.http_url(SUBMIT_PATH), json=body, headers=headers)
+        return http_request("POST", self.http_url(SUBMIT_PATH), json=body, headers=headers)
 
     def parse_submit(self, prepared: Prepared, response: httpx.Response) -> Accepted:
         data = self.json(response)
@@ -168,7 +169,7 @@ class PixazoProvider(Provider):
 
     # -- status ------------------------------------------------------------------------------
     def build_status(self, job: Job) -> httpx.Request:
-        return httpx.Request("GET", self.status_url(job), headers=self._headers())
+        return http_request("GET", self.status_url(job), headers=self._headers())
 
     def status_url(self, job: Job) -> str:
         """The returned ``polling_url`` when it points at the configured host (or Pixazo's

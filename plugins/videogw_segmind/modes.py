@@ -18,6 +18,7 @@ import httpx
 
 from videogw import Accepted, Capabilities, Job, JobError, JobStatus, Output, StatusUpdate, errors
 from videogw.provider import Flow, Prepared, Purpose
+from videogw.wire import request as http_request
 
 from .models import SegmindOptions
 from .wire import media_type, output_urls, write_video
@@ -45,7 +46,7 @@ class Queue:
     def build_submit(self, prepared: Prepared, body: dict[str, object]) -> httpx.Request:
         p = self.provider
         path = f"/{self.version}/{prepared.spec.provider_model}"
-        return httpx.Request("POST", p.url(path), json=body, headers=p.headers())
+        return http_request("POST", p.url(path), json=body, headers=p.headers())
 
     def parse_submit(
         self, prepared: Prepared, response: httpx.Response, extra: dict[str, object]

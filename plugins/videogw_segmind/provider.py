@@ -37,6 +37,7 @@ from videogw import (
 from videogw.emulator import Emulator
 from videogw.provider import Flow, Purpose
 from videogw.tables import first_rule
+from videogw.wire import request as http_request
 
 from . import prices
 from .models import SegmindOptions, SegmindSettings, build_body, check
@@ -145,7 +146,7 @@ class SegmindProvider(Provider):
         media = [getattr(prepared.request, name) for name in names]
         data_urls = [data_url(m.read_bytes(), m.guess_content_type()) for m in media]
         headers = {**self.headers(), "accept": "application/json"}
-        return httpx.Request(
+        return http_request(
             "POST", self.settings.storage_url, json={"data_urls": data_urls}, headers=headers
         )
 
@@ -172,7 +173,7 @@ class SegmindProvider(Provider):
 
     def _get(self, url: str) -> httpx.Request:
         # Rebuilt from base_url rather than the answer's URLs: the key goes to known hosts only.
-        return httpx.Request("GET", url, headers=self.headers())
+        return http_request("GET", url, headers=self.headers())
 
     def build_status(self, job: Job) -> httpx.Request:
         return self._get(self.url(f"/v2/requests/{_quoted(job)}/status"))

@@ -12,15 +12,20 @@ Pure functions over values a provider sent (no I/O):
 - `sniff`: a type from the first bytes of a file (JPEG, PNG, GIF, WebP, WAV, MP4, MP3,
   Ogg, FLAC);
 - `trusted_url`: whether a URL from an answer may be sent our key (same origin as the
-  configured base URL, or https on one of the provider's own hosts).
+  configured base URL, or https on one of the provider's own hosts);
+- `request` / `parse_url`: an `httpx.Request` / `httpx.URL` built the way httpx would,
+  without parsing the scheme and host of an origin seen before (httpx checks every
+  character of every URL and parses an IP host with `ipaddress`: ~40 % of the CPU of
+  building a status request, measured on a ~450 us read).
 """
 
 from __future__ import annotations
 
 import functools
 import mimetypes
+import re
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
@@ -32,6 +37,8 @@ __all__ = [
     "media_type",
     "parse_decimal",
     "parse_time",
+    "parse_url",
+    "request",
     "retry_after",
     "sniff",
     "trusted_url",
@@ -182,3 +189,64 @@ def _origin(base_url: str) -> str:
     if not base.scheme or not base.netloc or urlsplit(origin + "/")[:2] != base[:2]:
         return ""
     return origin
+
+
+# A path (and query) made only of characters httpx leaves exactly as they are: unreserved
+# and sub-delimiters, ":", "@", "/" (RFC 3986 section 3.3), no "%" (httpx re-checks escapes)
+# and no dot segment (httpx removes those). Anything else goes through httpx's own parser.
+_PATH = r"/[A-Za-z0-9\-_~!$&'()*+,;=:@/.]*"
+_QUERY = r"[A-Za-z0-9\-._~!$&'()*+,;=:@/?]*"
+_PLAIN_REST = re.compile(f"({_PATH})(?:\\?({_QUERY}))?")
+_DOT_SEGMENT = re.compile(r"/\.\.?(?:/|\Z)")
+_ORIGIN = re.compile(r"[a-z][a-z0-9+.\-]*://[^/?#]+")
+
+
+def _with_rest(origin: httpx.URL, path: str, query: str | None) -> httpx.URL:
+    # httpx keeps a parsed URL in a private named tuple (httpx is pinned < 0.29 in
+    # pyproject, and `_SHORTCUT` checks it at import): replace its path and query
+    built = httpx.URL.__new__(httpx.URL)
+    built._uri_reference = origin._uri_reference._replace(path=path, query=query)
+    return built
+
+
+def _shortcut_holds() -> bool:
+    try:
+        built = _with_rest(httpx.URL("https://Example.COM:8443/"), "/a/b.mp4", "x=1&y=/z")
+        return str(built) == str(httpx.URL("https://example.com:8443/a/b.mp4?x=1&y=/z"))
+    except Exception:  # any surprise in httpx's internals: use httpx's own parser
+        return False
+
+
+_SHORTCUT = _shortcut_holds()
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_origin(origin: str) -> httpx.URL:
+    return httpx.URL(origin + "/")
+
+
+def parse_url(url: str | httpx.URL) -> httpx.URL:
+    """`httpx.URL(url)`, equal to what httpx builds, cheaper for an origin seen before."""
+    if isinstance(url, httpx.URL):
+        return url
+    origin = _ORIGIN.match(url) if _SHORTCUT else None
+    if origin is not None:
+        rest = _PLAIN_REST.fullmatch(url, origin.end())
+        if rest is not None and not _DOT_SEGMENT.search(rest[1]):
+            return _with_rest(_parsed_origin(origin[0]), rest[1], rest[2])
+    return httpx.URL(url)
+
+
+def request(
+    method: str,
+    url: str | httpx.URL,
+    *,
+    params: Mapping[str, str | int | float | bool | None] | None = None,
+    headers: Mapping[str, str] | None = None,
+    json: object = None,
+    content: bytes | None = None,
+) -> httpx.Request:
+    """`httpx.Request(method, url, ...)` with the URL from `parse_url`."""
+    return httpx.Request(
+        method, parse_url(url), params=params or None, headers=headers, json=json, content=content
+    )
