@@ -142,3 +142,44 @@ def test_request_is_the_request_httpx_builds() -> None:
     )
     with_params = wire.request("GET", "https://api.example.com/v1", params={"page": "2"})
     assert str(with_params.url) == "https://api.example.com/v1?page=2"
+
+
+_HEADER_SETS = [
+    None,
+    {"Authorization": "Key k:s", "Accept": "application/json"},
+    {"X-Api-Key": "k", "Idempotency-Key": "vgw-1", "User-Agent": "videogw/0.2"},
+    {"User-Agent": "videogw (é)"},  # httpx refuses it: so must this
+    {"Content-Type": "application/json; charset=utf-8"},  # one httpx would add: httpx's path
+    {"host": "other.example"},
+]
+_BODIES = [None, {}, {"prompt": "un chat — 猫", "n": 1.5, "ok": True, "x": None}, [1, "a"]]
+
+
+@pytest.mark.parametrize("method", ["GET", "delete", "POST", "PUT", "PATCH"])
+@pytest.mark.parametrize("headers", _HEADER_SETS)
+@pytest.mark.parametrize("body", _BODIES)
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8080/v1/x", "https://api.example.com:8443/a/b?c=d", "http://[::1]/z"]
+)
+def test_request_matches_httpx_byte_for_byte(
+    method: str, headers: dict[str, str] | None, body: object, url: str
+) -> None:
+    try:
+        theirs = httpx.Request(method, url, headers=headers, json=body)
+    except Exception as refused:  # e.g. a header httpx cannot encode: the same refusal
+        with pytest.raises(type(refused)):
+            wire.request(method, url, headers=headers, json=body)
+        return
+    ours = wire.request(method, url, headers=headers, json=body)
+    assert ours.method == theirs.method
+    assert str(ours.url) == str(theirs.url)
+    assert ours.headers.raw == theirs.headers.raw  # names, values and order
+    assert ours.content == theirs.content
+    assert ours.read() == theirs.read()
+
+
+def test_request_with_a_nan_body_fails_as_httpx_does() -> None:
+    with pytest.raises(ValueError, match="JSON compliant"):
+        httpx.Request("POST", "http://a.example/x", json={"x": float("nan")})
+    with pytest.raises(ValueError, match="JSON compliant"):
+        wire.request("POST", "http://a.example/x", json={"x": float("nan")})
