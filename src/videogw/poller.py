@@ -140,22 +140,26 @@ class Tracked:
     def job(self) -> Job:
         """The minimal `Job` a provider needs to read this job's status (see the class)."""
         submitted = datetime.fromtimestamp(self.submitted, UTC)
-        # no task, idempotency key...: a plugin reading one fails loudly (AttributeError)
-        return Job.model_construct(  # type: ignore[call-arg]
-            id=self.job_id,
-            model=self.model,
-            status=self.status,
-            raw_status=self.raw_status,
-            provider=self.provider or None,
-            provider_model=self.provider_model,
-            provider_job_id=self.provider_job_id,
-            provider_data=self.data,
-            progress=self.progress,
-            created_at=submitted,
-            updated_at=submitted,
-            submitted_at=submitted,
-            aftercare=self.aftercare,
-            version=self.version,
+        # a copy of one template, not `model_construct`, which fills each of ~20 defaults
+        # again (37 us against 6 on every read); no task, idempotency key...: a plugin
+        # reading one fails loudly (AttributeError)
+        return _MINIMAL.model_copy(
+            update={
+                "id": self.job_id,
+                "model": self.model,
+                "status": self.status,
+                "raw_status": self.raw_status,
+                "provider": self.provider or None,
+                "provider_model": self.provider_model,
+                "provider_job_id": self.provider_job_id,
+                "provider_data": self.data,
+                "progress": self.progress,
+                "created_at": submitted,
+                "updated_at": submitted,
+                "submitted_at": submitted,
+                "aftercare": self.aftercare,
+                "version": self.version,
+            }
         )
 
     def shows_change(self, update: StatusUpdate) -> bool:
@@ -180,6 +184,11 @@ class Tracked:
 
 
 _EMPTY: dict[str, Any] = {}
+# What `Tracked.job` copies: its other fields keep their defaults
+_EPOCH = datetime.fromtimestamp(0, UTC)
+_MINIMAL = Job.model_construct(  # type: ignore[call-arg]
+    id="", model="", status=JobStatus.unknown, created_at=_EPOCH, updated_at=_EPOCH
+)
 
 
 Key = tuple[str, str]  # (provider, neutral model)
