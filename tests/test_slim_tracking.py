@@ -8,15 +8,21 @@ import gc
 import tracemalloc
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from routing_kit import Kit, finished_job, request
-from videogw import Job, JobStatus
+from videogw import GenerationRequest, Job, JobStatus, StatusUpdate
 from videogw.emulator import FakeClock, Timing
 from videogw.ledger import new_owner
+from videogw.lifecycle import accept, adds_nothing, apply_update, begin_attempt, new_job
+from videogw.models import CostEstimate, ModelSpec, Task
 from videogw.poller import Poller, Tracked
+from videogw.provider import Accepted, Prepared, ProviderOptions
 from videogw.store import MemoryStore
 from videogw.testing import maybe_await
 
@@ -191,3 +197,56 @@ async def akit(clock: FakeClock) -> AsyncIterator[Kit]:
     kit = Kit(False, clock)
     yield kit
     await kit.close()
+
+
+# -- a read that adds nothing is not folded in at all ------------------------------------
+
+_T0 = datetime(2026, 1, 1, tzinfo=UTC)
+_LIVE = st.sampled_from([JobStatus.queued, JobStatus.running, JobStatus.unknown])
+
+
+def _accepted_job(status: JobStatus, raw: str | None, data: dict[str, str]) -> Job:
+    req = GenerationRequest(model="dop-lite", prompt="p", image="https://x.test/a.jpg")
+    prepared = Prepared(
+        req,
+        "higgsfield",
+        "dop-lite",
+        ModelSpec(provider_model="dop-lite", task=Task.image_to_video),
+        ProviderOptions(),
+    )
+    estimate = CostEstimate(amount=Decimal("0.1"), usd=Decimal("0.1"), basis="t", source="t")
+    job = new_job(req, model="dop-lite", task=Task.image_to_video, now=_T0)
+    job = begin_attempt(job, prepared, started=_T0, now=_T0, estimate=estimate)
+    return accept(job, 0, prepared, Accepted("pj-1", status, raw, data), now=_T0)
+
+
+@given(
+    held=_LIVE,
+    said=_LIVE,
+    raw=st.sampled_from([None, "IN_QUEUE", "PROCESSING"]),
+    said_raw=st.sampled_from([None, "IN_QUEUE", "PROCESSING"]),
+    data=st.dictionaries(st.sampled_from(["a", "b"]), st.sampled_from(["1", "2"]), max_size=2),
+    said_data=st.dictionaries(st.sampled_from(["a", "b"]), st.sampled_from(["1", "2"]), max_size=2),
+    progress=st.sampled_from([None, 0.5]),
+    charged=st.sampled_from([None, True]),
+)
+def test_adds_nothing_means_apply_update_changes_only_the_time(
+    held: JobStatus,
+    said: JobStatus,
+    raw: str | None,
+    said_raw: str | None,
+    data: dict[str, str],
+    said_data: dict[str, str],
+    progress: float | None,
+    charged: bool | None,
+) -> None:
+    """The short cut `Tracker.record_update` and `Tracked.shows_change` take must agree
+    with folding the update in: when it says nothing is new, nothing but the time is."""
+    job = _accepted_job(held, raw, data)
+    update = StatusUpdate(
+        said, said_raw, progress=progress, charged=charged, provider_data=said_data
+    )
+    folded = apply_update(job, update, now=_T0.replace(year=2027))
+    unchanged = folded.model_copy(update={"updated_at": job.updated_at}) == job
+    if adds_nothing(job.status, job.progress, job.raw_status, job.provider_data, update):
+        assert unchanged

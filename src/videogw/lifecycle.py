@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -231,6 +232,32 @@ def accept(
     if accepted.update is not None:
         job = apply_update(job, accepted.update, now=now)
     return job
+
+
+def adds_nothing(
+    status: JobStatus,
+    progress: float | None,
+    raw_status: str | None,
+    provider_data: Mapping[str, Any],
+    update: StatusUpdate,
+) -> bool:
+    """Whether `update` says nothing but what a job with this status, progress, raw status
+    and provider data already holds (so folding it in would change nothing but the time)."""
+    return (
+        update.status is status
+        and (update.progress is None or update.progress == progress)
+        and (update.raw_status is None or update.raw_status == raw_status)
+        and update.outputs is None
+        and update.error is None
+        and update.actual_cost is None
+        and update.cost_currency is None
+        and update.charged is None
+        and update.remaining_credits is None
+        and all(
+            key in provider_data and provider_data[key] == value
+            for key, value in update.provider_data.items()
+        )
+    )
 
 
 def apply_update(

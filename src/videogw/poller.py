@@ -39,6 +39,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from . import lifecycle
 from .models import Job, JobStatus
 from .provider import StatusUpdate
 from .schedule import EARLY_FAILURE_RATE, EARLY_PROBE, completion_estimate, next_poll_delay
@@ -166,20 +167,8 @@ class Tracked:
         """Might `update` change the job? False only when the status, progress and raw
         status are what was last seen and it carries nothing else (outputs, error, cost,
         credits, provider data not already held), so recording it would write nothing."""
-        return not (
-            update.status is self.status
-            and (update.progress is None or update.progress == self.progress)
-            and (update.raw_status is None or update.raw_status == self.raw_status)
-            and update.outputs is None
-            and update.error is None
-            and update.actual_cost is None
-            and update.cost_currency is None
-            and update.charged is None
-            and update.remaining_credits is None
-            and all(
-                key in self.data and self.data[key] == value
-                for key, value in update.provider_data.items()
-            )
+        return not lifecycle.adds_nothing(
+            self.status, self.progress, self.raw_status, self.data, update
         )
 
 

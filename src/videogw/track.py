@@ -153,6 +153,14 @@ class Tracker:
         `quiet_age`: seconds from submit to the last read that saw the job unfinished. With
         it, the latency recorded for a finished job is bounded by that read, so polling lag
         never feeds the expected time (`schedule.completion_estimate`)."""
+        if (
+            not update.status.is_terminal
+            and (not job.attempts or job.attempts[-1].status is update.status)
+            and lifecycle.adds_nothing(
+                job.status, job.progress, job.raw_status, job.provider_data, update
+            )
+        ):
+            return job  # what `transition` would find: nothing to write (most reads)
         about = job.provider_job_id
         latency = None
         if update.status.is_terminal:
