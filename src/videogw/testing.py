@@ -319,6 +319,20 @@ class LedgerContract:
         assert len(ledger.find()) == 1
         assert ledger.load_request(stored.id) == request
 
+    def test_a_create_of_a_known_job_id_claims_no_key(self, ledger: Any) -> None:
+        from .errors import StaleJobError
+
+        request = GenerationRequest(model="dop-lite", prompt="a cat", idempotency_key="k-2")
+        stored = ledger.create(_attempt_job())
+        twin = _attempt_job(key="k-2").model_copy(update={"id": stored.id})
+        with pytest.raises(StaleJobError):
+            ledger.create(twin, request)
+        assert ledger.get_by_key("k-2") is None
+        assert ledger.get(stored.id) == stored
+        # the key is still free: a job of its own takes it, with any request
+        other = ledger.create(_attempt_job(key="k-2"), request.model_copy(update={"seed": 3}))
+        assert ledger.get_by_key("k-2") == other
+
     def test_leases_exclude_other_owners_until_they_expire(self, ledger: Any) -> None:
         import time
 

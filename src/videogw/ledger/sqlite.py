@@ -39,6 +39,7 @@ from typing import Any, Literal, TypeVar
 from ..errors import (
     ConfigurationError,
     IdempotencyConflictError,
+    LedgerCorruptError,
     LedgerError,
     LedgerReplacedError,
     LedgerUnavailableError,
@@ -174,7 +175,14 @@ INSERT INTO jobs (id, status, terminal, provider, model, provider_job_id, idempo
                   created_at, updated_at, finished_at, claimed_by, claimed_until, request, job,
                   version, open)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)
+ON CONFLICT (id) DO NOTHING
 """
+
+# claims a new idempotency key; changes no row when the key is known
+_CLAIM_KEY = (
+    "INSERT INTO idempotency_keys (key, job_id, fingerprint) VALUES (?, ?, ?) "
+    "ON CONFLICT (key) DO NOTHING"
+)
 
 _UPDATE_JOB = """
 UPDATE jobs SET status = ?, terminal = ?, provider = ?, model = ?, provider_job_id = ?,
@@ -543,19 +551,19 @@ class SQLiteLedger(SQLLedger):
         request_text = dump_request(request) if request is not None else None
 
         def work(db: sqlite3.Connection) -> Job:
-            known = db.execute(
-                "SELECT job_id, fingerprint FROM idempotency_keys WHERE key = ?",
-                (job.idempotency_key,),
-            ).fetchone()
-            if known is not None:
+            # the key first: one statement claims it in the common case (a new key)
+            if not db.execute(_CLAIM_KEY, (job.idempotency_key, job.id, print_)).rowcount:
+                known = db.execute(
+                    "SELECT k.job_id, k.fingerprint, j.job FROM idempotency_keys k "
+                    "LEFT JOIN jobs j ON j.id = k.job_id WHERE k.key = ?",
+                    (job.idempotency_key,),
+                ).fetchone()
                 if known[1] != print_:
                     raise IdempotencyConflictError(job.idempotency_key, known[0])
-                (text,) = db.execute("SELECT job FROM jobs WHERE id = ?", (known[0],)).fetchone()
-                return self._parse(known[0], text)
-            exists = db.execute("SELECT version FROM jobs WHERE id = ?", (job.id,)).fetchone()
-            if exists is not None:
-                raise StaleJobError(job.id, 0, exists[0])
-            db.execute(
+                if known[2] is None:
+                    raise LedgerCorruptError(job.id, "its idempotency key names no stored job")
+                return self._parse(known[0], known[2])
+            inserted = db.execute(
                 _INSERT_JOB,
                 (
                     job.id,
@@ -570,11 +578,13 @@ class SQLiteLedger(SQLLedger):
                     stored.model_dump_json(),
                     int(is_claimable(stored)),
                 ),
-            )
-            db.execute(
-                "INSERT INTO idempotency_keys (key, job_id, fingerprint) VALUES (?, ?, ?)",
-                (job.idempotency_key, job.id, print_),
-            )
+            ).rowcount
+            if not inserted:
+                # a job id already on file: undo the key claimed above before raising (an
+                # unguarded write may raise only with its own changes undone, see _write)
+                db.execute("DELETE FROM idempotency_keys WHERE key = ?", (job.idempotency_key,))
+                (found,) = db.execute("SELECT version FROM jobs WHERE id = ?", (job.id,)).fetchone()
+                raise StaleJobError(job.id, 0, found)
             self._attempts_and_budget(db, stored, budget)
             return stored
 
