@@ -4,13 +4,16 @@ counted with SQLite's trace hook, and the rows they leave when they refuse."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from videogw import GenerationRequest
-from videogw.errors import IdempotencyConflictError, StaleJobError
-from videogw.ledger import Group, SQLiteLedger, grouped
+from videogw import GenerationRequest, Job, JobStatus, StatusUpdate
+from videogw.errors import BudgetExceededError, IdempotencyConflictError, StaleJobError
+from videogw.ledger import Budget, Group, SQLiteLedger, grouped
+from videogw.lifecycle import apply_update
 from videogw.testing import _attempt_job
 
 CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
@@ -71,3 +74,38 @@ def test_a_grouped_create_of_a_known_job_id_leaves_no_key_row(ledger: SQLiteLedg
     keys = {k for (k,) in ledger._db.execute("SELECT key FROM idempotency_keys")}
     assert keys == {stored.idempotency_key, "k-kept"}
     assert ledger.get(kept.id) == kept
+
+
+def _progress(job: Job, progress: float) -> Job:
+    """A status read that changes the job (its progress) but none of its attempt rows."""
+    update = StatusUpdate(job.status, "PROCESSING", progress=progress)
+    return apply_update(job, update, now=job.updated_at + timedelta(seconds=5))
+
+
+def test_a_write_that_changes_no_attempt_row_updates_only_the_job(ledger: SQLiteLedger) -> None:
+    db = ledger._db
+    stored = ledger.create(_attempt_job())
+    before = db.execute("SELECT * FROM attempts").fetchall()
+    changes = db.total_changes
+    stored = ledger.update(_progress(stored, 0.5))
+    assert db.total_changes - changes == 1  # the job's row; its attempt row untouched
+    assert db.execute("SELECT * FROM attempts").fetchall() == before
+    # a status change rewrites the attempt (its status, its end)
+    done = apply_update(stored, StatusUpdate(JobStatus.succeeded), now=stored.updated_at)
+    changes = db.total_changes
+    ledger.update(done)
+    assert db.total_changes - changes == 2
+    ((status, ended),) = db.execute("SELECT status, ended_at FROM attempts").fetchall()
+    assert status == "succeeded"
+    assert ended is not None
+
+
+def test_a_budget_is_checked_on_a_write_that_changes_no_attempt_row(
+    ledger: SQLiteLedger,
+) -> None:
+    since = datetime.now(UTC) - timedelta(hours=1)
+    stored = ledger.create(_attempt_job(estimate_usd="0.50"))
+    # the job's own hold already passes this cap: the write is refused, not skipped
+    with pytest.raises(BudgetExceededError):
+        ledger.update(_progress(stored, 0.5), budget=Budget(since=since, daily_usd=Decimal("0.40")))
+    assert ledger.get(stored.id) == stored

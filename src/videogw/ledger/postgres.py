@@ -172,6 +172,8 @@ UPDATE jobs SET status = %s, terminal = %s, provider = %s, model = %s, provider_
 WHERE id = %s AND version = %s
 """
 
+# updates a row only when a column differs: an unchanged attempt keeps its tuple (no dead
+# row, no index entries, no WAL) on a status write that leaves it as it was
 _UPSERT_ATTEMPT = """
 INSERT INTO attempts (job_id, n, provider, model, outcome, status, started_at, ended_at,
     latency_s, charged, cost, currency, cost_usd, estimate_usd, client_key)
@@ -181,6 +183,14 @@ ON CONFLICT (job_id, n) DO UPDATE SET provider = EXCLUDED.provider, model = EXCL
     ended_at = EXCLUDED.ended_at, latency_s = EXCLUDED.latency_s, charged = EXCLUDED.charged,
     cost = EXCLUDED.cost, currency = EXCLUDED.currency, cost_usd = EXCLUDED.cost_usd,
     estimate_usd = EXCLUDED.estimate_usd, client_key = EXCLUDED.client_key
+WHERE (attempts.provider, attempts.model, attempts.outcome, attempts.status,
+       attempts.started_at, attempts.ended_at, attempts.latency_s, attempts.charged,
+       attempts.cost, attempts.currency, attempts.cost_usd, attempts.estimate_usd,
+       attempts.client_key)
+   IS DISTINCT FROM (EXCLUDED.provider, EXCLUDED.model, EXCLUDED.outcome, EXCLUDED.status,
+       EXCLUDED.started_at, EXCLUDED.ended_at, EXCLUDED.latency_s, EXCLUDED.charged,
+       EXCLUDED.cost, EXCLUDED.currency, EXCLUDED.cost_usd, EXCLUDED.estimate_usd,
+       EXCLUDED.client_key)
 """
 
 _TERMINAL = [s.value for s in JobStatus if s.is_terminal]

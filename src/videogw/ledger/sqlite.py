@@ -191,7 +191,12 @@ WHERE id = ? AND version = ?
 """
 
 # An upsert, not INSERT OR REPLACE: a replace deletes and re-inserts the row, rewriting every
-# index entry; an update touches only the indexes whose columns changed.
+# index entry; an update touches only the indexes whose columns changed. It updates only a
+# row that differs (IS NOT: null-safe), so a status write that leaves an attempt as it was
+# (a progress read, an earlier attempt of a failed-over job) dirties none of its pages.
+# (Measured against skipping the statement in Python by comparing with the rows of the
+# version replaced: that costs a second `_attempt_rows` on every write, more than it saves
+# on the status writes that do change the attempt, the common ones.)
 _UPSERT_ATTEMPT = """
 INSERT INTO attempts (job_id, n, provider, model, outcome, status, started_at,
     ended_at, latency_s, charged, cost, currency, cost_usd, estimate_usd, client_key)
@@ -201,6 +206,14 @@ ON CONFLICT (job_id, n) DO UPDATE SET provider = excluded.provider, model = excl
     ended_at = excluded.ended_at, latency_s = excluded.latency_s, charged = excluded.charged,
     cost = excluded.cost, currency = excluded.currency, cost_usd = excluded.cost_usd,
     estimate_usd = excluded.estimate_usd, client_key = excluded.client_key
+WHERE (attempts.provider, attempts.model, attempts.outcome, attempts.status,
+       attempts.started_at, attempts.ended_at, attempts.latency_s, attempts.charged,
+       attempts.cost, attempts.currency, attempts.cost_usd, attempts.estimate_usd,
+       attempts.client_key)
+   IS NOT (excluded.provider, excluded.model, excluded.outcome, excluded.status,
+       excluded.started_at, excluded.ended_at, excluded.latency_s, excluded.charged,
+       excluded.cost, excluded.currency, excluded.cost_usd, excluded.estimate_usd,
+       excluded.client_key)
 """
 
 _TERMINAL = tuple(s.value for s in JobStatus if s.is_terminal)
