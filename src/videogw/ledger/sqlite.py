@@ -189,6 +189,15 @@ UPDATE jobs SET status = ?, terminal = ?, provider = ?, model = ?, provider_job_
     updated_at = ?, finished_at = ?, job = ?, open = ?, version = version + 1
 WHERE id = ? AND version = ?
 """
+# the same, giving up the lease when the owner bound first holds it (`release`): the
+# right-hand sides read the row as it was, so both CASEs test the old claimed_by
+_UPDATE_JOB_RELEASE = """
+UPDATE jobs SET claimed_by = CASE WHEN claimed_by = ? THEN NULL ELSE claimed_by END,
+    claimed_until = CASE WHEN claimed_by = ? THEN NULL ELSE claimed_until END,
+    status = ?, terminal = ?, provider = ?, model = ?, provider_job_id = ?,
+    updated_at = ?, finished_at = ?, job = ?, open = ?, version = version + 1
+WHERE id = ? AND version = ?
+"""
 
 # An upsert, not INSERT OR REPLACE: a replace deletes and re-inserts the row, rewriting every
 # index entry; an update touches only the indexes whose columns changed. It updates only a
@@ -603,13 +612,15 @@ class SQLiteLedger(SQLLedger):
 
         return self._write(work, guarded=budget is not None)
 
-    def update(self, job: Job, *, budget: Budget | None = None) -> Job:
+    def update(self, job: Job, *, budget: Budget | None = None, release: str | None = None) -> Job:
         stored = job.model_copy(update={"version": job.version + 1})
+        sql, owner = (_UPDATE_JOB, ()) if release is None else (_UPDATE_JOB_RELEASE, (release,) * 2)
 
         def work(db: sqlite3.Connection) -> Job:
             changed = db.execute(
-                _UPDATE_JOB,
+                sql,
                 (
+                    *owner,
                     *_job_row(stored),
                     stored.updated_at.timestamp(),
                     stored.finished_at.timestamp() if stored.finished_at else None,
