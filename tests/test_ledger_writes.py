@@ -12,8 +12,10 @@ import pytest
 
 from videogw import GenerationRequest, Job, JobStatus, StatusUpdate
 from videogw.errors import BudgetExceededError, IdempotencyConflictError, StaleJobError
+from videogw.events import EventBus
 from videogw.ledger import Budget, Group, SQLiteLedger, grouped
 from videogw.lifecycle import apply_update
+from videogw.recorder import Recorder
 from videogw.testing import _attempt_job
 
 CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
@@ -109,3 +111,14 @@ def test_a_budget_is_checked_on_a_write_that_changes_no_attempt_row(
     with pytest.raises(BudgetExceededError):
         ledger.update(_progress(stored, 0.5), budget=Budget(since=since, daily_usd=Decimal("0.40")))
     assert ledger.get(stored.id) == stored
+
+
+def test_a_change_with_nothing_to_write_still_gives_the_lease_up(ledger: SQLiteLedger) -> None:
+    recorder = Recorder(ledger, EventBus())
+    stored = ledger.create(_attempt_job(), lease=("me", 60))
+    assert recorder.change(stored, lambda job: None, release="me") == stored
+    assert ledger.lease(stored.id) is None
+    ledger.acquire(stored.id, "me", 60)
+    assert recorder.change(stored, lambda job: job, release="me") == stored
+    assert ledger.lease(stored.id) is None
+    assert ledger.get(stored.id) == stored  # nothing written
