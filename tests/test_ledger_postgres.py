@@ -167,6 +167,28 @@ def test_a_nul_in_provider_text_does_not_break_a_write(postgres_url: str, schema
         led.close()
 
 
+def test_a_write_that_changes_no_attempt_row_leaves_it_untouched(pg: Any) -> None:
+    """The attempt upsert updates a row only when a column differs (numeric money and
+    timestamptz read back compare equal): the row keeps its version (xmin)."""
+    from routing_kit import finished_job, priced
+    from videogw.models import JobStatus
+
+    credits = priced("7", "credits", usd="0.07")
+    stored = pg.create(finished_job("toy", 50, cost="8", currency="credits", estimate=credits))
+    query = "SELECT xmin::text, status FROM attempts WHERE job_id = %s"
+    (before,) = pg._read(query, (stored.id,))
+    stored = pg.update(stored.model_copy(update={"progress": 1.0}))
+    assert pg._read(query, (stored.id,)) == [before]
+    pg.update(
+        stored.model_copy(update={"status": JobStatus.failed})
+    )  # the job's, not its attempt's
+    assert pg._read(query, (stored.id,)) == [before]
+    failed = stored.attempts[0].model_copy(update={"status": JobStatus.failed})
+    pg.update(pg.get(stored.id).model_copy(update={"attempts": (failed,)}))
+    ((xmin, status),) = pg._read(query, (stored.id,))
+    assert (xmin != before[0], status) == (True, "failed")
+
+
 def test_statistics_count_every_attempt(pg: Any) -> None:
     """As tests/test_ledger.py checks on SQLite: numeric money, timestamptz ordering."""
     from routing_kit import finished_job, priced

@@ -3,10 +3,12 @@ it had: the same fingerprints in the ledger, caches that follow what they cache.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,9 +21,9 @@ from pydantic import AliasChoices, Field
 
 from routing_kit import Kit, request
 from videogw import GenerationRequest, Job
-from videogw.emulator import FakeClock
-from videogw.errors import IdempotencyConflictError
-from videogw.ledger import MemoryLedger, dump_request, fingerprint
+from videogw.emulator import FakeClock, FaultProfile
+from videogw.errors import IdempotencyConflictError, ProviderRejectedError
+from videogw.ledger import MemoryLedger, SQLiteLedger, dump_request, fingerprint
 from videogw.provider import ProviderOptions, option_names, parsed_url
 from videogw.testing import maybe_await
 from videogw.wire import trusted_url
@@ -223,3 +225,75 @@ def test_a_malformed_url_in_an_answer_is_untrusted_not_a_crash() -> None:
     # submit into an untyped exception
     assert trusted_url("https://[::1/jobs/1", "https://api.example.com") is False
     assert trusted_url("http://api.example.com]x/1", "https://api.example.com") is False
+
+
+class _LeaseLedger(MemoryLedger):
+    """Records how leases are given up: with a write (`update(release=)`) or on their own."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.let_go: list[tuple[str, str]] = []  # (how, owner)
+
+    def update(self, job: Job, *, budget: Any = None, release: str | None = None) -> Job:
+        stored = super().update(job, budget=budget, release=release)
+        if release is not None:
+            self.let_go.append(("update", release))
+        return stored
+
+    def release(self, job_id: str, owner: str) -> None:
+        self.let_go.append(("release", owner))
+        super().release(job_id, owner)
+
+
+@pytest.mark.parametrize("sync", [True, False])
+async def test_the_acceptance_write_gives_the_submits_lease_up(sync: bool) -> None:
+    kit = Kit(sync=sync, clock=FakeClock())
+    ledger = _LeaseLedger()
+    gw = kit.gateway(store=ledger)
+    job = await maybe_await(gw.submit(request()))
+    assert job.provider_job_id is not None
+    assert ledger.lease(job.id) is None
+    assert [how for how, _ in ledger.let_go] == ["update"]  # one write, no release after it
+    # kept for a wait: neither
+    ledger.let_go.clear()
+    made = GenerationRequest.model_validate(request())
+    op = gw.submitter.submit_op(made, "waiter", keep_lease=True)
+    kept = await maybe_await(gw._engine.run(op))
+    assert kept.provider_job_id is not None
+    held = ledger.lease(kept.id)
+    assert held is not None
+    assert held.owner == "waiter"
+    assert ledger.let_go == []
+    # a submit that ends without an acceptance gives it up on its own, as before
+    kit.emulator("toy").faults = FaultProfile.parse("submit:422*1")
+    with pytest.raises(ProviderRejectedError) as caught:
+        await maybe_await(gw.submit(request()))
+    failed = caught.value.job
+    assert failed is not None
+    assert ledger.lease(failed.id) is None
+    assert [how for how, _ in ledger.let_go] == ["release"]
+    await kit.close()
+
+
+def test_a_submit_on_sqlite_writes_its_acceptance_and_release_in_one_statement(
+    tmp_path: Path,
+) -> None:
+    kit = Kit(sync=True, clock=FakeClock())
+    ledger = SQLiteLedger(tmp_path / "ledger.sqlite3")
+    gw = kit.gateway(store=ledger)
+    seen: list[str] = []
+    ledger._db.set_trace_callback(lambda text: seen.append(" ".join(text.split())))
+    job = gw.submit(request())
+    writes = [s for s in seen if s.startswith(("INSERT", "UPDATE", "DELETE"))]
+    # the key, the job, its attempt; the acceptance (lease given up in it), its attempt
+    assert [w.split()[2] for w in writes] == [
+        "idempotency_keys",
+        "jobs",
+        "attempts",
+        "SET",
+        "attempts",
+    ], writes
+    assert writes[3].startswith("UPDATE jobs SET claimed_by = CASE")
+    assert ledger.lease(job.id) is None
+    gw.close()
+    asyncio.run(kit.close())

@@ -26,6 +26,7 @@ from .errors import (
     LedgerError,
     LedgerUnavailableError,
     StaleJobError,
+    VideoGWError,
 )
 from .events import EventBus, Finished, StatusChanged
 from .ledger import Budget, Ledger, current_group
@@ -72,19 +73,24 @@ class Recorder:
         *,
         budget: Budget | None = None,
         accepted: tuple[str, str] | None = None,
+        release: str | None = None,
     ) -> Job:
         """Apply `transition` to `job` and write the result conditionally on `job.version`;
         on a conflict, re-read and re-apply. Returns the job as stored (or as read, when the
         transition changes nothing). `accepted=(provider, provider_job_id)` marks the write
-        of an acceptance: if it cannot be written, `AcceptanceNotRecordedError` says so."""
+        of an acceptance: if it cannot be written, `AcceptanceNotRecordedError` says so.
+        `release=owner`: that owner's lease on the job is given up in the same write (or on
+        its own when there is nothing to write) once this returns; kept when it raises."""
         current = job
         try:
             for _ in range(MAX_CONFLICTS):
                 new = transition(current)
                 if new is None or new == current:
+                    if release is not None:
+                        self.release(job.id, release)
                     return current
                 try:
-                    stored = self._update(new, budget)
+                    stored = self._update(new, budget, release)
                 except StaleJobError:
                     fresh = self._retrying(lambda: self.ledger.get(job.id))
                     if fresh is None:
@@ -126,8 +132,18 @@ class Recorder:
     def _adopt(self, job: Job) -> Job:
         return self._retrying(lambda: self.ledger.create(job, None))
 
-    def _update(self, job: Job, budget: Budget | None) -> Job:
-        return self._retrying(lambda: self.ledger.update(job, budget=budget))
+    def _update(self, job: Job, budget: Budget | None, release: str | None) -> Job:
+        if release is None:  # the common call, as every ledger takes it
+            return self._retrying(lambda: self.ledger.update(job, budget=budget))
+        return self._retrying(lambda: self.ledger.update(job, budget=budget, release=release))
+
+    def release(self, job_id: str, owner: str) -> None:
+        """Give `owner`'s lease on the job up; a ledger that cannot is only logged (the
+        lease expires on its own)."""
+        try:
+            self.ledger.release(job_id, owner)
+        except VideoGWError as exc:
+            log.warning("job %s: could not release its lease: %s", job_id, exc)
 
     def _retrying(self, write: Callable[[], T]) -> T:
         for pause in (*UNAVAILABLE_RETRIES, None):

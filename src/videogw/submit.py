@@ -135,18 +135,16 @@ class Submitter:
         )
         done = False
         try:
-            job = yield from self.attempts_op(job, request, plan, owner, raise_errors=True)
+            job = yield from self.attempts_op(
+                job, request, plan, owner, raise_errors=True, release=not keep_lease
+            )
             done = True
             return job
         finally:
-            if not (done and keep_lease and job.provider_job_id is not None):
-                self._release(job.id, owner)
-
-    def _release(self, job_id: str, owner: str) -> None:
-        try:
-            self.recorder.ledger.release(job_id, owner)
-        except VideoGWError as exc:  # the lease expires on its own
-            log.warning("job %s: could not release its lease: %s", job_id, exc)
+            # an accepted job's lease is kept (`keep_lease`) or was given up by the write
+            # that recorded the acceptance; every other ending gives it up here
+            if not (done and job.provider_job_id is not None):
+                self.recorder.release(job.id, owner)
 
     def attempts_op(
         self,
@@ -156,11 +154,13 @@ class Submitter:
         owner: str,
         *,
         raise_errors: bool,
+        release: bool = False,
     ) -> Op[Job]:
         """Try the plan's candidates in order under the money table; return the job once one
         accepts or the outcome is unknown; otherwise the job ends failed (raised when
         `raise_errors`). `job` is new (version 0: stored with its first attempt) or a
-        stored job whose lease `owner` holds (a resubmit)."""
+        stored job whose lease `owner` holds (a resubmit). `release`: the write recording
+        an acceptance gives `owner`'s lease up too (one write instead of two)."""
         last_error: VideoGWError | None = None
         skipped: dict[str, str] = {}
         budget = self.budget(job)
@@ -247,7 +247,10 @@ class Submitter:
                 raise
             self.health.breakers.success(name, model)
             job = self.recorder.change(
-                job, self._accept(n, prepared, accepted), accepted=(name, accepted.provider_job_id)
+                job,
+                self._accept(n, prepared, accepted),
+                accepted=(name, accepted.provider_job_id),
+                release=owner if release else None,
             )
             if len(self._accepted_at) > 100_000:
                 self._accepted_at.clear()  # jobs submitted here but tracked elsewhere

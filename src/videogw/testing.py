@@ -319,6 +319,20 @@ class LedgerContract:
         assert len(ledger.find()) == 1
         assert ledger.load_request(stored.id) == request
 
+    def test_a_create_of_a_known_job_id_claims_no_key(self, ledger: Any) -> None:
+        from .errors import StaleJobError
+
+        request = GenerationRequest(model="dop-lite", prompt="a cat", idempotency_key="k-2")
+        stored = ledger.create(_attempt_job())
+        twin = _attempt_job(key="k-2").model_copy(update={"id": stored.id})
+        with pytest.raises(StaleJobError):
+            ledger.create(twin, request)
+        assert ledger.get_by_key("k-2") is None
+        assert ledger.get(stored.id) == stored
+        # the key is still free: a job of its own takes it, with any request
+        other = ledger.create(_attempt_job(key="k-2"), request.model_copy(update={"seed": 3}))
+        assert ledger.get_by_key("k-2") == other
+
     def test_leases_exclude_other_owners_until_they_expire(self, ledger: Any) -> None:
         import time
 
@@ -335,6 +349,28 @@ class LedgerContract:
         ledger.release(job.id, "b")
         assert ledger.lease(job.id) is None
         assert ledger.acquire_many([job.id, "nope"], "c", 30) == {job.id}
+
+    def test_an_update_can_give_up_its_writers_lease(self, ledger: Any) -> None:
+        from datetime import UTC, datetime
+        from decimal import Decimal
+
+        from .errors import BudgetExceededError, StaleJobError
+        from .ledger import Budget
+
+        stored = ledger.create(_attempt_job(), lease=("a", 60))
+        stored = ledger.update(stored, release="b")  # not b's: kept
+        assert ledger.lease(stored.id).owner == "a"
+        with pytest.raises(StaleJobError):  # a refused write keeps it
+            ledger.update(stored.model_copy(update={"version": 9}), release="a")
+        since = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        with pytest.raises(BudgetExceededError):
+            ledger.update(stored, release="a", budget=Budget(since=since, daily_usd=Decimal(0)))
+        assert ledger.lease(stored.id).owner == "a"
+        assert ledger.get(stored.id) == stored
+        done = ledger.update(stored.model_copy(update={"status": JobStatus.queued}), release="a")
+        assert ledger.lease(stored.id) is None
+        assert ledger.get(stored.id) == done
+        assert ledger.acquire(stored.id, "b", 60)
 
     def test_claim_takes_disjoint_batches_of_open_jobs(self, ledger: Any) -> None:
         open_ids = {ledger.create(_attempt_job()).id for _ in range(5)}

@@ -320,10 +320,12 @@ class Ledger(ABC):
         it differs."""
 
     @abstractmethod
-    def update(self, job: Job, *, budget: Budget | None = None) -> Job:
+    def update(self, job: Job, *, budget: Budget | None = None, release: str | None = None) -> Job:
         """Write `job` if the stored version is still `job.version`; return it at the next
         version. Raises `StaleJobError` otherwise, `BudgetExceededError` when `budget`
-        would be passed by the holds this write adds."""
+        would be passed by the holds this write adds. `release`: give up the job's lease
+        in the same write when that owner holds it (`release()` folded in: a refused write
+        keeps it)."""
 
     @abstractmethod
     def get(self, job_id: str) -> Job | None: ...

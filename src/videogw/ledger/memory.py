@@ -143,7 +143,7 @@ class MemoryLedger(Ledger):
                 self._leases[job.id] = Lease(lease[0], self._clock() + lease[1])
             return stored
 
-    def update(self, job: Job, *, budget: Budget | None = None) -> Job:
+    def update(self, job: Job, *, budget: Budget | None = None, release: str | None = None) -> Job:
         with self._lock:
             current = self._jobs.get(job.id)
             if current is None or current.version != job.version:
@@ -156,6 +156,8 @@ class MemoryLedger(Ledger):
             except BaseException:
                 self._jobs[job.id] = current
                 raise
+            if release is not None:
+                self._let_go(job.id, release)
             return stored
 
     def get(self, job_id: str) -> Job | None:
@@ -213,9 +215,12 @@ class MemoryLedger(Ledger):
 
     def release(self, job_id: str, owner: str) -> None:
         with self._lock:
-            held = self._leases.get(job_id)
-            if held is not None and held.owner == owner:
-                del self._leases[job_id]
+            self._let_go(job_id, owner)
+
+    def _let_go(self, job_id: str, owner: str) -> None:
+        held = self._leases.get(job_id)
+        if held is not None and held.owner == owner:
+            del self._leases[job_id]
 
     def lease(self, job_id: str) -> Lease | None:
         with self._lock:

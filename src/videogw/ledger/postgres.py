@@ -171,7 +171,18 @@ UPDATE jobs SET status = %s, terminal = %s, provider = %s, model = %s, provider_
     updated_at = %s, finished_at = %s, job = %s::jsonb, open = %s, version = version + 1
 WHERE id = %s AND version = %s
 """
+# the same, giving up the lease when the owner bound first holds it (`release`): the
+# right-hand sides read the row as it was, so both CASEs test the old claimed_by
+_UPDATE_JOB_RELEASE = """
+UPDATE jobs SET claimed_by = CASE WHEN claimed_by = %s THEN NULL ELSE claimed_by END,
+    claimed_until = CASE WHEN claimed_by = %s THEN NULL ELSE claimed_until END,
+    status = %s, terminal = %s, provider = %s, model = %s, provider_job_id = %s,
+    updated_at = %s, finished_at = %s, job = %s::jsonb, open = %s, version = version + 1
+WHERE id = %s AND version = %s
+"""
 
+# updates a row only when a column differs: an unchanged attempt keeps its tuple (no dead
+# row, no index entries, no WAL) on a status write that leaves it as it was
 _UPSERT_ATTEMPT = """
 INSERT INTO attempts (job_id, n, provider, model, outcome, status, started_at, ended_at,
     latency_s, charged, cost, currency, cost_usd, estimate_usd, client_key)
@@ -181,6 +192,14 @@ ON CONFLICT (job_id, n) DO UPDATE SET provider = EXCLUDED.provider, model = EXCL
     ended_at = EXCLUDED.ended_at, latency_s = EXCLUDED.latency_s, charged = EXCLUDED.charged,
     cost = EXCLUDED.cost, currency = EXCLUDED.currency, cost_usd = EXCLUDED.cost_usd,
     estimate_usd = EXCLUDED.estimate_usd, client_key = EXCLUDED.client_key
+WHERE (attempts.provider, attempts.model, attempts.outcome, attempts.status,
+       attempts.started_at, attempts.ended_at, attempts.latency_s, attempts.charged,
+       attempts.cost, attempts.currency, attempts.cost_usd, attempts.estimate_usd,
+       attempts.client_key)
+   IS DISTINCT FROM (EXCLUDED.provider, EXCLUDED.model, EXCLUDED.outcome, EXCLUDED.status,
+       EXCLUDED.started_at, EXCLUDED.ended_at, EXCLUDED.latency_s, EXCLUDED.charged,
+       EXCLUDED.cost, EXCLUDED.currency, EXCLUDED.cost_usd, EXCLUDED.estimate_usd,
+       EXCLUDED.client_key)
 """
 
 _TERMINAL = [s.value for s in JobStatus if s.is_terminal]
@@ -520,14 +539,16 @@ class PostgresLedger(SQLLedger):
 
         return self._write(work)
 
-    def update(self, job: Job, *, budget: Budget | None = None) -> Job:
+    def update(self, job: Job, *, budget: Budget | None = None, release: str | None = None) -> Job:
         stored = job.model_copy(update={"version": job.version + 1})
         job_text = _jsonb(stored.model_dump_json())
+        sql, owner = (_UPDATE_JOB, ()) if release is None else (_UPDATE_JOB_RELEASE, (release,) * 2)
 
         def work(conn: psycopg.Connection[Any]) -> Job:
             changed = conn.execute(
-                _UPDATE_JOB,
+                sql,
                 (
+                    *owner,
                     *_job_row(stored),
                     _ts(stored.updated_at),
                     _ts(stored.finished_at),
