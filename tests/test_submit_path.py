@@ -24,6 +24,7 @@ from videogw import GenerationRequest, Job
 from videogw.emulator import FakeClock, FaultProfile
 from videogw.errors import IdempotencyConflictError, ProviderRejectedError
 from videogw.ledger import MemoryLedger, SQLiteLedger, dump_request, fingerprint
+from videogw.ledger.base import request_record
 from videogw.provider import ProviderOptions, option_names, parsed_url
 from videogw.testing import maybe_await
 from videogw.wire import trusted_url
@@ -67,6 +68,7 @@ def test_fingerprint_matches_what_ledgers_already_hold(fields: dict[str, Any]) -
     other_key = request.model_copy(update={"idempotency_key": "another"})
     assert fingerprint(other_key) == fingerprint(request)
     assert fingerprint(request.model_copy(update={"prompt": "x"})) != fingerprint(request)
+    assert request_record(request) == (dump_request(request), fingerprint(request))
 
 
 def _trusted_by_parsing(url: object, base_url: str, hosts: tuple[str, ...]) -> bool:

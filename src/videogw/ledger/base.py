@@ -253,14 +253,24 @@ def load_request(text: str) -> GenerationRequest:
 def fingerprint(request: GenerationRequest | None) -> str | None:
     """What makes two submits "the same request" for an idempotency key: everything but
     the key itself."""
-    if request is None:
-        return None
+    return None if request is None else _fingerprint(_request_data(request))
+
+
+def _fingerprint(data: dict[str, Any]) -> str:
     # The same text as hashing `dump_request` re-read without the key (what ledgers
     # already hold), without the JSON round trip: it ran on every submit.
-    data = _request_data(request)
-    data.pop("idempotency_key", None)
-    text = json.dumps(data, separators=(",", ":"), sort_keys=True)
+    keyless = {name: value for name, value in data.items() if name != "idempotency_key"}
+    text = json.dumps(keyless, separators=(",", ":"), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def request_record(request: GenerationRequest | None) -> tuple[str | None, str | None]:
+    """`dump_request` and `fingerprint` of one request, its fields read once (a create
+    stores both)."""
+    if request is None:
+        return None, None
+    data = _request_data(request)
+    return json.dumps(data, separators=(",", ":"), sort_keys=True), _fingerprint(data)
 
 
 def job_query(

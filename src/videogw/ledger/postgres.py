@@ -52,9 +52,8 @@ from .base import (
     ClientKey,
     Lease,
     Standing,
-    dump_request,
-    fingerprint,
     is_claimable,
+    request_record,
 )
 from .memory import check_budget
 from .sql import SQLLedger
@@ -490,8 +489,8 @@ class PostgresLedger(SQLLedger):
         budget: Budget | None = None,
     ) -> Job:
         stored = job.model_copy(update={"version": 1})
-        print_ = fingerprint(request)
-        request_text = _jsonb(dump_request(request)) if request is not None else None
+        dumped, print_ = request_record(request)
+        request_text = _jsonb(dumped) if dumped is not None else None
         job_text = _jsonb(stored.model_dump_json())
 
         def work(conn: psycopg.Connection[Any]) -> Job:

@@ -53,9 +53,8 @@ from .base import (
     Lease,
     Standing,
     current_group,
-    dump_request,
-    fingerprint,
     is_claimable,
+    request_record,
 )
 from .memory import check_budget
 from .sql import SQLLedger
@@ -569,8 +568,7 @@ class SQLiteLedger(SQLLedger):
         budget: Budget | None = None,
     ) -> Job:
         stored = job.model_copy(update={"version": 1})
-        print_ = fingerprint(request)
-        request_text = dump_request(request) if request is not None else None
+        request_text, print_ = request_record(request)
 
         def work(db: sqlite3.Connection) -> Job:
             # the key first: one statement claims it in the common case (a new key)
