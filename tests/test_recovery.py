@@ -37,8 +37,10 @@ JOBS = 50
 
 @pytest.fixture
 def servers() -> Iterator[dict[str, LoopbackServer]]:
-    # started by the test process, so they outlive the worker we kill
-    timing = Timing(queue_s=1.0, run_s=2.5)
+    # started by the test process, so they outlive the worker we kill; jobs take 6.5 s so
+    # that none has finished when the worker is killed, even when a loaded machine makes
+    # its 50 submits slow (with 3.5 s jobs the first could finish first: "killed too late")
+    timing = Timing(queue_s=4.0, run_s=2.5)
     found = {
         cls.name: LoopbackServer(cls.emulator(timing=timing)).start()
         for cls in (ToyProvider, SecondToyProvider)
