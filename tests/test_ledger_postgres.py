@@ -315,3 +315,51 @@ def test_a_throwaway_cluster_starts_from_initdb_when_nothing_answers() -> None:
     finally:
         cluster.stop()
     assert not cluster.dir.exists()
+
+
+def _job_indexes(pg: Any) -> dict[str, str]:
+    rows = pg._read(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = %s AND tablename = 'jobs'",
+        (pg.schema,),
+    )
+    return {name: definition for name, definition in rows}
+
+
+def test_no_index_of_jobs_names_updated_at(pg: Any) -> None:
+    """Every status write changes updated_at: an index on it (v3's claim index) made every
+    write a non-HOT update, adding an entry to each of the table's indexes."""
+    indexes = _job_indexes(pg)
+    assert "jobs_open" in indexes
+    assert not [d for d in indexes.values() if "updated_at" in d]
+    plan = "\n".join(
+        row[0]
+        for row in pg._read(
+            "EXPLAIN SELECT id FROM jobs WHERE open AND (claimed_until IS NULL OR "
+            "claimed_until <= now()) ORDER BY created_at, id LIMIT 5"
+        )
+    )
+    assert "jobs_open" in plan or "Seq Scan" in plan  # a tiny table may be scanned
+
+
+def test_a_v3_ledger_is_migrated_to_v4(postgres_url: str, schema: str) -> None:
+    from routing_kit import finished_job
+    from videogw.ledger.postgres import PostgresLedger
+
+    led = PostgresLedger(postgres_url, schema=schema)
+    job = led.create(finished_job("toy", 50))
+    # what v3 left: its claim index keyed by updated_at, no jobs_open
+    with led._pool.connection() as conn, conn.transaction():
+        conn.execute("DROP INDEX jobs_open")
+        conn.execute("CREATE INDEX jobs_claimable ON jobs (updated_at) WHERE open")
+        conn.execute("UPDATE videogw_schema SET version = 3")
+    led.close()
+
+    led = PostgresLedger(postgres_url, schema=schema)
+    try:
+        indexes = _job_indexes(led)
+        assert "jobs_claimable" not in indexes
+        assert "jobs_open" in indexes
+        assert led._read("SELECT version FROM videogw_schema") == [(4,)]
+        assert led.get(job.id) is not None
+    finally:
+        led.close()

@@ -381,7 +381,8 @@ class Ledger(ABC):
     @abstractmethod
     def claim(self, owner: str, ttl_s: float, limit: int) -> list[Job]:
         """Lease up to `limit` open jobs (accepted and live, or with aftercare to do) that
-        nobody holds, atomically, oldest change first."""
+        nobody holds, atomically, oldest first (by creation: the order no status write
+        changes, so the index serving it is not rewritten by every write)."""
 
     # -- reading for routing, budgets and recovery --------------------------------------
     @abstractmethod

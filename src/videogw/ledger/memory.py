@@ -236,7 +236,7 @@ class MemoryLedger(Ledger):
                 if is_claimable(job)
                 and (job.id not in self._leases or self._leases[job.id].until <= now)
             ]
-            free.sort(key=lambda job: (job.updated_at, job.id))
+            free.sort(key=lambda job: (job.created_at, job.id))  # oldest first, as SQL ledgers
             taken = free[: max(0, limit)]
             for job in taken:
                 self._leases[job.id] = Lease(owner, now + ttl_s)

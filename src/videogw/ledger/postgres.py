@@ -71,7 +71,10 @@ __all__ = ["SCHEMA_VERSION", "PostgresLedger"]
 log = logging.getLogger("videogw.ledger")
 T = TypeVar("T")
 
-SCHEMA_VERSION = 3  # 2: client keys; 3: provider_standing
+# 2: client keys; 3: provider_standing; 4: the claim's index keyed by created_at (v3 keyed
+# it by updated_at, which every status write changes: no write could be a HOT update, so
+# each one added an entry to every index of the table)
+SCHEMA_VERSION = 4
 _RETRIES = 5  # deadlocks and serialization failures
 
 # keys of transaction-scoped advisory locks (hashtext of these strings)
@@ -106,7 +109,7 @@ _SCHEMA = (
     )""",
     "CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at, id)",
     "CREATE INDEX IF NOT EXISTS jobs_unfinished ON jobs (created_at) WHERE NOT terminal",
-    "CREATE INDEX IF NOT EXISTS jobs_claimable ON jobs (updated_at) WHERE open",
+    "CREATE INDEX IF NOT EXISTS jobs_open ON jobs (created_at, id) WHERE open",
     "CREATE INDEX IF NOT EXISTS jobs_provider ON jobs (provider, model)",
     """CREATE TABLE IF NOT EXISTS idempotency_keys (
         key text COLLATE "C" PRIMARY KEY,
@@ -392,6 +395,8 @@ class PostgresLedger(SQLLedger):
             )
         if version == SCHEMA_VERSION:
             return
+        if version and version < 4:
+            conn.execute("DROP INDEX IF EXISTS jobs_claimable")
         for statement in _SCHEMA:
             conn.execute(statement)
         conn.execute(
@@ -609,11 +614,11 @@ class PostgresLedger(SQLLedger):
             rows: list[tuple[str, str, datetime]] = conn.execute(
                 "WITH picked AS (SELECT id FROM jobs WHERE open AND "
                 "(claimed_until IS NULL OR claimed_until <= now()) "
-                "ORDER BY updated_at, id LIMIT %s FOR UPDATE SKIP LOCKED) "
+                "ORDER BY created_at, id LIMIT %s FOR UPDATE SKIP LOCKED) "
                 "UPDATE jobs SET claimed_by = %s, "
                 "claimed_until = now() + make_interval(secs => %s) "
                 "FROM picked WHERE jobs.id = picked.id "
-                "RETURNING jobs.id, jobs.job::text, jobs.updated_at",
+                "RETURNING jobs.id, jobs.job::text, jobs.created_at",
                 (max(0, int(limit)), owner, float(ttl_s)),
             ).fetchall()
             return rows
