@@ -18,6 +18,7 @@ import pytest
 from routing_kit import NAMES, Kit, request
 from videogw import AttemptOutcome, JobStatus
 from videogw.emulator import FakeClock
+from videogw.engine import Op, Sleep
 from videogw.errors import AcceptanceNotRecordedError, LedgerUnavailableError
 from videogw.ledger import Group, SQLiteLedger, grouped
 
@@ -335,3 +336,30 @@ def test_a_failed_commit_of_a_lone_write_still_fails_the_group_it_carried(
     ledger.create(finished_job("toy", 5))  # and the ledger goes on
     assert len(ledger.find()) == 1
     ledger.close()
+
+
+async def test_a_lease_taken_in_a_failed_group_commit_is_not_trusted_afterwards(
+    kit: Kit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lease is renewed at most every half lease: the tracker remembers when it last
+    took it. If the commit of the write that took it fails, the lease was never taken:
+    another process may take it, and this one must not go on trusting its memory (it
+    would track, and resubmit, a job someone else holds)."""
+    path = tmp_path / "ledger.sqlite3"
+    gw, witness, ledger = _witnessed(kit, path)
+    job = await gw.submit(request(model="toy:dop-lite", prompt="leased"))
+    tracker = gw.tracker
+    fail_commit(monkeypatch, ledger, 1, "disk I/O error")
+
+    def hold_then_act() -> Op[None]:
+        assert tracker.hold(job.id, "me")
+        yield Sleep(0)  # an effect: the hold must be durable first, and its commit fails
+
+    with pytest.raises(LedgerUnavailableError, match="disk I/O"):
+        await gw._engine.run(hold_then_act())
+    other = SQLiteLedger(path)
+    assert other.acquire(job.id, "another process", 30)  # the lease was never taken
+    assert not tracker.hold(job.id, "me")  # ...and this process knows it
+    other.close()
+    witness.other.close()
+    await kit.close()

@@ -501,7 +501,7 @@ class AsyncEngine(_EngineBase):
             if group.acceptances:
                 job_id, provider, provider_job_id = group.acceptances[0]
                 failure = AcceptanceNotRecordedError(job_id, provider, provider_job_id, str(exc))
-            group.committed()
+            group.lost()
             op.close()
             raise failure from exc
         group.committed()

@@ -31,7 +31,7 @@ from .errors import (
 )
 from .figures import Figures
 from .health import ProviderHealth
-from .ledger import Ledger, new_owner
+from .ledger import Ledger, current_group, new_owner
 from .models import GenerationRequest, Job, JobStatus
 from .policy import Situation, decide
 from .poller import JobKey, Poller, PollHistory, Tracked
@@ -116,8 +116,25 @@ class Tracker:
         if not self.ledger.acquire(job_id, owner, self.lease_s):
             self._renew_at.pop(key, None)
             return False
-        self._renew_at[key] = now + self.lease_s / 2
+        self._held(owner, [job_id], now)
         return True
+
+    def _held(self, owner: str, job_ids: list[str], now: float) -> None:
+        """`owner` took or renewed these leases: no need to write again for half a lease.
+        Taken in a grouped write, a lease is only as good as its commit: if that fails,
+        forget it, or the next `hold` would trust a lease another process may now take."""
+        until = now + self.lease_s / 2
+        for job_id in job_ids:
+            self._renew_at[(owner, job_id)] = until
+        group = current_group()
+        if group is not None and job_ids:
+
+            def forget() -> None:
+                for job_id in job_ids:
+                    if self._renew_at.get((owner, job_id)) == until:
+                        del self._renew_at[(owner, job_id)]
+
+            group.undo.append(forget)
 
     def adopt(self, job_id: str, owner: str) -> None:
         """`owner` already holds this job's lease (taken when it was created)."""
@@ -546,36 +563,28 @@ class Tracker:
         """Lease every stored job about to be tracked, in one transaction (the ones another
         process holds are followed, not acted on)."""
         held = self.ledger.acquire_many((j.id for j in jobs if j.version > 0), owner, self.lease_s)
-        now = self.clock.monotonic()
-        for job_id in held:
-            self._renew_at[(owner, job_id)] = now + self.lease_s / 2
+        self._held(owner, list(held), self.clock.monotonic())
 
     def hold_ids(self, job_ids: Iterable[str], owner: str) -> None:
         """Lease these stored jobs, in one transaction (see `hold_all`)."""
         ids = list(job_ids)
         held = self.ledger.acquire_many(ids, owner, self.lease_s)
-        now = self.clock.monotonic()
-        for job_id in ids:  # the caller's strings: no second copy of each id is kept
-            if job_id in held:
-                self._renew_at[(owner, job_id)] = now + self.lease_s / 2
+        # the caller's strings: no second copy of each id is kept
+        self._held(owner, [job_id for job_id in ids if job_id in held], self.clock.monotonic())
 
     def hold_claimed(self, owner: str, jobs: Iterable[Job]) -> None:
         """`owner` has just claimed these jobs (their leases are fresh)."""
-        now = self.clock.monotonic()
-        for job in jobs:
-            self._renew_at[(owner, job.id)] = now + self.lease_s / 2
+        self._held(owner, [job.id for job in jobs], self.clock.monotonic())
 
     def renew(self, owner: str, job_ids: Iterable[str]) -> set[str]:
         """Renew `owner`'s leases on these jobs in one transaction; returns the ones still
         held (the others were taken over after their leases expired)."""
         ids = list(job_ids)
         held = self.ledger.acquire_many(ids, owner, self.lease_s)
-        now = self.clock.monotonic()
         for job_id in ids:
-            if job_id in held:
-                self._renew_at[(owner, job_id)] = now + self.lease_s / 2
-            else:
+            if job_id not in held:
                 self._renew_at.pop((owner, job_id), None)
+        self._held(owner, [job_id for job_id in ids if job_id in held], self.clock.monotonic())
         return held
 
     def release_all(self, owner: str, job_ids: Iterable[str]) -> None:

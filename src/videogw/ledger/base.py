@@ -146,10 +146,20 @@ class Group:
 
     wrote: bool = False
     acceptances: list[tuple[str, str, str]] = field(default_factory=list)  # job, provider, id
+    # what the operation believes because of its writes since the last commit (a lease it
+    # took), to forget if the commit fails
+    undo: list[Callable[[], None]] = field(default_factory=list)
 
     def committed(self) -> None:
         self.wrote = False
         self.acceptances.clear()
+        self.undo.clear()
+
+    def lost(self) -> None:
+        """The commit failed: forget what the lost writes made the operation believe."""
+        for forget in self.undo:
+            forget()
+        self.committed()
 
 
 _GROUP: ContextVar[Group | None] = ContextVar("videogw_ledger_group", default=None)
