@@ -581,10 +581,13 @@ class Tracker:
         held (the others were taken over after their leases expired)."""
         ids = list(job_ids)
         held = self.ledger.acquire_many(ids, owner, self.lease_s)
+        kept = []
         for job_id in ids:
-            if job_id not in held:
+            if job_id in held:
+                kept.append(job_id)
+            else:
                 self._renew_at.pop((owner, job_id), None)
-        self._held(owner, [job_id for job_id in ids if job_id in held], self.clock.monotonic())
+        self._held(owner, kept, self.clock.monotonic())
         return held
 
     def release_all(self, owner: str, job_ids: Iterable[str]) -> None:
