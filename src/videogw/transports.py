@@ -47,6 +47,8 @@ from typing import Any
 import aiohttp
 import httpx
 
+from .wire import raw_headers
+
 __all__ = ["AiohttpTransport", "SyncAiohttpTransport"]
 
 _NO_AUTO_HEADERS = frozenset({"Accept", "Accept-Encoding", "User-Agent"})
@@ -184,12 +186,12 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             extensions = {**_HTTP11, "reason_phrase": reason.encode("ascii", "replace")}
         response = httpx.Response(
             status,
-            headers=headers,
+            headers=raw_headers(headers),
             stream=httpx.ByteStream(content),
             request=request,
             extensions=extensions,
         )
-        if "content-encoding" in response.headers:
+        if any(name.lower() == b"content-encoding" for name, _ in headers):
             response.read()  # decodes gzip/deflate/br, as httpx would
         else:
             # What read() would store, without its decoder chain: ~20 us of a ~500 us read.
