@@ -185,7 +185,8 @@ def test_request_matches_httpx_byte_for_byte(
 def test_the_fast_paths_are_in_use_with_the_pinned_httpx() -> None:
     # they are checked against httpx's own objects at import; a new httpx that breaks them
     # falls back to httpx's constructors (and fails here, to be looked at)
-    assert wire._FAST_REQUEST and wire._FAST_HEADERS
+    assert wire._FAST_REQUEST
+    assert wire._FAST_HEADERS
 
 
 @pytest.mark.parametrize("value", [1, b"k", None])
