@@ -122,3 +122,22 @@ def test_a_change_with_nothing_to_write_still_gives_the_lease_up(ledger: SQLiteL
     assert recorder.change(stored, lambda job: job, release="me") == stored
     assert ledger.lease(stored.id) is None
     assert ledger.get(stored.id) == stored  # nothing written
+
+
+class _OlderLedger(SQLiteLedger):
+    """A third-party ledger written before `update(release=...)`: no such keyword."""
+
+    def update(self, job: Job, *, budget: Budget | None = None) -> Job:  # type: ignore[override]
+        return super().update(job, budget=budget)
+
+
+def test_a_ledger_without_the_release_keyword_still_gives_the_lease_up(tmp_path: Path) -> None:
+    # the recorder used to pass release= to every ledger: a TypeError on each acceptance
+    older = _OlderLedger(tmp_path / "older.sqlite3")
+    recorder = Recorder(older, EventBus())
+    stored = older.create(_attempt_job(), lease=("me", 60))
+    written = recorder.change(stored, lambda job: _progress(job, 0.5), release="me")
+    assert written.version == stored.version + 1
+    assert written.progress == 0.5
+    assert older.lease(stored.id) is None  # released by a write of its own
+    older.close()

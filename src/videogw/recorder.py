@@ -16,6 +16,7 @@ was grouped and its group commit fails (`videogw.engine.AsyncEngine` raises it t
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections.abc import Callable
@@ -52,6 +53,9 @@ class Recorder:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.ledger = ledger
+        # A ledger written before `update(release=...)` existed takes no such keyword: its
+        # lease is then given up by a `release()` of its own, right after the write.
+        self._folds_release = _takes_keyword(ledger.update, "release")
         self.events = events
         self._sleep = sleep
 
@@ -135,6 +139,10 @@ class Recorder:
     def _update(self, job: Job, budget: Budget | None, release: str | None) -> Job:
         if release is None:  # the common call, as every ledger takes it
             return self._retrying(lambda: self.ledger.update(job, budget=budget))
+        if not self._folds_release:
+            stored = self._retrying(lambda: self.ledger.update(job, budget=budget))
+            self.release(job.id, release)
+            return stored
         return self._retrying(lambda: self.ledger.update(job, budget=budget, release=release))
 
     def release(self, job_id: str, owner: str) -> None:
@@ -161,3 +169,15 @@ class Recorder:
             self.events.emit(StatusChanged(new, old.status))
             if new.status.is_terminal:
                 self.events.emit(Finished(new))
+
+
+def _takes_keyword(method: Callable[..., object], name: str) -> bool:
+    try:
+        parameters = inspect.signature(method).parameters.values()
+    except (TypeError, ValueError):  # no signature to read (a C callable): assume current
+        return True
+    return any(
+        p.kind is inspect.Parameter.VAR_KEYWORD
+        or (p.name == name and p.kind is not inspect.Parameter.POSITIONAL_ONLY)
+        for p in parameters
+    )
