@@ -27,7 +27,7 @@ import functools
 import mimetypes
 import re
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
@@ -246,7 +246,7 @@ def parse_url(url: str | httpx.URL) -> httpx.URL:
 _AUTO_HEADERS = frozenset({"host", "content-length", "content-type", "transfer-encoding"})
 
 
-def raw_headers(items: list[tuple[bytes, bytes]]) -> httpx.Headers:
+def raw_headers(items: Sequence[tuple[bytes, bytes]]) -> httpx.Headers:
     """`httpx.Headers(items)` for names and values already bytes (an HTTP parser's output),
     without httpx's per-item normalizing calls: the same private list httpx keeps."""
     if not _FAST_HEADERS:
@@ -298,7 +298,9 @@ def _same_request(a: httpx.Request, b: httpx.Request) -> bool:
         == (b.method, str(b.url), b.headers.raw, b.extensions, b.content)
         and vars(a.headers) == vars(b.headers)
         and type(a.stream) is type(b.stream)
-        and list(a.stream) == list(b.stream)  # type: ignore[call-overload]
+        and isinstance(a.stream, httpx.SyncByteStream)
+        and isinstance(b.stream, httpx.SyncByteStream)
+        and list(a.stream) == list(b.stream)
     )
 
 
