@@ -359,6 +359,25 @@ def test_resume(world: World) -> None:
     assert "reconcile" in result.stdout
 
 
+def test_resume_lists_the_open_jobs_before_its_first_read(world: World) -> None:
+    # the live board is filled from this before any status read; it used to look for a
+    # gateway method that no longer existed and showed nothing until the first change
+    from videogw.commands import backend
+
+    job = world.json("submit", *REQUEST)
+    gateway = world.factory(Config())
+    try:
+        assert [j.id for j in backend.resumable(gateway)] == [job["id"]]
+    finally:
+        gateway.close()
+    world.json("resume")
+    gateway = world.factory(Config())
+    try:
+        assert backend.resumable(gateway) == []  # finished: nothing left to resume
+    finally:
+        gateway.close()
+
+
 def test_download_command_without_outputs(world: World) -> None:
     job = world.json("submit", *REQUEST)
     result = world.invoke("download", job["id"])

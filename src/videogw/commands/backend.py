@@ -232,9 +232,10 @@ def compare_rows(
 
 
 def resumable(gateway: Any) -> list[Job]:
-    """The jobs `resume` will track (shown before the first read)."""
-    lists = getattr(gateway, "_resume_lists", None)
-    return list(lists()[0]) if lists is not None else []
+    """The jobs `resume` will track, shown before the first read: the ledger's open jobs
+    (those another process holds are listed too, until the report says so)."""
+    found = getattr(getattr(gateway, "store", None), "resumable", None)
+    return list(found()) if found is not None else []
 
 
 def resume(gateway: Any, *, timeout: float | None) -> dict[str, Any]:
