@@ -24,7 +24,7 @@ promises:
   transaction (SQLite does; the others commit each write at once); `commit()` makes them
   durable together, one fsync for the lot. The async engine groups every write an
   operation makes between two of its effects and commits them before a request leaves,
-  before a result is returned and within the same event-loop tick, so many concurrent
+  before a result is returned, by the end of the next event-loop tick, so many concurrent
   submits and status reads share one commit. Until committed, a write is visible to this
   process only: nothing that depends on it has left the process yet.
 """
