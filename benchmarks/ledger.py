@@ -9,7 +9,8 @@ Three sides, alternating in every round:
 
 - ``grouped FULL`` (the default path): ``synchronous=FULL`` (an fsync per commit, so a
   commit survives a power cut) under `AsyncEngine`'s group commit: 64 operations at once,
-  each one write, and every write made within one event-loop tick shares one commit;
+  each one write, and every write made within one event-loop tick (and the next) shares
+  one commit;
 - ``single FULL``: the same file settings, one commit per write (the sync `Gateway`);
 - ``single NORMAL``: no fsync per commit (survives a killed process, not a power cut).
 

@@ -85,8 +85,8 @@ class LedgerConfig(_Strict):
     url: str | None = None
     max_daily_spend_usd: Decimal | None = Field(default=None, gt=0)
     # FULL survives a killed process and a power cut (an fsync per commit, which the async
-    # engine shares among the writes of one event-loop tick); NORMAL survives a killed
-    # process only: a power cut may lose the commits since the last checkpoint
+    # engine shares among the writes of one event-loop tick and the next); NORMAL survives a
+    # killed process only: a power cut may lose the commits since the last checkpoint
     synchronous: Literal["NORMAL", "FULL"] = "FULL"
     # how long a process holds a job it acts on without renewing; after it dies, another
     # process takes the job over once this has passed

@@ -9,8 +9,9 @@ together with the hold it adds, is atomic against every other process on the fil
 
 Durability: ``synchronous=FULL`` (the default) fsyncs every commit, so a committed write
 survives a killed process and a power cut alike. The async engine group-commits (see
-`videogw.ledger.base`): every write its operations make within one event-loop tick shares
-one transaction and one fsync, committed before any request that depends on it leaves.
+`videogw.ledger.base`): every write its operations make within one event-loop tick (and the
+next) shares one transaction and one fsync, committed before any request that depends on it
+leaves.
 ``synchronous=NORMAL`` skips the fsync: it still survives a killed process, but a power cut
 may lose the commits since the last checkpoint.
 
