@@ -440,6 +440,7 @@ class Gateway(_Base):
                 monotonic=self.clock.monotonic,
                 sleep=self.clock.sleep,
                 deadline=deadline,
+                keep=lambda: tracker.keep_leases(owner),  # jobs not read for half a lease
             ):
                 for done in poller.take_done():
                     yield self._finished(done)
@@ -668,6 +669,7 @@ class AsyncGateway(_Base):
                 limits=tracker.limits_for(poller.providers()),
                 deadline=deadline,
                 stop=stop,
+                keep=lambda: tracker.keep_leases(owner),  # jobs not read for half a lease
             )
         )
         driver.add_done_callback(lambda _: ready.set())

@@ -59,6 +59,7 @@ log = logging.getLogger("videogw.poller")
 
 RETRY_BACKOFF_S = (2.0, 5.0, 10.0, 20.0, 30.0)  # after failed reads, before the cap
 BATCH_S = 0.01  # jobs due this close together go out in one dispatch (one wake-up)
+MIN_NAP_S = 0.05  # the shortest sleep a driver's chores (`keep`) can ask for
 
 
 class JobKey(Protocol):
@@ -561,9 +562,12 @@ def drive_sync(
     monotonic: Callable[[], float],
     sleep: Callable[[float], None],
     deadline: float | None = None,
+    keep: Callable[[], float | None] | None = None,
 ) -> None:
     """Track every job one read at a time: sleep until the next is due, read it."""
-    for _ in steps_sync(poller, step, monotonic=monotonic, sleep=sleep, deadline=deadline):
+    for _ in steps_sync(
+        poller, step, monotonic=monotonic, sleep=sleep, deadline=deadline, keep=keep
+    ):
         pass
 
 
@@ -574,9 +578,11 @@ def steps_sync(
     monotonic: Callable[[], float],
     sleep: Callable[[float], None],
     deadline: float | None = None,
+    keep: Callable[[], float | None] | None = None,
 ) -> Iterator[None]:
     """`drive_sync`, one read per iteration (so a caller can hand out what finished in
-    between)."""
+    between). `keep`: chores between reads (renewing leases); it returns the seconds until
+    it wants to run again (None: not before the next read), and no sleep outlasts that."""
     while len(poller):
         entry = poller.pop_next()
         if entry is None:
@@ -585,8 +591,12 @@ def steps_sync(
         if deadline is not None and monotonic() + max(wait, 0.0) > deadline:
             poller._schedule(entry, max(wait, 0.0))  # leave it for a later call
             return
-        if wait > 0:
-            sleep(wait)
+        again = keep() if keep is not None else None
+        while wait > 0:
+            sleep(wait if again is None else min(wait, max(again, MIN_NAP_S)))
+            wait = entry.due - monotonic()
+            if wait > 0 and keep is not None:
+                again = keep()
         poller.sending(entry)
         try:
             step(entry)
@@ -606,10 +616,11 @@ async def drive_async(
     default_limit: int = 16,
     deadline: float | None = None,
     stop: asyncio.Event | None = None,
+    keep: Callable[[], float | None] | None = None,
 ) -> None:
     """Track every job with a bounded set of workers: `limits[provider]` per provider, fed
     by one dispatcher that sleeps until the next job is due. Setting `stop` ends the
-    dispatching early (the reads handed out still land)."""
+    dispatching early (the reads handed out still land). `keep`: as for `steps_sync`."""
     queues: dict[str, asyncio.Queue[Tracked]] = {}
     workers: list[asyncio.Task[None]] = []
     wake = asyncio.Event()
@@ -662,6 +673,9 @@ async def drive_async(
             delay = head - now
             if deadline is not None:
                 delay = min(delay, deadline - now)
+            again = keep() if keep is not None else None
+            if again is not None and delay > 0:
+                delay = min(delay, max(again, MIN_NAP_S))
             if delay <= 0:
                 await asyncio.sleep(0)
                 continue

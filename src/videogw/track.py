@@ -96,6 +96,8 @@ class Tracker:
         # tells this process's pollers of deliveries (set by them): see `webhooked`
         self.hears_webhooks = False
         self._renew_at: dict[tuple[str, str], float] = {}  # (owner, job) -> monotonic
+        # per owner, no later than its earliest renewal due (see `keep_leases`)
+        self._next_renewal: dict[str, float] = {}
 
     @property
     def ledger(self) -> Ledger:
@@ -126,6 +128,8 @@ class Tracker:
         until = now + self.lease_s / 2
         for job_id in job_ids:
             self._renew_at[(owner, job_id)] = until
+        if job_ids and until < self._next_renewal.get(owner, until + 1):
+            self._next_renewal[owner] = until
         group = current_group()
         if group is not None and job_ids:
 
@@ -138,7 +142,32 @@ class Tracker:
 
     def adopt(self, job_id: str, owner: str) -> None:
         """`owner` already holds this job's lease (taken when it was created)."""
-        self._renew_at[(owner, job_id)] = self.clock.monotonic()
+        now = self.clock.monotonic()
+        self._renew_at[(owner, job_id)] = now
+        self._next_renewal[owner] = min(now, self._next_renewal.get(owner, now))
+
+    def keep_leases(self, owner: str) -> float | None:
+        """Renew, in one transaction, `owner`'s leases that are half spent: the jobs it
+        tracks but has not read for half a lease (a first look planned past the lease, a
+        webhook's backstop) would otherwise expire under a live process, and a `resume` or
+        a worker elsewhere would take them over. Returns the seconds until the next renewal
+        is due (None: `owner` holds nothing). Cheap when none is due: the pollers' drivers
+        call it before every read and sleep."""
+        now = self.clock.monotonic()
+        earliest = self._next_renewal.get(owner)
+        if earliest is None:
+            return None
+        if now < earliest:
+            return earliest - now
+        due = [job for (who, job), at in self._renew_at.items() if who == owner and at <= now]
+        if due:
+            self.renew(owner, due)
+        left = [at for (who, _), at in self._renew_at.items() if who == owner]
+        if not left:
+            self._next_renewal.pop(owner, None)
+            return None
+        self._next_renewal[owner] = min(left)
+        return max(min(left) - self.clock.monotonic(), 0.0)
 
     def let_go(self, job_id: str, owner: str) -> None:
         if self._renew_at.pop((owner, job_id), None) is not None:
@@ -599,6 +628,7 @@ class Tracker:
         the caller keeping every id)."""
         for key in [key for key in self._renew_at if key[0] == owner]:
             self.let_go(key[1], owner)
+        self._next_renewal.pop(owner, None)
 
     def claim_all(self, owner: str) -> list[Job]:
         """Lease every open job nobody holds, a batch per transaction."""
