@@ -20,9 +20,9 @@ from videogw.config import Config
 from videogw.testing import registry_with
 
 EXPECTED_JOB_S = 4.0
-# a killed worker's jobs are taken over this long after its last renewal; long enough that
-# the test's first resume, right after the kill, still finds them held on a loaded machine
-# (1.5 s was not: a run with both cores busy found them expired)
+# a killed worker's jobs are taken over this long after its last renewal (it renews every
+# half lease); long enough that the test's first resume, right after the kill, still finds
+# them held on a loaded machine
 LEASE_S = 3.0
 
 
