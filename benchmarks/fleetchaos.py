@@ -27,6 +27,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -87,9 +88,10 @@ async def submitter(spec: dict[str, str], settings: dict[str, Any], jobs: int) -
     gw = _gateway(spec, settings)
     async with gw:
         print("READY", flush=True)
+        errors: Counter[str] = Counter()
         for first in range(0, jobs, 10):
             # refused everywhere: on record as failed (the exceptions are data here)
-            await asyncio.gather(
+            results = await asyncio.gather(
                 *(
                     gw.submit(
                         model="dop-lite",
@@ -101,6 +103,12 @@ async def submitter(spec: dict[str, str], settings: dict[str, Any], jobs: int) -
                 ),
                 return_exceptions=True,
             )
+            errors.update(
+                f"{type(r).__name__}: {str(r)[:120]}" for r in results if isinstance(r, Exception)
+            )
+        # what the submits raised, for the figures (a submit refused before any record is
+        # what would make fewer logical jobs than submits)
+        print("ERRORS " + json.dumps(dict(errors.most_common(10))), flush=True)
     gw.store.close()
 
 
@@ -301,6 +309,9 @@ def run(kills: int, jobs: int, seed: int, url: str) -> dict[str, Any]:
             workers[index] = start_worker(spec_text, settings)
             procs.append(workers[index][0])
         assert submit.wait(timeout=600) == 0
+        said = submit.stdout.read() if submit.stdout is not None else ""
+        line = next((x for x in said.splitlines() if x.startswith("ERRORS ")), "ERRORS {}")
+        submit_errors = json.loads(line.split(" ", 1)[1])
         submitted_at = time.monotonic()
         deadline = time.monotonic() + 60
         while open_jobs(spec) and time.monotonic() < deadline:
@@ -336,6 +347,7 @@ def run(kills: int, jobs: int, seed: int, url: str) -> dict[str, Any]:
                 "submitted_s": round(submitted_at - started, 1),
                 "drained_s": round(drained_at - started, 1),
                 "open_after_drain": stuck_jobs[:5],
+                "submit_errors": submit_errors,
             }
         )
         return figures
