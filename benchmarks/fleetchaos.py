@@ -106,9 +106,12 @@ async def submitter(spec: dict[str, str], settings: dict[str, Any], jobs: int) -
             errors.update(
                 f"{type(r).__name__}: {str(r)[:120]}" for r in results if isinstance(r, Exception)
             )
-        # what the submits raised, for the figures (a submit refused before any record is
-        # what would make fewer logical jobs than submits)
-        print("ERRORS " + json.dumps(dict(errors.most_common(10))), flush=True)
+        # what the submits raised, for the figures. A submit no provider could take (every
+        # one cooling down after the fleet's 429s, or its breaker open) is refused before
+        # anything is recorded or sent: NoCandidateError, counted apart
+        refused = sum(n for text, n in errors.items() if text.startswith("NoCandidateError"))
+        said = {"errors": dict(errors.most_common(10)), "refused_no_candidate": refused}
+        print("ERRORS " + json.dumps(said), flush=True)
     gw.store.close()
 
 
@@ -311,7 +314,9 @@ def run(kills: int, jobs: int, seed: int, url: str) -> dict[str, Any]:
         assert submit.wait(timeout=600) == 0
         said = submit.stdout.read() if submit.stdout is not None else ""
         line = next((x for x in said.splitlines() if x.startswith("ERRORS ")), "ERRORS {}")
-        submit_errors = json.loads(line.split(" ", 1)[1])
+        reported = json.loads(line.split(" ", 1)[1])
+        submit_errors = reported.get("errors", {})
+        refused_no_candidate = int(reported.get("refused_no_candidate", 0))
         submitted_at = time.monotonic()
         deadline = time.monotonic() + 60
         while open_jobs(spec) and time.monotonic() < deadline:
@@ -348,6 +353,7 @@ def run(kills: int, jobs: int, seed: int, url: str) -> dict[str, Any]:
                 "drained_s": round(drained_at - started, 1),
                 "open_after_drain": stuck_jobs[:5],
                 "submit_errors": submit_errors,
+                "refused_no_candidate": refused_no_candidate,
             }
         )
         return figures
