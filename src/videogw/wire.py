@@ -251,8 +251,14 @@ def raw_headers(items: Sequence[tuple[bytes, bytes]]) -> httpx.Headers:
     without httpx's per-item normalizing calls: the same private list httpx keeps."""
     if not _FAST_HEADERS:
         return httpx.Headers(items)
+    return _headers([(name, name.lower(), value) for name, value in items])
+
+
+def _headers(listed: list[tuple[bytes, bytes, bytes]]) -> httpx.Headers:
+    # httpx's private layout (checked at import, see `_fast_paths_hold`): each header as
+    # (name as given, name lowered, value), all bytes
     headers = _new(httpx.Headers)
-    headers._list = [(name, name.lower(), value) for name, value in items]
+    headers._list = listed
     headers._encoding = None
     return headers
 
@@ -266,14 +272,11 @@ def _fast_request(
     built = _new(httpx.Request)
     built.method = method
     built.url = url
-    headers = _new(httpx.Headers)
     listed = []
     for name, value in items:
         key = name.encode("ascii")
         listed.append((key, key.lower(), value.encode("ascii")))
-    headers._list = listed
-    headers._encoding = None
-    built.headers = headers
+    built.headers = _headers(listed)
     built.extensions = {}
     built.stream = httpx.ByteStream(body)
     built._content = body
@@ -312,9 +315,7 @@ def _fast_paths_hold() -> tuple[bool, bool]:
             _fast_request("POST", url, items, b"{}"), _slow_request("POST", url, items, b"{}")
         )
         pairs = [(b"Content-Type", b"application/json"), (b"x-a", b"1"), (b"X-A", b"2")]
-        built = _new(httpx.Headers)
-        built._list = [(name, name.lower(), value) for name, value in pairs]
-        built._encoding = None
+        built = _headers([(name, name.lower(), value) for name, value in pairs])
         reference = httpx.Headers(pairs)
         headers = vars(built) == vars(reference) and built.multi_items() == reference.multi_items()
         return request, headers
