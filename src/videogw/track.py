@@ -128,8 +128,8 @@ class Tracker:
         until = now + self.lease_s / 2
         for job_id in job_ids:
             self._renew_at[(owner, job_id)] = until
-        if job_ids and until < self._next_renewal.get(owner, until + 1):
-            self._next_renewal[owner] = until
+        if job_ids:
+            self._next_renewal[owner] = min(until, self._next_renewal.get(owner, until))
         group = current_group()
         if group is not None and job_ids:
 
@@ -162,12 +162,12 @@ class Tracker:
         due = [job for (who, job), at in self._renew_at.items() if who == owner and at <= now]
         if due:
             self.renew(owner, due)
-        left = [at for (who, _), at in self._renew_at.items() if who == owner]
-        if not left:
+        nearest = min((at for (who, _), at in self._renew_at.items() if who == owner), default=None)
+        if nearest is None:
             self._next_renewal.pop(owner, None)
             return None
-        self._next_renewal[owner] = min(left)
-        return max(min(left) - self.clock.monotonic(), 0.0)
+        self._next_renewal[owner] = nearest
+        return max(nearest - self.clock.monotonic(), 0.0)
 
     def let_go(self, job_id: str, owner: str) -> None:
         if self._renew_at.pop((owner, job_id), None) is not None:
