@@ -85,10 +85,13 @@ async def worker(spec: dict[str, str], settings: dict[str, Any]) -> None:
 
 
 async def submitter(spec: dict[str, str], settings: dict[str, Any], jobs: int) -> None:
+    from videogw.errors import NoCandidateError
+
     gw = _gateway(spec, settings)
     async with gw:
         print("READY", flush=True)
         errors: Counter[str] = Counter()
+        refused = 0
         for first in range(0, jobs, 10):
             # refused everywhere: on record as failed (the exceptions are data here)
             results = await asyncio.gather(
@@ -106,10 +109,10 @@ async def submitter(spec: dict[str, str], settings: dict[str, Any], jobs: int) -
             errors.update(
                 f"{type(r).__name__}: {str(r)[:120]}" for r in results if isinstance(r, Exception)
             )
-        # what the submits raised, for the figures. A submit no provider could take (every
-        # one cooling down after the fleet's 429s, or its breaker open) is refused before
-        # anything is recorded or sent: NoCandidateError, counted apart
-        refused = sum(n for text, n in errors.items() if text.startswith("NoCandidateError"))
+            # a submit no provider could take (every one cooling down after the fleet's
+            # 429s, or its breaker open) is refused before anything is recorded or sent
+            refused += sum(isinstance(r, NoCandidateError) for r in results)
+        # what the submits raised, for the figures
         said = {"errors": dict(errors.most_common(10)), "refused_no_candidate": refused}
         print("ERRORS " + json.dumps(said), flush=True)
     gw.store.close()
