@@ -4,6 +4,7 @@ settling jobs, expected durations from the ledger, and giving up without losing 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -17,6 +18,7 @@ from videogw import JobStatus, Output, StatusUpdate
 from videogw.emulator import FakeClock, FaultProfile, Timing
 from videogw.emulator.transport import AsyncEmulatorTransport
 from videogw.poller import Poller, Tracked
+from videogw.schedule import timed
 from videogw.store import MemoryStore
 from videogw.testing import maybe_await
 
@@ -145,17 +147,21 @@ def test_first_poll_follows_the_ledgers_p50_else_the_typical_duration(
     assert gw.expected_seconds(job) == pytest.approx(40)
     poller = gw.tracker.new_poller()
     first = poller.delay_for(job)
-    # the gateway tells its poller E is observed: one wait to 0.97 E (past the 30 s cap);
-    # or, for one job in ten while the early-failure rate is unknown, the early look at E / 4
-    assert 0.96 * 40 <= first <= 0.98 * 40 or 0.24 * 40 <= first <= 0.26 * 40
-    told = Poller(
-        monotonic=clock.monotonic,
-        wall=clock.now,
-        expected=gw.expected_seconds,
-        prior=lambda job: False,  # E is the ledger's observed p50
-        early_failures=lambda job: 0.01,  # and early failures are rare
-    )
-    assert 0.96 * 40 <= told.delay_for(job) <= 0.98 * 40  # one wait to 0.97 E
+    # the gateway tells its poller E is observed: one wait (past the 30 s cap) to 0.97 E for
+    # a job in the timing sample, 1.02 E for the others; or, for one job in ten while the
+    # early-failure rate is unknown, the early look at E / 4
+    look = 0.97 if timed(job.id) else 1.02
+    assert (look - 0.011) * 40 <= first <= (look + 0.011) * 40 or 0.24 * 40 <= first <= 0.26 * 40
+    for sampled, look in ((True, 0.97), (False, 1.02)):
+        told = Poller(
+            monotonic=clock.monotonic,
+            wall=clock.now,
+            expected=gw.expected_seconds,
+            prior=lambda job: False,  # E is the ledger's observed p50
+            early_failures=lambda job: 0.01,  # and early failures are rare
+            timing=lambda job_id, sampled=sampled: sampled,  # type: ignore[misc]
+        )
+        assert (look - 0.011) * 40 <= told.delay_for(job) <= (look + 0.011) * 40  # one wait
     asyncio.run(kit.close())
 
 
@@ -208,3 +214,28 @@ def test_a_settled_job_is_never_handed_out_again() -> None:
     assert done_id == job.id
     assert done.status is JobStatus.succeeded
     assert Decimal(0) == Decimal(len(poller.pop_due(10_000)))
+
+
+async def test_only_the_timing_sample_records_a_latency(akit: Kit, clock: FakeClock) -> None:
+    """With an observed E, a job outside the timing sample is read first just after E: that
+    read bounds nothing, so its attempt says `timed=False` with no latency, and the ledger's
+    p50 (E for the next process) is measured on the sample alone."""
+    store = MemoryStore()
+    for _ in range(3):
+        store.create(finished_job("toy", 2.5))
+    gw = akit.gateway({"candidates": ["toy"]}, store=store)
+    gw.refresh_stats()
+    jobs = [await gw.submit(request(prompt=f"n{i}")) for i in range(60)]
+    done = await gw.wait_all(jobs)
+    assert all(j.status is JobStatus.succeeded for j in done)
+    sampled = [j for j in done if timed(j.id)]
+    assert 0 < len(sampled) < len(done)
+    for job in done:
+        attempt = gw.get(job.id).attempts[-1]
+        assert attempt.timed is timed(job.id), job.id
+        assert (attempt.latency_s is not None) is attempt.timed
+    gw.refresh_stats()
+    latencies = sorted([2.5] * 3 + [gw.get(j.id).attempts[-1].latency_s or 0 for j in sampled])
+    stats = gw.figures.stats("toy", "dop-lite")
+    assert stats.samples == 3 + len(done)  # every finished job counts for success and cost
+    assert stats.p50_s == latencies[math.ceil(len(latencies) / 2) - 1]  # the sample's times

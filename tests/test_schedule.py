@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -13,7 +14,14 @@ import pytest
 from routing_kit import finished_job
 from videogw import Job, JobStatus
 from videogw.poller import LEARN_AFTER, Poller, PollHistory
-from videogw.schedule import completion_estimate, next_poll_delay
+from videogw.schedule import (
+    DIRECT_LOOK,
+    TIMED_SHARE,
+    completion_estimate,
+    next_poll_delay,
+    plans_direct_look,
+    timed,
+)
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -36,6 +44,29 @@ def test_with_an_observed_time_the_first_look_is_just_before_it_and_not_chopped_
     ages = looks(120.0, 130.0, observed=True)
     assert ages[0] == pytest.approx(116.4)  # one wait, although the cap is 30 s
     assert ages[1:3] == pytest.approx([122.4, 128.4])  # then every 5 % of E
+
+
+def test_a_job_outside_the_timing_sample_looks_first_just_after_e() -> None:
+    ages = looks(120.0, 130.0, observed=True, timed=False)
+    assert ages[0] == pytest.approx(DIRECT_LOOK * 120.0)  # one wait, to 122.4
+    assert ages[1] == pytest.approx(128.4)  # then every 5 % of E, as for a timed job
+    assert plans_direct_look(0.0, 120.0, timed=False)
+    # a timed job, a cold start (no measured E) and a backstop never look just after E
+    assert not plans_direct_look(0.0, 120.0)
+    assert not plans_direct_look(0.0, 120.0, timed=False, prior=True)
+    assert not plans_direct_look(0.0, None, timed=False)
+    assert not plans_direct_look(0.0, 120.0, timed=False, webhooked=True)
+    # the early look comes first; the look after E only once it is behind
+    assert not plans_direct_look(0.0, 120.0, timed=False, early_look=True)
+    assert plans_direct_look(31.0, 120.0, timed=False, early_look=True)
+    assert not plans_direct_look(123.0, 120.0, timed=False)  # past it: dense steps
+
+
+def test_the_timing_sample_is_a_fifth_of_jobs_chosen_by_id() -> None:
+    ids = [uuid.uuid4().hex for _ in range(20_000)]
+    share = sum(map(timed, ids)) / len(ids)
+    assert abs(share - TIMED_SHARE) <= 0.015
+    assert [timed(i) for i in ids[:50]] == [timed(i) for i in ids[:50]]  # every process agrees
 
 
 def test_an_early_look_only_when_asked() -> None:
@@ -113,7 +144,8 @@ class Sim:
 
     def __init__(self, poller_kwargs: dict[str, object] | None = None) -> None:
         self.now = 0.0
-        # by default E is the ledger's measured p50 (prior=False), as tracking will say
+        # by default E is the ledger's measured p50 (prior=False), as tracking will say, and
+        # the timing sample is the real one (a fifth of the jobs, by id)
         self.poller_kwargs = {"prior": lambda job: False, **(poller_kwargs or {})}
 
     def wall(self) -> datetime:
@@ -143,7 +175,7 @@ class Sim:
         jobs: dict[str, tuple[Job, float, JobStatus]] = {}
         for n, took in enumerate(durations):
             self.now = start + spread * n / max(len(durations), 1)
-            job = base.model_copy(update={"id": f"j{n}", "submitted_at": self.wall()})
+            job = base.model_copy(update={"id": uuid.uuid4().hex, "submitted_at": self.wall()})
             jobs[job.id] = (job, self.now + took, outcome(n))
             poller.add(job)
         reads = dict.fromkeys(jobs, 0)
@@ -174,6 +206,20 @@ def test_warm_jobs_take_at_most_two_and_a_half_reads_and_are_seen_within_five_pe
     assert p99(lag) <= 0.05 * job_s
 
 
+def test_jobs_of_the_expected_length_are_mostly_read_once() -> None:
+    """Only the timing sample gets the look just before E (every job did: 2 reads a job,
+    and in benchmarks/scale.py that look also wrote `queued` -> `in_progress` to the
+    ledger); the rest are read just after E, once."""
+    job_s = 60.0
+    rng = random.Random(2)
+    durations = [job_s * rng.uniform(0.99, 1.005) for _ in range(2000)]
+    # (early failures rare, as the ledger would say: no early look either)
+    sim = Sim({"early_failures": lambda job: 0.0})
+    reads, lag, _ = sim.run(durations, expected=lambda job: job_s)
+    assert sum(reads) / len(reads) <= 1 + TIMED_SHARE + 0.05
+    assert p99(lag) <= 0.05 * job_s
+
+
 def test_an_expected_time_inflated_by_lag_is_pulled_back_down() -> None:
     """An E 30 % too long (a ledger p50 measured to when jobs were *seen*): every job is
     seen on its first look, an upper bound, so what the poller learns shrinks batch by
@@ -182,8 +228,9 @@ def test_an_expected_time_inflated_by_lag_is_pulled_back_down() -> None:
     history = PollHistory()
     sim = Sim()
     learned = [1.3 * job_s]
-    for _ in range(30):  # (the median of the last 101 durations: it takes a few batches)
-        sim.run([job_s] * 20, expected=lambda job: 1.3 * job_s, history=history)
+    # the median of the last 101 durations of timed jobs (a fifth): it takes a few batches
+    for _ in range(30):
+        sim.run([job_s] * 100, expected=lambda job: 1.3 * job_s, history=history)
         found = history.expected(("toy", "dop-lite"))
         assert found is not None
         learned.append(found)
@@ -201,11 +248,30 @@ def test_the_expected_time_does_not_drift_over_generations() -> None:
     for _ in range(12):
         # fewer jobs than the poller learns from: it keeps to the E it was given
         durations = [job_s * rng.uniform(0.97, 1.03) for _ in range(LEARN_AFTER - 1)]
-        sim = Sim()
+        sim = Sim({"timing": lambda job_id: True})
         _, _, poller = sim.run(durations, expected=lambda job, e=expected: e)  # type: ignore[misc]
         took = list(poller.history._took[("toy", "dop-lite")])
         expected = sorted(took)[len(took) // 2]
         assert 0.95 * job_s <= expected <= 1.05 * job_s
+
+
+@pytest.mark.parametrize("start", [0.8, 1.0, 1.25])
+def test_learning_from_the_timing_sample_alone_does_not_drift(start: float) -> None:
+    """The untimed jobs are read just after E: had their times been learned, E would walk up
+    2 % a generation (each is seen at about 1.02 E) and the ones that missed that look, the
+    slow ones, would bias it up further. From the timing sample alone, generation after
+    generation (each starting from the last one's median, as the ledger's p50 would), E
+    finds the true time from either side and stays there."""
+    job_s = 60.0
+    expected = start * job_s
+    rng = random.Random(4)
+    for _ in range(15):
+        durations = [job_s * rng.uniform(0.97, 1.03) for _ in range(200)]
+        _, _, poller = Sim().run(durations, expected=lambda job, e=expected: e)  # type: ignore[misc]
+        took = sorted(poller.history._took[("toy", "dop-lite")])
+        assert len(took) <= 0.35 * len(durations)  # the sample only
+        expected = took[len(took) // 2]
+    assert 0.97 * job_s <= expected <= 1.03 * job_s
 
 
 def test_a_cold_start_is_seen_within_ten_percent_then_learns() -> None:
@@ -267,6 +333,7 @@ def test_a_read_is_timed_from_when_it_was_sent_not_when_its_answer_was_handled()
         expected=lambda job: 60.0,
         prior=lambda job: False,
         early_failures=lambda job: 0.0,
+        timing=lambda job_id: True,
     )
     base = finished_job("toy", 1, status=JobStatus.running, charged=None, cost=None)
     for n in range(LEARN_AFTER):  # job n: submitted at 100 n; unfinished at +58, done at +61
@@ -321,6 +388,7 @@ def test_the_poller_asks_for_the_backstop_only_for_jobs_its_predicate_names() ->
         observed=lambda job: True,
         early_failures=lambda job: 0.0,
         webhooked=lambda job: job.id == "a",
+        timing=lambda job_id: True,
     )
     assert poller.delay_for(hooked) >= 129.0  # E + 30 s, less the 1 % plan jitter
     assert poller.delay_for(polled) <= 98.0  # 0.97 E

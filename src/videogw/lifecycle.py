@@ -261,7 +261,12 @@ def adds_nothing(
 
 
 def apply_update(
-    job: Job, update: StatusUpdate, *, now: datetime, latency_s: float | None = None
+    job: Job,
+    update: StatusUpdate,
+    *,
+    now: datetime,
+    latency_s: float | None = None,
+    timed: bool = True,
 ) -> Job:
     """Fold a status read (or a verified webhook) into the job and its current attempt."""
     if (
@@ -305,7 +310,9 @@ def apply_update(
                 attempt_changes[name] = value
         if update.status.is_terminal:
             attempt_changes["ended_at"] = current.ended_at or now
-            if current.latency_s is None:
+            if not timed:
+                attempt_changes["timed"] = False  # no read bounded it: latency unknown
+            elif current.latency_s is None:
                 # `latency_s` is measured on a monotonic clock where this process saw the
                 # submit; wall time otherwise, never negative (a clock stepped back)
                 attempt_changes["latency_s"] = (

@@ -331,6 +331,10 @@ class Attempt(_Frozen):
     charged: bool | None = None
     # submit to finish, measured on one monotonic clock where one process saw both ends
     latency_s: float | None = None
+    # False: seen finished by a job outside the poller's timing sample, whose reads do not
+    # bound its duration (`videogw.schedule`): its latency is unknown, and statistics leave
+    # it out rather than count polling lag or a biased sample
+    timed: bool = True
 
 
 class Job(_Frozen):

@@ -1,17 +1,19 @@
 """One scheduler for many in-flight jobs.
 
 Jobs wait in a heap keyed by their next poll time (`schedule.next_poll_delay`: the first
-look just before the expected duration E, then every 5 % of E; an early look only where
-early failures are common for that provider and model; 10 % of the age when E is unknown or
-only a prior). Nothing runs per job: memory per job is one small `Tracked` record (what
-polling needs, not the `Job`: that lives in the ledger, read when a read shows a change)
-and one heap entry, so ten thousand jobs cost little. Finished jobs are handed out
+look just before the expected duration E for the timing sample, a fifth of jobs, and just
+after it for the rest, then every 5 % of E; an early look only where early failures are
+common for that provider and model; 10 % of the age when E is unknown or only a prior).
+Nothing runs per job: memory per job is one small `Tracked` record (what polling needs,
+not the `Job`: that lives in the ledger, read when a read shows a change) and one heap
+entry, so ten thousand jobs cost little. Finished jobs are handed out
 (`take_done`), not kept.
 
 E comes from `expected(job)` (the ledger's p50, or a typical time) until the poller has
 seen a few jobs of that provider and model finish itself; then from what it saw
 (`PollHistory`), measured without polling lag (`schedule.completion_estimate`: bounded by
-the last read that found the job unfinished), so lag does not feed back into E.
+the last read that found the job unfinished) on the timing sample only, so neither lag
+nor the untimed jobs' later first look feeds back into E.
 
 - Per-provider concurrency: the async driver runs `max_concurrency` workers per provider
   pulling from that provider's queue; the sync driver reads one job at a time.
@@ -42,7 +44,14 @@ from typing import Any, Protocol
 from . import lifecycle
 from .models import Job, JobStatus
 from .provider import StatusUpdate
-from .schedule import EARLY_FAILURE_RATE, EARLY_PROBE, completion_estimate, next_poll_delay
+from .schedule import (
+    EARLY_FAILURE_RATE,
+    EARLY_PROBE,
+    completion_estimate,
+    next_poll_delay,
+    plans_direct_look,
+)
+from .schedule import timed as in_timing_sample
 
 __all__ = [
     "Done",
@@ -98,11 +107,13 @@ class Tracked:
         "provider_model",
         "quiet",
         "raw_status",
+        "sampled",
         "sent",
         "seq",
         "settled",
         "status",
         "submitted",
+        "timed",
         "version",
     )
 
@@ -121,6 +132,8 @@ class Tracked:
         self.quiet = 0.0  # age (s since submit) when last seen unfinished; 0: never read
         self.early = False  # read before half its expected time (can tell an early failure)
         self.sent = 0.0  # monotonic time the read in flight was started; 0: unknown
+        self.sampled = True  # in the timing sample (`schedule.timed`): read just before E
+        self.timed = True  # its duration can be measured (False once a look after E is planned)
 
     def take(self, job: Job) -> None:
         """Keep what polling needs of a newer copy of the job."""
@@ -201,18 +214,25 @@ class PollHistory:
         self._keep = keep
 
     def observe(
-        self, key: Key, status: JobStatus, took: float, expected: float | None, early: bool
+        self,
+        key: Key,
+        status: JobStatus,
+        took: float | None,
+        expected: float | None,
+        early: bool,
     ) -> None:
-        """A job finished with `status` after about `took` s; `early`: it was read before
-        half of `expected`."""
-        if status is JobStatus.succeeded:
+        """A job finished with `status` after about `took` s (None: not measured, see
+        `schedule`); `early`: it was read before half of `expected`. Every job read early
+        counts towards the early-failure rate: one whose time is unknown was unfinished at
+        its early read, and was not seen to fail before half of E."""
+        if status is JobStatus.succeeded and took is not None:
             found = self._took.get(key)
             if found is None:
                 found = self._took[key] = deque(maxlen=self._keep)
             found.append(took)
         if early:
             self._finished[key] = self._finished.get(key, 0) + 1
-            if status in EARLY_FAILED and expected and took < 0.5 * expected:
+            if status in EARLY_FAILED and expected and took is not None and took < 0.5 * expected:
                 self._early[key] = self._early.get(key, 0) + 1
 
     def expected(self, key: Key) -> float | None:
@@ -248,13 +268,15 @@ class Poller:
         history: PollHistory | None = None,
         observed: Callable[[JobKey], bool] | None = None,
         webhooked: Callable[[JobKey], bool] | None = None,
+        timing: Callable[[str], bool] = in_timing_sample,
     ) -> None:
         """`expected(job)`: E in seconds, or None. Optional inputs (defaults in brackets):
 
         - `prior(job)`: True when that E is not observed (a model's typical time, an empty
           ledger), so the poller looks at 10 % of the age until it has seen jobs finish;
-          False when it is (the ledger's p50), so the first look is one wait to 0.97 E
-          whatever the cap [not told: waits stay within the cap, as before];
+          False when it is (the ledger's p50), so the first look is one wait (to 0.97 E
+          for the timing sample, 1.02 E for the rest) whatever the cap [not told: waits
+          stay within the cap, as before];
         - `early_failures(job)`: the ledger's share of that provider+model's jobs that failed
           before half of E; at 10 % or more the poller keeps one early look [what this
           poller saw on the jobs it read early, once ten of them finished; until then one
@@ -265,7 +287,10 @@ class Poller:
           [not `prior(job)`];
         - `webhooked(job)`: a webhook will tell this process when the job finishes, so
           its reads are only a backstop (`schedule.backstop_delay`); only for a driver
-          that sets `wake`, else a delivery's `touch` would wait for the backstop [never].
+          that sets `wake`, else a delivery's `touch` would wait for the backstop [never];
+        - `timing(job_id)`: whether the job is in the timing sample, whose reads bound its
+          duration (a look just before E) and teach E; the others look first just after E
+          and teach nothing [`schedule.timed`: a fifth of jobs, by id].
 
         Each callback gets a `JobKey` (a `Job` or a `Tracked` entry): its provider and
         model are all it may read."""
@@ -276,6 +301,7 @@ class Poller:
         self._early_failures = early_failures
         self._observed_fn = observed
         self._webhooked = webhooked
+        self._timing = timing
         # the driver's alarm (thread-safe): a job became due sooner than it planned for
         self.wake: Callable[[], None] | None = None
         self.history = history if history is not None else PollHistory()
@@ -304,6 +330,7 @@ class Poller:
         if job.version == 0:
             self.unstored[job.id] = job
         entry = self._entries[job.id] = Tracked(job)
+        entry.sampled = self._timing(job.id)
         self._schedule(entry, first_delay)
 
     def add_all(self, jobs: Iterable[Job], *, first_delay: float | None = None) -> None:
@@ -355,8 +382,18 @@ class Poller:
                 rate = self.history.early_failure_rate((job.provider or "", job.model))
             # with no rate known, probe: a few jobs get the early look (it only matters then)
             early = self.rng.random() < EARLY_PROBE if rate is None else rate >= EARLY_FAILURE_RATE
+        age = self._age(job)
+        if isinstance(job, Tracked):
+            sampled = job.sampled
+            if not sampled and job.timed:
+                # a look just after E bounds nothing: from then on the job is not measured
+                job.timed = not plans_direct_look(
+                    age, expected, early_look=early, prior=prior, webhooked=webhooked, timed=False
+                )
+        else:
+            sampled = self._timing(job.id)
         return next_poll_delay(
-            self._age(job),
+            age,
             expected,
             floor=self.floor,
             cap=self.cap,
@@ -365,6 +402,7 @@ class Poller:
             prior=prior,
             observed=not webhooked and self._observed(job),
             webhooked=webhooked,
+            timed=sampled,
         )
 
     def _observed(self, job: JobKey) -> bool:
@@ -470,11 +508,14 @@ class Poller:
         if (job.provider or "") != entry.provider or submitted != entry.submitted:
             return  # a new attempt finished on its own first read: nothing to time
         expected, _ = self.expected_for(job)
-        took = completion_estimate(entry.quiet, age, expected)
-        if took is None:
-            return  # first read long after E: it cannot say how long the job took
-        key = (job.provider or "", job.model)
-        self.history.observe(key, job.status, took, expected, entry.early)
+        # None: read just after E (outside the timing sample), or first read long after E:
+        # it cannot say how long the job took
+        took = completion_estimate(entry.quiet, age, expected) if entry.timed else None
+        if took is None and not entry.early:
+            return
+        self.history.observe(
+            (job.provider or "", job.model), job.status, took, expected, entry.early
+        )
 
     def sending(self, entry: Tracked) -> None:
         """A driver is starting this entry's read now (what it sees is timed from here)."""

@@ -79,7 +79,12 @@ def facts_from_job(job: Job, start: int = 0) -> list[AttemptFact]:
                 cost_usd = cost * estimate.usd / estimate.amount
         latency = None
         terminal = attempt.status is not None and attempt.status.is_terminal
-        if attempt.outcome is AttemptOutcome.accepted and terminal and attempt.ended_at:
+        if (
+            attempt.outcome is AttemptOutcome.accepted
+            and terminal
+            and attempt.ended_at
+            and attempt.timed  # else its latency is unknown (`Attempt.timed`)
+        ):
             # a wall clock stepped back must not feed `fastest` a negative latency
             latency = (
                 attempt.latency_s

@@ -191,14 +191,21 @@ class Tracker:
         return after
 
     def record_update(
-        self, job: Job, update: StatusUpdate, *, quiet_age: float | None = None
+        self,
+        job: Job,
+        update: StatusUpdate,
+        *,
+        quiet_age: float | None = None,
+        timed: bool = True,
     ) -> Job:
         """Fold a status read or a verified webhook into the job, as a compare-and-swap; an
         update about an attempt the job has since left is dropped.
 
         `quiet_age`: seconds from submit to the last read that saw the job unfinished. With
         it, the latency recorded for a finished job is bounded by that read, so polling lag
-        never feeds the expected time (`schedule.completion_estimate`)."""
+        never feeds the expected time (`schedule.completion_estimate`). `timed=False`: the
+        job is outside the poller's timing sample, so its latency is recorded as unknown
+        (`Attempt.timed`; `schedule` says why)."""
         if (
             not update.status.is_terminal
             and (not job.attempts or job.attempts[-1].status is update.status)
@@ -209,13 +216,15 @@ class Tracker:
             return job  # what `transition` would find: nothing to write (most reads)
         about = job.provider_job_id
         latency = None
-        if update.status.is_terminal:
+        if update.status.is_terminal and timed:
             latency = self._latency(job, quiet_age)
 
         def transition(current: Job) -> Job | None:
             if current.provider_job_id != about or about is None:
                 return None  # the job moved on (resubmitted): this is about an old attempt
-            new = lifecycle.apply_update(current, update, now=self.clock.now(), latency_s=latency)
+            new = lifecycle.apply_update(
+                current, update, now=self.clock.now(), latency_s=latency, timed=timed
+            )
             if new.model_copy(update={"updated_at": current.updated_at}) == current:
                 return None  # nothing new: no write (the poller reads ten thousand jobs)
             return self._mark(current, new)
@@ -541,7 +550,9 @@ class Tracker:
                     return
                 job = self.tracked_job(poller, entry)
                 if job.provider_job_id == entry.provider_job_id:  # else: about an old attempt
-                    job = self.record_update(job, update, quiet_age=entry.quiet or None)
+                    job = self.record_update(
+                        job, update, quiet_age=entry.quiet or None, timed=entry.timed
+                    )
             else:
                 job = self.tracked_job(poller, entry)
             new = yield from self.aftercare_op(job, owner)
