@@ -239,3 +239,27 @@ async def test_only_the_timing_sample_records_a_latency(akit: Kit, clock: FakeCl
     stats = gw.figures.stats("toy", "dop-lite")
     assert stats.samples == 3 + len(done)  # every finished job counts for success and cost
     assert stats.p50_s == latencies[math.ceil(len(latencies) / 2) - 1]  # the sample's times
+
+
+async def test_wait_records_a_latency_bounded_by_its_last_unfinished_read(
+    kit: Kit, clock: FakeClock
+) -> None:
+    """`wait()` read the job unfinished at 0.97 E and done a step later, but recorded the
+    time it *saw* the job done: polling lag fed the ledger's p50 (E for the next process).
+    Now it records the midpoint of those two reads, as the shared poller does."""
+    store = MemoryStore()
+    for _ in range(3):
+        store.create(finished_job("toy", 40.0))
+    kit.emulator("toy").timing = Timing(queue_s=10.0, run_s=30.5)
+    gw = kit.gateway({"candidates": ["toy"]}, store=store)
+    gw.refresh_stats()
+    job = await maybe_await(gw.submit(request()))
+    done = await maybe_await(gw.wait(job))
+    assert done.status is JobStatus.succeeded
+    assert done.submitted_at is not None
+    assert done.finished_at is not None
+    seen = (done.finished_at - done.submitted_at).total_seconds()
+    latency = done.attempts[-1].latency_s
+    assert latency is not None
+    assert latency <= seen - 0.5  # bounded by the read before, not the one that saw it
+    assert abs(latency - 40.5) <= 1.5  # within half a dense step (2 s) of the truth

@@ -472,6 +472,7 @@ class Tracker:
         owner = owner or new_owner("wait")
         started = self.clock.monotonic()
         failures = 0
+        quiet: float | None = None  # the job's age at the last read that saw it unfinished
         if job.version > 0:
             job = self.ledger.get(job.id) or job
         try:
@@ -486,9 +487,11 @@ class Tracker:
                     delay = max(0.0, timeout - waited)
                 yield Sleep(delay)
                 leased = job.version == 0 or self.hold(job.id, owner)
+                age = (self.clock.now() - (job.submitted_at or job.created_at)).total_seconds()
                 try:
                     if leased:
-                        new = yield from self.poll_op(job, owner)
+                        # with `quiet`, the latency recorded is bounded by the read before
+                        new = yield from self.poll_op(job, owner, quiet_age=quiet)
                     else:
                         # another process acts on this job: follow it through the ledger
                         new = self.ledger.get(job.id) or job
@@ -500,6 +503,10 @@ class Tracker:
                     new = job
                 else:
                     failures = 0
+                    if new.submitted_at != job.submitted_at:
+                        quiet = None  # resubmitted: a new attempt, timed afresh
+                    elif leased and not new.status.is_terminal:
+                        quiet = age
                 if on_progress is not None and (new.status, new.progress) != (
                     job.status,
                     job.progress,
