@@ -263,3 +263,30 @@ async def test_wait_records_a_latency_bounded_by_its_last_unfinished_read(
     assert latency is not None
     assert latency <= seen - 0.5  # bounded by the read before, not the one that saw it
     assert abs(latency - 40.5) <= 1.5  # within half a dense step (2 s) of the truth
+
+
+def test_the_ledgers_p50_counts_as_observed_only_over_enough_timed_jobs(clock: FakeClock) -> None:
+    """Five finished jobs, only one of them timed: its latency alone is not an observed E
+    (the typical or configured time stands), where three timed ones are."""
+
+    def untimed(latency: float) -> Any:
+        job = finished_job("toy", latency)
+        attempt = job.attempts[-1].model_copy(update={"timed": False})
+        return job.model_copy(update={"attempts": (attempt,)})
+
+    kit = Kit(True, clock)
+    store = MemoryStore()
+    gw = kit.gateway({"candidates": ["toy"]}, store=store)
+    job = gw.submit(request())
+    store.create(finished_job("toy", 40.0))
+    for _ in range(4):
+        store.create(untimed(99.0))
+    gw.refresh_stats()
+    stats = gw.figures.stats("toy", "dop-lite")
+    assert (stats.samples, stats.latency_samples, stats.p50_s) == (5, 1, 40.0)
+    assert gw.expected_seconds(job) == pytest.approx(2.5)  # the emulator's expected_job_s
+    for _ in range(2):
+        store.create(finished_job("toy", 40.0))
+    gw.refresh_stats()
+    assert gw.expected_seconds(job) == pytest.approx(40.0)
+    asyncio.run(kit.close())

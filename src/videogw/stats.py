@@ -134,6 +134,9 @@ class ProviderStats:
     samples: int = 0  # finished accepted attempts considered
     p50_s: float | None = None  # latency of successful jobs, submit to seen finished
     p95_s: float | None = None
+    # successful attempts whose latency is known (the poller's timing sample and single
+    # waits, `Attempt.timed`): what p50_s and p95_s are taken over
+    latency_samples: int = 0
     success_rate: float | None = None  # succeeded / finished (cancellations excluded)
     mean_cost: Decimal | None = None  # over charged attempts that reported a cost
     cost_currency: str | None = None
@@ -167,6 +170,7 @@ def summarize(provider: str, model: str, samples: Iterable[Sample]) -> ProviderS
         samples=len(rows),
         p50_s=_percentile(latencies, 0.50) if latencies else None,
         p95_s=_percentile(latencies, 0.95) if latencies else None,
+        latency_samples=len(latencies),
         success_rate=len(succeeded) / len(counted) if counted else None,
         mean_cost=mean_cost,
         cost_currency=currency,

@@ -48,7 +48,7 @@ log = logging.getLogger("videogw")
 
 ProgressCallback = Callable[[Job], None]
 MAX_STATUS_FAILURES = 8  # consecutive failed reads before tracking a job gives up (it lives on)
-MIN_SAMPLES = 3  # observed jobs before the ledger's p50 replaces the typical duration
+MIN_SAMPLES = 3  # timed jobs before the ledger's p50 replaces the typical duration
 # The poller retries failed reads itself (rescheduling), so a worker is never held asleep.
 POLL_ONCE = RetryPolicy(max_attempts=1)
 RESUBMIT = "resubmit"
@@ -435,7 +435,12 @@ class Tracker:
         if job.provider is None:
             return None, "none"
         observed = self.figures.stats(job.provider, job.model)
-        if observed is not None and observed.p50_s and observed.samples >= MIN_SAMPLES:
+        # (a ledger of another make may not count `latency_samples`: its `samples` stand in)
+        if (
+            observed is not None
+            and observed.p50_s
+            and (observed.latency_samples or observed.samples) >= MIN_SAMPLES
+        ):
             return observed.p50_s, "observed"
         try:
             provider = self.providers.get(job.provider)
