@@ -45,6 +45,7 @@ async def test_compare_lists_every_provider_with_estimate_and_ledger_figures(kit
     assert "motion" in (by["toy-motion"].reason or "")
     assert by["toy2"].reason == "not in the route for dop-lite"
     assert by["toy"].as_dict()["samples"] == 5
+    assert by["toy"].as_dict()["latency_samples"] == 4  # the successes: p50/p95 are theirs
     assert sum(kit.emulator(n).count("submit") for n in ROUTE["candidates"]) == 0  # free
 
 

@@ -91,6 +91,7 @@ class Standing:
             "success_rate": stats.success_rate if stats else None,
             "mean_cost": stats.mean_cost if stats else None,
             "samples": stats.samples if stats else 0,
+            "latency_samples": stats.latency_samples if stats else 0,
         }
 
 

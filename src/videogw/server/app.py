@@ -805,6 +805,7 @@ def _stats(stats: Any) -> dict[str, Any] | None:
         return None
     return {
         "samples": stats.samples,
+        "latency_samples": stats.latency_samples,
         "p50_s": stats.p50_s,
         "p95_s": stats.p95_s,
         "success_rate": stats.success_rate,

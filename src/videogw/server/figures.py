@@ -69,6 +69,7 @@ def latency_rows(ledger: Ledger, jobs: list[Job]) -> list[dict[str, Any]]:
                 "provider": provider,
                 "model": model,
                 "samples": stats.samples,
+                "latency_samples": stats.latency_samples,
                 "p50_s": stats.p50_s,
                 "p95_s": stats.p95_s,
                 "success_rate": stats.success_rate,
