@@ -395,3 +395,19 @@ def test_the_poller_asks_for_the_backstop_only_for_jobs_its_predicate_names() ->
     )
     assert poller.delay_for(hooked) >= 129.0  # E + 30 s, less the 1 % plan jitter
     assert poller.delay_for(polled) <= 98.0  # 0.97 E
+
+
+def test_the_learned_expected_time_follows_every_new_duration() -> None:
+    """`PollHistory.expected` keeps its median between observations (every read asks for
+    it): a new duration must still move it at once."""
+    history = PollHistory()
+    key = ("toy", "dop-lite")
+    for took in (10.0, 20.0, 30.0):
+        history.observe(key, JobStatus.succeeded, took, 20.0, early=False)
+    assert history.expected(key) == 20.0
+    assert history.expected(key) == 20.0
+    history.observe(key, JobStatus.succeeded, 40.0, 20.0, early=False)
+    assert history.expected(key) == 25.0
+    history.observe(key, JobStatus.succeeded, None, 20.0, early=False)  # not measured
+    history.observe(key, JobStatus.failed, 1.0, 20.0, early=False)  # not a success
+    assert history.expected(key) == 25.0

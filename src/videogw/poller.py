@@ -212,6 +212,9 @@ class PollHistory:
         self._finished: dict[Key, int] = {}
         self._early: dict[Key, int] = {}
         self._keep = keep
+        self._added: dict[Key, int] = {}  # durations ever added: what a cached median is of
+        # every read asks for E, often twice: the median of 101 durations is worth keeping
+        self._median: dict[Key, tuple[int, float]] = {}
 
     def observe(
         self,
@@ -230,6 +233,7 @@ class PollHistory:
             if found is None:
                 found = self._took[key] = deque(maxlen=self._keep)
             found.append(took)
+            self._added[key] = self._added.get(key, 0) + 1
         if early:
             self._finished[key] = self._finished.get(key, 0) + 1
             if status in EARLY_FAILED and expected and took is not None and took < 0.5 * expected:
@@ -240,7 +244,13 @@ class PollHistory:
         found = self._took.get(key)
         if found is None or len(found) < LEARN_AFTER:
             return None
-        return float(statistics.median(found))
+        added = self._added.get(key, 0)
+        cached = self._median.get(key)
+        if cached is not None and cached[0] == added:
+            return cached[1]
+        value = float(statistics.median(found))
+        self._median[key] = (added, value)
+        return value
 
     def early_failure_rate(self, key: Key) -> float | None:
         finished = self._finished.get(key, 0)
