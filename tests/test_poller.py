@@ -241,6 +241,17 @@ async def test_only_the_timing_sample_records_a_latency(akit: Kit, clock: FakeCl
     assert stats.p50_s == latencies[math.ceil(len(latencies) / 2) - 1]  # the sample's times
 
 
+async def submit_one(gw: Any, sampled: bool) -> Any:
+    """A job in the timing sample (or not): ids are random, a fifth are sampled; the others
+    are cancelled at once."""
+    for n in range(200):
+        job = await maybe_await(gw.submit(request(prompt=f"pick {n}")))
+        if timed(job.id) is sampled:
+            return job
+        await maybe_await(gw.cancel(job))
+    raise AssertionError("no such job in 200 submits")
+
+
 async def test_wait_records_a_latency_bounded_by_its_last_unfinished_read(
     kit: Kit, clock: FakeClock
 ) -> None:
@@ -253,7 +264,7 @@ async def test_wait_records_a_latency_bounded_by_its_last_unfinished_read(
     kit.emulator("toy").timing = Timing(queue_s=10.0, run_s=30.5)
     gw = kit.gateway({"candidates": ["toy"]}, store=store)
     gw.refresh_stats()
-    job = await maybe_await(gw.submit(request()))
+    job = await submit_one(gw, sampled=True)  # (a job outside the sample records no latency)
     done = await maybe_await(gw.wait(job))
     assert done.status is JobStatus.succeeded
     assert done.submitted_at is not None
@@ -290,3 +301,27 @@ def test_the_ledgers_p50_counts_as_observed_only_over_enough_timed_jobs(clock: F
     gw.refresh_stats()
     assert gw.expected_seconds(job) == pytest.approx(40.0)
     asyncio.run(kit.close())
+
+
+async def test_wait_reads_a_job_outside_the_timing_sample_once_just_after_e(
+    kit: Kit, clock: FakeClock
+) -> None:
+    """`wait()` follows the same sample as the shared poller: a job in it is read at 0.97 E
+    and again after E, and records its latency; any other job is read once, just after E,
+    and records none."""
+    store = MemoryStore()
+    for _ in range(3):
+        store.create(finished_job("toy", 40.0))
+    kit.emulator("toy").timing = Timing(queue_s=10.0, run_s=29.8)
+    gw = kit.gateway({"candidates": ["toy"]}, store=store)
+    gw.refresh_stats()
+    for sampled in (True, False):
+        job = await submit_one(gw, sampled)
+        before = kit.emulator("toy").count("status")
+        done = await maybe_await(gw.wait(job))
+        assert done.status is JobStatus.succeeded
+        reads = kit.emulator("toy").count("status") - before
+        attempt = done.attempts[-1]
+        assert (reads, attempt.timed, attempt.latency_s is not None) == (
+            (2, True, True) if sampled else (1, False, False)
+        ), sampled

@@ -39,7 +39,8 @@ from .provider import StatusUpdate
 from .providerset import Providers
 from .recorder import Recorder
 from .router import Plan, Router
-from .schedule import completion_estimate, next_poll_delay
+from .schedule import completion_estimate, next_poll_delay, plans_direct_look
+from .schedule import timed as in_timing_sample
 from .submit import Submitter
 
 __all__ = ["MAX_STATUS_FAILURES", "POLL_ONCE", "ProgressCallback", "ResumeReport", "Tracker"]
@@ -249,10 +250,14 @@ class Tracker:
         return seen
 
     def _read_op(
-        self, job: Job, policy: RetryPolicy | None = None, quiet_age: float | None = None
+        self,
+        job: Job,
+        policy: RetryPolicy | None = None,
+        quiet_age: float | None = None,
+        timed: bool = True,
     ) -> Op[Job]:
         update = yield from self._status_read_op(job, policy)
-        return self.record_update(job, update, quiet_age=quiet_age)
+        return self.record_update(job, update, quiet_age=quiet_age, timed=timed)
 
     def _status_read_op(self, job: Job, policy: RetryPolicy | None = None) -> Op[StatusUpdate]:
         """Ask the provider for the job's status (nothing recorded). `job` may be the
@@ -309,10 +314,12 @@ class Tracker:
         owner: str,
         policy: RetryPolicy | None = None,
         quiet_age: float | None = None,
+        timed: bool = True,
     ) -> Op[Job]:
-        """One status read, then the route's rules after acceptance."""
+        """One status read, then the route's rules after acceptance (`quiet_age`, `timed`:
+        as for `record_update`)."""
         if job.aftercare is None:
-            job = yield from self._read_op(job, policy, quiet_age)
+            job = yield from self._read_op(job, policy, quiet_age, timed)
         return (yield from self.aftercare_op(job, owner))
 
     def aftercare_op(self, job: Job, owner: str) -> Op[Job]:
@@ -452,19 +459,28 @@ class Tracker:
         typical = spec.typical_seconds if spec is not None else None
         return typical, "typical" if typical is not None else "none"
 
-    def next_delay(self, job: Job) -> float:
+    def next_delay(self, job: Job, *, timed: bool = True) -> float:
         """Seconds until the job's next status read is worth making (the adaptive
-        schedule; what `wait` sleeps and what the server's poll-after header says)."""
+        schedule; what `wait` sleeps and what the server's poll-after header says).
+        `timed=False`: the job is outside the timing sample (`schedule.timed`)."""
+        return self._plan(job, timed)[0]
+
+    def _plan(self, job: Job, timed: bool) -> tuple[float, bool]:
+        """The delay to the next read, and whether it is an untimed job's look just after
+        E (a read that bounds nothing: `schedule.plans_direct_look`)."""
         age = (self.clock.now() - (job.submitted_at or job.created_at)).total_seconds()
         expected, source = self._expected(job)
-        return next_poll_delay(
+        prior = source == "typical"
+        delay = next_poll_delay(
             age,
             expected,
             floor=self.config.poll.floor_s,
             cap=self.config.poll.cap_s,
-            prior=source == "typical",
+            prior=prior,
             observed=source == "observed",
+            timed=timed,
         )
+        return delay, plans_direct_look(age, expected, prior=prior, timed=timed)
 
     def wait_op(
         self,
@@ -478,13 +494,20 @@ class Tracker:
         started = self.clock.monotonic()
         failures = 0
         quiet: float | None = None  # the job's age at the last read that saw it unfinished
+        # as the shared poller: only the timing sample looks just before E, and a job read
+        # first just after E records no latency (`schedule`)
+        sampled = in_timing_sample(job.id)
+        measured = True
         if job.version > 0:
             job = self.ledger.get(job.id) or job
         try:
             while not job.status.is_terminal or job.aftercare is not None:
                 if job.provider_job_id is None and job.aftercare is None:
                     return job  # a submit's outcome is unknown: nothing to poll
-                delay = 0.0 if job.aftercare is not None else self.next_delay(job)
+                delay = 0.0
+                if job.aftercare is None:
+                    delay, direct = self._plan(job, sampled)
+                    measured = measured and not direct
                 waited = self.clock.monotonic() - started
                 last_look = timeout is not None and waited + delay >= timeout
                 if last_look:
@@ -496,7 +519,7 @@ class Tracker:
                 try:
                     if leased:
                         # with `quiet`, the latency recorded is bounded by the read before
-                        new = yield from self.poll_op(job, owner, quiet_age=quiet)
+                        new = yield from self.poll_op(job, owner, quiet_age=quiet, timed=measured)
                     else:
                         # another process acts on this job: follow it through the ledger
                         new = self.ledger.get(job.id) or job
@@ -509,7 +532,7 @@ class Tracker:
                 else:
                     failures = 0
                     if new.submitted_at != job.submitted_at:
-                        quiet = None  # resubmitted: a new attempt, timed afresh
+                        quiet, measured = None, True  # resubmitted: a new attempt, afresh
                     elif leased and not new.status.is_terminal:
                         quiet = age
                 if on_progress is not None and (new.status, new.progress) != (
