@@ -241,6 +241,18 @@ async def test_only_the_timing_sample_records_a_latency(akit: Kit, clock: FakeCl
     assert stats.p50_s == latencies[math.ceil(len(latencies) / 2) - 1]  # the sample's times
 
 
+def warm_gateway(kit: Kit, job_s: float) -> Any:
+    """A gateway whose ledger says toy's jobs take 40 s (an observed E), over an emulator
+    whose jobs take `job_s`."""
+    store = MemoryStore()
+    for _ in range(3):
+        store.create(finished_job("toy", 40.0))
+    kit.emulator("toy").timing = Timing(queue_s=10.0, run_s=job_s - 10.0)
+    gw = kit.gateway({"candidates": ["toy"]}, store=store)
+    gw.refresh_stats()
+    return gw
+
+
 async def submit_one(gw: Any, sampled: bool) -> Any:
     """A job in the timing sample (or not): ids are random, a fifth are sampled; the others
     are cancelled at once."""
@@ -258,12 +270,7 @@ async def test_wait_records_a_latency_bounded_by_its_last_unfinished_read(
     """`wait()` read the job unfinished at 0.97 E and done a step later, but recorded the
     time it *saw* the job done: polling lag fed the ledger's p50 (E for the next process).
     Now it records the midpoint of those two reads, as the shared poller does."""
-    store = MemoryStore()
-    for _ in range(3):
-        store.create(finished_job("toy", 40.0))
-    kit.emulator("toy").timing = Timing(queue_s=10.0, run_s=30.5)
-    gw = kit.gateway({"candidates": ["toy"]}, store=store)
-    gw.refresh_stats()
+    gw = warm_gateway(kit, job_s=40.5)
     job = await submit_one(gw, sampled=True)  # (a job outside the sample records no latency)
     done = await maybe_await(gw.wait(job))
     assert done.status is JobStatus.succeeded
@@ -309,12 +316,7 @@ async def test_wait_reads_a_job_outside_the_timing_sample_once_just_after_e(
     """`wait()` follows the same sample as the shared poller: a job in it is read at 0.97 E
     and again after E, and records its latency; any other job is read once, just after E,
     and records none."""
-    store = MemoryStore()
-    for _ in range(3):
-        store.create(finished_job("toy", 40.0))
-    kit.emulator("toy").timing = Timing(queue_s=10.0, run_s=29.8)
-    gw = kit.gateway({"candidates": ["toy"]}, store=store)
-    gw.refresh_stats()
+    gw = warm_gateway(kit, job_s=39.8)
     for sampled in (True, False):
         job = await submit_one(gw, sampled)
         before = kit.emulator("toy").count("status")
