@@ -19,7 +19,7 @@ from videogw.schedule import (
     TIMED_SHARE,
     completion_estimate,
     next_poll_delay,
-    plans_direct_look,
+    plan_poll,
     timed,
 )
 
@@ -44,6 +44,11 @@ def test_with_an_observed_time_the_first_look_is_just_before_it_and_not_chopped_
     ages = looks(120.0, 130.0, observed=True)
     assert ages[0] == pytest.approx(116.4)  # one wait, although the cap is 30 s
     assert ages[1:3] == pytest.approx([122.4, 128.4])  # then every 5 % of E
+
+
+def plans_direct_look(elapsed: float, expected: float | None, **kwargs: bool) -> bool:
+    """Does the next wait end at an untimed job's look just after E?"""
+    return plan_poll(elapsed, expected, **kwargs)[1]  # type: ignore[arg-type]
 
 
 def test_a_job_outside_the_timing_sample_looks_first_just_after_e() -> None:

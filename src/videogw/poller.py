@@ -48,8 +48,7 @@ from .schedule import (
     EARLY_FAILURE_RATE,
     EARLY_PROBE,
     completion_estimate,
-    next_poll_delay,
-    plans_direct_look,
+    plan_poll,
 )
 from .schedule import timed as in_timing_sample
 
@@ -392,18 +391,8 @@ class Poller:
                 rate = self.history.early_failure_rate((job.provider or "", job.model))
             # with no rate known, probe: a few jobs get the early look (it only matters then)
             early = self.rng.random() < EARLY_PROBE if rate is None else rate >= EARLY_FAILURE_RATE
-        age = self._age(job)
-        if isinstance(job, Tracked):
-            sampled = job.sampled
-            if not sampled and job.timed:
-                # a look just after E bounds nothing: from then on the job is not measured
-                job.timed = not plans_direct_look(
-                    age, expected, early_look=early, prior=prior, webhooked=webhooked, timed=False
-                )
-        else:
-            sampled = self._timing(job.id)
-        return next_poll_delay(
-            age,
+        delay, direct = plan_poll(
+            self._age(job),
             expected,
             floor=self.floor,
             cap=self.cap,
@@ -412,8 +401,11 @@ class Poller:
             prior=prior,
             observed=not webhooked and self._observed(job),
             webhooked=webhooked,
-            timed=sampled,
+            timed=job.sampled if isinstance(job, Tracked) else self._timing(job.id),
         )
+        if direct and isinstance(job, Tracked):
+            job.timed = False  # a look just after E bounds nothing: the job is not measured
+        return delay
 
     def _observed(self, job: JobKey) -> bool:
         """Is E for this job measured (so the first look may be planned past the cap)?"""

@@ -68,7 +68,7 @@ __all__ = [
     "backstop_delay",
     "completion_estimate",
     "next_poll_delay",
-    "plans_direct_look",
+    "plan_poll",
     "timed",
 ]
 
@@ -120,53 +120,69 @@ def next_poll_delay(
     backstop (`backstop_delay`; `early_look`, `prior` and `observed` do not matter).
     `timed=False`: the job is outside the timing sample, so its first planned look comes
     just after E (`DIRECT_LOOK`) instead of just before it."""
+    return plan_poll(
+        elapsed,
+        expected,
+        floor=floor,
+        cap=cap,
+        jitter=jitter,
+        rng=rng,
+        early_look=early_look,
+        prior=prior,
+        observed=observed,
+        webhooked=webhooked,
+        timed=timed,
+    )[0]
+
+
+def plan_poll(
+    elapsed: float,
+    expected: float | None,
+    *,
+    floor: float = 1.0,
+    cap: float = 30.0,
+    jitter: float = 0.05,
+    rng: random.Random | None = None,
+    early_look: bool = False,
+    prior: bool = False,
+    observed: bool = False,
+    webhooked: bool = False,
+    timed: bool = True,
+) -> tuple[float, bool]:
+    """`next_poll_delay`'s wait (same arguments), and whether it ends at an untimed job's
+    look just after E: a read that bounds nothing, so the job is not measured (the
+    module's docstring)."""
     if webhooked:
-        return backstop_delay(elapsed, expected, floor=floor, cap=cap, jitter=jitter, rng=rng)
+        delay = backstop_delay(elapsed, expected, floor=floor, cap=cap, jitter=jitter, rng=rng)
+        return delay, False
     rand = rng or random
     elapsed = max(elapsed, 0.0)
     if expected is None or expected <= 0 or prior:
         delay = min(max(COLD_STEP * elapsed, floor), cap)
-        return delay * (1.0 + rand.uniform(-jitter, jitter)) if jitter else delay
+        return (delay * (1.0 + rand.uniform(-jitter, jitter)) if jitter else delay), False
     e = expected
     target = _planned(elapsed, e, early_look, timed)
     if target is not None:
         # a planned look: one wait, not capped; a little jitter so a burst spreads
         wobble = PLAN_JITTER * e * rand.uniform(-1.0, 1.0) if jitter else 0.0
         delay = max(target - elapsed + wobble, floor)
-        return delay if observed else min(delay, cap)
+        return (delay if observed else min(delay, cap)), target == DIRECT_LOOK * e
     if elapsed < DENSE_UNTIL * e:
         delay = min(max(DENSE_STEP * e, floor), cap)
         # jitter only shortens a dense step, so the 5 % bound on lag holds
-        return delay * (1.0 - rand.uniform(0.0, jitter)) if jitter else delay
-    else:
-        delay = min(max(LATE_STEP * elapsed, floor), cap)
-    return delay * (1.0 + rand.uniform(-jitter, jitter)) if jitter else delay
+        return (delay * (1.0 - rand.uniform(0.0, jitter)) if jitter else delay), False
+    delay = min(max(LATE_STEP * elapsed, floor), cap)
+    return (delay * (1.0 + rand.uniform(-jitter, jitter)) if jitter else delay), False
 
 
 def _planned(elapsed: float, e: float, early_look: bool, timed: bool) -> float | None:
-    """The age of the planned look still ahead (the early one, else the first), if any."""
+    """The age of the planned look still ahead (the early one, else the first), if any:
+    for a job outside the timing sample, the first is just after E (`DIRECT_LOOK`)."""
     half_step = 0.5 * DENSE_STEP * e
     if early_look and elapsed < EARLY_LOOK * e - half_step:
         return EARLY_LOOK * e
     first = (FIRST_LOOK if timed else DIRECT_LOOK) * e
     return first if elapsed < first - half_step else None
-
-
-def plans_direct_look(
-    elapsed: float,
-    expected: float | None,
-    *,
-    early_look: bool = False,
-    prior: bool = False,
-    webhooked: bool = False,
-    timed: bool = True,
-) -> bool:
-    """Does `next_poll_delay` (same arguments) wait for an untimed job's look just after E?
-    A job read that way is not measured (the module's docstring)."""
-    if timed or webhooked or prior or expected is None or expected <= 0:
-        return False
-    elapsed = max(elapsed, 0.0)
-    return _planned(elapsed, expected, early_look, timed) == DIRECT_LOOK * expected
 
 
 def backstop_delay(

@@ -39,7 +39,7 @@ from .provider import StatusUpdate
 from .providerset import Providers
 from .recorder import Recorder
 from .router import Plan, Router
-from .schedule import completion_estimate, next_poll_delay, plans_direct_look
+from .schedule import completion_estimate, plan_poll
 from .schedule import timed as in_timing_sample
 from .submit import Submitter
 
@@ -467,20 +467,18 @@ class Tracker:
 
     def _plan(self, job: Job, timed: bool) -> tuple[float, bool]:
         """The delay to the next read, and whether it is an untimed job's look just after
-        E (a read that bounds nothing: `schedule.plans_direct_look`)."""
+        E (a read that bounds nothing: `schedule.plan_poll`)."""
         age = (self.clock.now() - (job.submitted_at or job.created_at)).total_seconds()
         expected, source = self._expected(job)
-        prior = source == "typical"
-        delay = next_poll_delay(
+        return plan_poll(
             age,
             expected,
             floor=self.config.poll.floor_s,
             cap=self.config.poll.cap_s,
-            prior=prior,
+            prior=source == "typical",
             observed=source == "observed",
             timed=timed,
         )
-        return delay, plans_direct_look(age, expected, prior=prior, timed=timed)
 
     def wait_op(
         self,
