@@ -27,6 +27,7 @@ from videogw.emulator import EmuRequest, EmuResponse, FakeClock
 from videogw.emulator.app import Emulator
 from videogw.emulator.harness import Emulated, emulate
 from videogw.models import new_idempotency_key
+from videogw.schedule import timed
 from videogw.store import JobStore
 from videogw.testing import maybe_await, registry_with
 
@@ -247,3 +248,14 @@ def finished_job(
         submitted_at=started,
         finished_at=ended if terminal else None,
     )
+
+
+async def submit_one(gw: Any, sampled: bool) -> Any:
+    """A job in the timing sample (or not): ids are random, a fifth are sampled; the others
+    are cancelled at once."""
+    for n in range(200):
+        job = await maybe_await(gw.submit(request(prompt=f"pick {n}")))
+        if timed(job.id) is sampled:
+            return job
+        await maybe_await(gw.cancel(job))
+    raise AssertionError("no such job in 200 submits")

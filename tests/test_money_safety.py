@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 import money_worker
-from routing_kit import Kit, request
+from routing_kit import Kit, request, submit_one
 from toy import SecondToyProvider, ToyProvider
 from videogw import AttemptOutcome, JobStatus, StatusUpdate
 from videogw.emulator import FakeClock, FaultProfile, SyncEmulatorTransport, Timing
@@ -34,7 +34,6 @@ from videogw.errors import (
     LedgerReplacedError,
 )
 from videogw.ledger import MemoryLedger, SQLiteLedger
-from videogw.schedule import timed
 
 WORKER = Path(money_worker.__file__)
 CAT = "https://example.com/cat.jpg"
@@ -316,10 +315,7 @@ async def test_a_wall_clock_stepped_back_never_records_a_negative_latency() -> N
     store = MemoryLedger()
     gw = kit.gateway(store=store)
     # a job in the timing sample: the others record no latency at all (`schedule.timed`)
-    job = gw.submit(request())
-    while not timed(job.id):
-        gw.cancel(job)
-        job = gw.submit(request(prompt=f"again {job.id}"))
+    job = await submit_one(gw, sampled=True)
     clock.advance(60)
     # the wall clock jumps back an hour while the job runs (NTP, a VM restore)
     original = clock.now

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from routing_kit import Kit, finished_job, request
+from routing_kit import Kit, finished_job, request, submit_one
 from videogw import JobStatus, Output, StatusUpdate
 from videogw.emulator import FakeClock, FaultProfile, Timing
 from videogw.emulator.transport import AsyncEmulatorTransport
@@ -251,17 +251,6 @@ def warm_gateway(kit: Kit, job_s: float) -> Any:
     gw = kit.gateway({"candidates": ["toy"]}, store=store)
     gw.refresh_stats()
     return gw
-
-
-async def submit_one(gw: Any, sampled: bool) -> Any:
-    """A job in the timing sample (or not): ids are random, a fifth are sampled; the others
-    are cancelled at once."""
-    for n in range(200):
-        job = await maybe_await(gw.submit(request(prompt=f"pick {n}")))
-        if timed(job.id) is sampled:
-            return job
-        await maybe_await(gw.cancel(job))
-    raise AssertionError("no such job in 200 submits")
 
 
 async def test_wait_records_a_latency_bounded_by_its_last_unfinished_read(
