@@ -15,8 +15,16 @@ cProfile times by the wall clock, so an fsync's wait counts there: profile with
 and skews the shares towards code that makes many small calls.) ``--synchronous`` is the
 SQLite ledger's durability setting (default: the ledger's own).
 
+``--floor`` measures, alternating with videogw in the same run, what the same submits cost
+with nothing but the unavoidable work: raw aiohttp sends the very request videogw built
+(captured once), and raw `sqlite3` makes the same durable writes on a ledger of the same
+schema (key, job row with the job's JSON text prebuilt, attempt; then the acceptance
+update and attempt upsert), group-committed at the next event-loop tick like the engine,
+with no models, validation, routing, pricing or JSON serialization. It is a lower bound for
+any client that keeps the same money rules, and says how much of the figure is videogw.
+
     python benchmarks/submit_cpu.py [--jobs 3000] [--store sqlite|memory]
-                                    [--synchronous NORMAL|FULL]
+                                    [--synchronous NORMAL|FULL] [--floor [--rounds 3]]
                                     [--profile submit.prof] [--breakdown]
 """
 
@@ -28,13 +36,15 @@ import cProfile
 import gc
 import pstats
 import resource
+import sqlite3
 import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from benchlib import EmulatorProcess, python_line, result
+import httpx
+from benchlib import EmulatorProcess, median, python_line, result
 
 from videogw import AsyncGateway, Config
 from videogw.ledger import SQLiteLedger
@@ -108,6 +118,133 @@ def breakdown(stats: pstats.Stats) -> dict[str, float]:
     return {k: 100 * v / whole for k, v in sorted(totals.items(), key=lambda kv: -kv[1])}
 
 
+class Captured(httpx.AsyncBaseTransport):
+    """Sends through the emulator and keeps the last submit request, as sent."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.request: httpx.Request | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            self.request = request
+        return await self.inner.handle_async_request(request)
+
+
+async def capture(base_url: str, tmp: Path) -> tuple[httpx.Request, str, str]:
+    """The submit request videogw sends, and the job's JSON as stored before and after
+    acceptance (what the floor writes, prebuilt)."""
+    settings: dict[str, Any] = HiggsfieldProvider.emulator_settings(base_url)
+    config = Config.model_validate({"providers": {"higgsfield": settings}})
+    captured = Captured(httpx.AsyncHTTPTransport())
+    ledger = SQLiteLedger(tmp / "capture.sqlite3")
+    gateway = AsyncGateway(
+        config, registry=get_registry(), store=ledger, transports={"higgsfield": captured}
+    )
+    try:
+        job = await gateway.submit(REQUEST)
+    finally:
+        await gateway.aclose()
+    (sending,) = [
+        row[0] for row in ledger._db.execute("SELECT request FROM jobs WHERE id = ?", (job.id,))
+    ]
+    ledger.close()
+    assert captured.request is not None
+    return captured.request, sending or "", job.model_dump_json()
+
+
+async def run_floor(
+    base_url: str, jobs: int, path: Path, request: httpx.Request, request_text: str, job_text: str
+) -> float:
+    """The floor (see the module docstring): client CPU over `jobs` submits."""
+    import aiohttp
+
+    db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    schema = SQLiteLedger(path)  # the ledger's own tables and indexes
+    schema.close()
+    url = str(request.url)  # the emulator's own address: the capture ran against it
+    skip = ("content-length", "host")  # aiohttp sets them
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in skip}
+    body = request.content
+    loop = asyncio.get_running_loop()
+    due: asyncio.Future[None] | None = None
+
+    def commit(future: asyncio.Future[None]) -> None:
+        nonlocal due
+        due = None
+        db.execute("COMMIT")
+        future.set_result(None)
+
+    async def durable() -> None:  # the engine's group commit: end of the next tick
+        nonlocal due
+        if due is None:
+            due = loop.create_future()
+            future = due
+            loop.call_soon(lambda: loop.call_soon(commit, future))
+        await asyncio.shield(due)
+
+    def write(sql: str, args: tuple[Any, ...]) -> None:
+        if not db.in_transaction:
+            db.execute("BEGIN IMMEDIATE")
+        db.execute(sql, args)
+
+    counter = iter(range(10**9))
+    remaining = 0
+
+    async def submitter(session: aiohttp.ClientSession) -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            n = next(counter)
+            job_id, key, now = f"floor-{n}", f"key-{n}", time.time()
+            write(
+                "INSERT INTO idempotency_keys (key, job_id, fingerprint) VALUES (?, ?, ?)",
+                (key, job_id, "f"),
+            )
+            write(
+                "INSERT INTO jobs (id, status, terminal, provider, model, provider_job_id, "
+                "idempotency_key, created_at, updated_at, request, job, version, open) "
+                "VALUES (?, 'sending', 0, 'higgsfield', 'dop-lite', NULL, ?, ?, ?, ?, ?, 1, 0)",
+                (job_id, key, now, now, request_text, job_text),
+            )
+            write(
+                "INSERT INTO attempts (job_id, n, provider, model, outcome, started_at, "
+                "estimate_usd) VALUES (?, 0, 'higgsfield', 'dop-lite', 'sending', ?, 0.1)",
+                (job_id, now),
+            )
+            await durable()  # write-ahead: on disk before the request leaves
+            async with session.post(url, data=body, headers=headers) as answer:
+                data = await answer.json()
+            write(
+                "UPDATE jobs SET status = 'queued', provider_job_id = ?, updated_at = ?, "
+                "job = ?, open = 1, version = version + 1 WHERE id = ? AND version = 1",
+                (data["request_id"], now, job_text, job_id),
+            )
+            write(
+                "UPDATE attempts SET outcome = 'accepted', status = 'queued' "
+                "WHERE job_id = ? AND n = 0",
+                (job_id,),
+            )
+            await durable()
+
+    async def submits(session: aiohttp.ClientSession, count: int) -> None:
+        nonlocal remaining
+        remaining = count
+        await asyncio.gather(*(submitter(session) for _ in range(SUBMITTERS)))
+
+    connector = aiohttp.TCPConnector(limit=SUBMITTERS)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        await submits(session, SUBMITTERS)  # connections, statement cache
+        gc.collect()
+        start = cpu_s()
+        await submits(session, jobs)
+        used = cpu_s() - start
+    db.close()
+    return used
+
+
 async def run(base_url: str, jobs: int, store: JobStore, profile: cProfile.Profile | None) -> float:
     settings: dict[str, Any] = HiggsfieldProvider.emulator_settings(base_url)
     config = Config.model_validate({"providers": {"higgsfield": settings}})
@@ -146,8 +283,13 @@ def main() -> None:
     parser.add_argument("--synchronous", choices=("NORMAL", "FULL"), default=None)
     parser.add_argument("--profile", type=Path, default=None)
     parser.add_argument("--breakdown", action="store_true")
+    parser.add_argument("--floor", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3, help="with --floor: rounds of each")
     args = parser.parse_args()
     print(python_line())
+    if args.floor:
+        floor_main(args)
+        return
     profile = cProfile.Profile() if args.profile or args.breakdown else None
     durability: dict[str, Any] = {"synchronous": args.synchronous} if args.synchronous else {}
     with (
@@ -183,6 +325,54 @@ def main() -> None:
         store=args.store,
         synchronous=args.synchronous,
         profiled=profile is not None,
+    )
+
+
+def floor_main(args: argparse.Namespace) -> None:
+    """videogw and the floor, alternating, each on a fresh ledger file per round."""
+    sides: dict[str, list[float]] = {"videogw": [], "floor": []}
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        EmulatorProcess("higgsfield", queue_s=60, run_s=60) as emulator,
+    ):
+        request, request_text, job_text = asyncio.run(capture(emulator.base_url, Path(tmp)))
+        for n in range(args.rounds):
+            ledger = SQLiteLedger(Path(tmp) / f"videogw-{n}.sqlite3")
+            used = asyncio.run(run(emulator.base_url, args.jobs, ledger, None))
+            ledger.close()
+            sides["videogw"].append(1000 * used / args.jobs)
+            used = asyncio.run(
+                run_floor(
+                    emulator.base_url,
+                    args.jobs,
+                    Path(tmp) / f"floor-{n}.sqlite3",
+                    request,
+                    request_text,
+                    job_text,
+                )
+            )
+            sides["floor"].append(1000 * used / args.jobs)
+            print(
+                f"round {n + 1}: videogw {sides['videogw'][-1]:.3f} ms, "
+                f"floor {sides['floor'][-1]:.3f} ms CPU per submit"
+            )
+    ours, floor = median(sides["videogw"]), median(sides["floor"])
+    print(
+        f"client CPU per submit, medians of {args.rounds} rounds: videogw {ours:.3f} ms, "
+        f"floor (raw aiohttp + raw sqlite3, the same durable writes) {floor:.3f} ms = "
+        f"{ours / floor:.2f}x the floor; videogw's own share {ours - floor:.3f} ms"
+    )
+    result(
+        "submit_cpu",
+        ours,
+        f"<= {GOAL_MS:g} ms client CPU per submit",
+        "ms CPU per submit",
+        ours <= GOAL_MS,
+        jobs=args.jobs,
+        store="sqlite",
+        floor_ms=round(floor, 4),
+        x_floor=round(ours / floor, 3),
+        rounds=args.rounds,
     )
 
 
