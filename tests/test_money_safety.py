@@ -322,8 +322,10 @@ async def test_a_wall_clock_stepped_back_never_records_a_negative_latency() -> N
     clock.now = lambda: original() - timedelta(hours=1)  # type: ignore[method-assign]
     done = gw.wait(job, timeout=600)
     assert done.status is JobStatus.succeeded
-    assert done.attempts[-1].latency_s is not None
-    assert done.attempts[-1].latency_s >= 0
+    # first read 60 s after submit, 24x E, nothing read before it: no latency at all
+    # (`Tracker.record_update`); where one is recorded, it is never negative
+    latency = done.attempts[-1].latency_s
+    assert latency is None or latency >= 0
     stats = store.stats("toy", "dop-lite")
     assert stats.p50_s is None or stats.p50_s >= 0
     await kit.close()

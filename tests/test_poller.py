@@ -316,3 +316,54 @@ async def test_wait_reads_a_job_outside_the_timing_sample_once_just_after_e(
         assert (reads, attempt.timed, attempt.latency_s is not None) == (
             (2, True, True) if sampled else (1, False, False)
         ), sampled
+
+
+async def test_a_lone_status_read_long_after_e_records_no_latency(
+    kit: Kit, clock: FakeClock
+) -> None:
+    """`status()` (and the service's reads, and `videogw status`) had recorded the time it
+    *saw* a job done: a caller reading every minute put up to a minute of its own polling
+    into the ledger's p50, E for every process after. A first read after 1.02 E with no
+    read before it says only "done by then": the attempt is untimed, with no latency."""
+    gw = warm_gateway(kit, job_s=40.5)
+    job = await submit_one(gw, sampled=True)
+    clock.advance(120)
+    done = await maybe_await(gw.status(job))
+    assert done.status is JobStatus.succeeded
+    attempt = gw.get(job.id).attempts[-1]
+    assert (attempt.latency_s, attempt.timed) == (None, False)
+    gw.refresh_stats()
+    stats = gw.figures.stats("toy", "dop-lite")
+    assert (stats.latency_samples, stats.p50_s) == (3, 40.0)  # the three before, alone
+
+
+async def test_a_lone_status_read_by_e_records_an_upper_bound(kit: Kit, clock: FakeClock) -> None:
+    gw = warm_gateway(kit, job_s=39.0)
+    job = await submit_one(gw, sampled=True)
+    clock.advance(40.5)  # by 1.02 E (40.8 s): the job took at most this long
+    done = await maybe_await(gw.status(job))
+    assert done.status is JobStatus.succeeded
+    attempt = gw.get(job.id).attempts[-1]
+    assert attempt.timed
+    assert attempt.latency_s == pytest.approx(40.5, abs=0.5)
+
+
+async def test_a_webhook_records_the_latency_of_a_job_however_late_it_finishes(
+    kit: Kit, clock: FakeClock
+) -> None:
+    """A delivery comes as the job finishes, so the time seen is its duration, even for a
+    job three times as long as E (no read before it bounds it, none is needed)."""
+    gw = warm_gateway(kit, job_s=120.0)
+    job = await submit_one(gw, sampled=True)
+    clock.advance(120.2)
+    update = StatusUpdate(
+        JobStatus.succeeded,
+        "completed",
+        outputs=(Output(url="https://cdn.test/v.mp4", media_type="video/mp4"),),
+        provider_job_id=job.provider_job_id,
+    )
+    done = gw.apply_webhook_update(job.id, update)
+    assert done.status is JobStatus.succeeded
+    attempt = gw.get(job.id).attempts[-1]
+    assert attempt.timed
+    assert attempt.latency_s == pytest.approx(120.2, abs=0.5)

@@ -198,15 +198,20 @@ class Tracker:
         *,
         quiet_age: float | None = None,
         timed: bool = True,
+        prompt: bool = False,
     ) -> Job:
         """Fold a status read or a verified webhook into the job, as a compare-and-swap; an
         update about an attempt the job has since left is dropped.
 
-        `quiet_age`: seconds from submit to the last read that saw the job unfinished. With
-        it, the latency recorded for a finished job is bounded by that read, so polling lag
-        never feeds the expected time (`schedule.completion_estimate`). `timed=False`: the
-        job is outside the poller's timing sample, so its latency is recorded as unknown
-        (`Attempt.timed`; `schedule` says why)."""
+        The latency recorded for a finished job must not carry polling lag into the
+        expected time (`schedule.completion_estimate`). `quiet_age` is the job's age (s
+        since submit) at the last read that saw it unfinished: the latency is bounded by
+        that read. With none (None or 0: a lone `status()` read, the service's reads), a
+        first look by 1.02 E is an upper bound and a later one records no latency (the
+        attempt is untimed). `prompt`: the update came as the job finished (a webhook
+        delivery, or the read one set off), so the time seen is its duration.
+        `timed=False`: the job is outside the poller's timing sample, so its latency is
+        recorded as unknown (`Attempt.timed`; `schedule` says why)."""
         if (
             not update.status.is_terminal
             and (not job.attempts or job.attempts[-1].status is update.status)
@@ -218,7 +223,7 @@ class Tracker:
         about = job.provider_job_id
         latency = None
         if update.status.is_terminal and timed:
-            latency = self._latency(job, quiet_age)
+            latency, timed = self._latency(job, quiet_age, prompt)
 
         def transition(current: Job) -> Job | None:
             if current.provider_job_id != about or about is None:
@@ -232,7 +237,10 @@ class Tracker:
 
         return self.recorder.change(job, transition)
 
-    def _latency(self, job: Job, quiet_age: float | None) -> float | None:
+    def _latency(
+        self, job: Job, quiet_age: float | None, prompt: bool
+    ) -> tuple[float | None, bool]:
+        """The finished job's latency and whether it is known (`record_update`)."""
         started = self.submitter.monotonic_start(job.id)
         seen = (
             max(0.0, self.clock.monotonic() - started)
@@ -242,12 +250,19 @@ class Tracker:
             else None
         )
         if seen is None or seen < 0:
-            return None  # a wall clock stepped back: lifecycle falls back, never negative
-        if quiet_age is not None:
-            estimate = completion_estimate(quiet_age, seen, self.expected_seconds(job))
-            if estimate is not None:
-                return max(0.0, estimate)
-        return seen
+            return None, True  # a wall clock stepped back: lifecycle falls back, never < 0
+        if prompt:
+            return seen, True
+        expected = self.expected_seconds(job)
+        if quiet_age:  # bounded by a read that saw it unfinished
+            estimate = completion_estimate(quiet_age, seen, expected)
+            return (seen if estimate is None else max(0.0, estimate)), True
+        estimate = completion_estimate(0.0, seen, expected)
+        if estimate is None:
+            # first seen long after E, no read before it: it says only "done by then", and
+            # recorded as a duration it would walk E up by the reader's polling interval
+            return None, False
+        return max(0.0, estimate), True
 
     def _read_op(
         self,
@@ -255,9 +270,10 @@ class Tracker:
         policy: RetryPolicy | None = None,
         quiet_age: float | None = None,
         timed: bool = True,
+        prompt: bool = False,
     ) -> Op[Job]:
         update = yield from self._status_read_op(job, policy)
-        return self.record_update(job, update, quiet_age=quiet_age, timed=timed)
+        return self.record_update(job, update, quiet_age=quiet_age, timed=timed, prompt=prompt)
 
     def _status_read_op(self, job: Job, policy: RetryPolicy | None = None) -> Op[StatusUpdate]:
         """Ask the provider for the job's status (nothing recorded). `job` may be the
@@ -583,9 +599,7 @@ class Tracker:
                     return
                 job = self.tracked_job(poller, entry)
                 if job.provider_job_id == entry.provider_job_id:  # else: about an old attempt
-                    job = self.record_update(
-                        job, update, quiet_age=entry.quiet or None, timed=entry.timed
-                    )
+                    job = self.record_update(job, update, quiet_age=entry.quiet, timed=entry.timed)
             else:
                 job = self.tracked_job(poller, entry)
             new = yield from self.aftercare_op(job, owner)
@@ -712,7 +726,7 @@ class Tracker:
         job = self.ledger.get(job_id)
         if job is None:
             raise KeyError(f"no job {job_id!r}")
-        new = self.record_update(job, update)
+        new = self.record_update(job, update, prompt=True)  # delivered as it finished
         for poller in self.pollers:
             if new.status.is_terminal and new.aftercare is None:
                 poller.settle(job_id, new)
@@ -735,9 +749,10 @@ class Tracker:
             return None
         try:
             current = self.ledger.get(job.id) or job
-            read = yield from self._read_op(current)
+            # set off by a delivery as the job finished: the time seen is its duration
+            read = yield from self._read_op(current, prompt=True)
             if read.status is update.status:
-                read = self.record_update(read, update)
+                read = self.record_update(read, update, prompt=True)
             for poller in self.pollers:
                 if read.status.is_terminal and read.aftercare is None:
                     poller.settle(job.id, read)
