@@ -132,8 +132,8 @@ class Captured(httpx.AsyncBaseTransport):
 
 
 async def capture(base_url: str, tmp: Path) -> tuple[httpx.Request, str, str]:
-    """The submit request videogw sends, and the job's JSON as stored before and after
-    acceptance (what the floor writes, prebuilt)."""
+    """The submit request videogw sends, the request text its ledger stores, and the
+    accepted job's JSON: what the floor sends and writes, prebuilt."""
     settings: dict[str, Any] = HiggsfieldProvider.emulator_settings(base_url)
     config = Config.model_validate({"providers": {"higgsfield": settings}})
     captured = Captured(httpx.AsyncHTTPTransport())
@@ -145,12 +145,12 @@ async def capture(base_url: str, tmp: Path) -> tuple[httpx.Request, str, str]:
         job = await gateway.submit(REQUEST)
     finally:
         await gateway.aclose()
-    (sending,) = [
+    (stored,) = [
         row[0] for row in ledger._db.execute("SELECT request FROM jobs WHERE id = ?", (job.id,))
     ]
     ledger.close()
     assert captured.request is not None
-    return captured.request, sending or "", job.model_dump_json()
+    return captured.request, stored or "", job.model_dump_json()
 
 
 async def run_floor(
@@ -329,7 +329,8 @@ def main() -> None:
 
 
 def floor_main(args: argparse.Namespace) -> None:
-    """videogw and the floor, alternating, each on a fresh ledger file per round."""
+    """videogw and the floor, alternating (which goes first swaps every round), each on a
+    fresh ledger file."""
     sides: dict[str, list[float]] = {"videogw": [], "floor": []}
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -337,21 +338,18 @@ def floor_main(args: argparse.Namespace) -> None:
     ):
         request, request_text, job_text = asyncio.run(capture(emulator.base_url, Path(tmp)))
         for n in range(args.rounds):
-            ledger = SQLiteLedger(Path(tmp) / f"videogw-{n}.sqlite3")
-            used = asyncio.run(run(emulator.base_url, args.jobs, ledger, None))
-            ledger.close()
-            sides["videogw"].append(1000 * used / args.jobs)
-            used = asyncio.run(
-                run_floor(
-                    emulator.base_url,
-                    args.jobs,
-                    Path(tmp) / f"floor-{n}.sqlite3",
-                    request,
-                    request_text,
-                    job_text,
-                )
-            )
-            sides["floor"].append(1000 * used / args.jobs)
+            for side in ("videogw", "floor") if n % 2 == 0 else ("floor", "videogw"):
+                path = Path(tmp) / f"{side}-{n}.sqlite3"
+                if side == "videogw":
+                    ledger = SQLiteLedger(path)
+                    used = asyncio.run(run(emulator.base_url, args.jobs, ledger, None))
+                    ledger.close()
+                else:
+                    floor_run = run_floor(
+                        emulator.base_url, args.jobs, path, request, request_text, job_text
+                    )
+                    used = asyncio.run(floor_run)
+                sides[side].append(1000 * used / args.jobs)
             print(
                 f"round {n + 1}: videogw {sides['videogw'][-1]:.3f} ms, "
                 f"floor {sides['floor'][-1]:.3f} ms CPU per submit"
