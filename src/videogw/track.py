@@ -253,16 +253,14 @@ class Tracker:
             return None, True  # a wall clock stepped back: lifecycle falls back, never < 0
         if prompt:
             return seen, True
-        expected = self.expected_seconds(job)
-        if quiet_age:  # bounded by a read that saw it unfinished
-            estimate = completion_estimate(quiet_age, seen, expected)
-            return (seen if estimate is None else max(0.0, estimate)), True
-        estimate = completion_estimate(0.0, seen, expected)
-        if estimate is None:
-            # first seen long after E, no read before it: it says only "done by then", and
-            # recorded as a duration it would walk E up by the reader's polling interval
-            return None, False
-        return max(0.0, estimate), True
+        estimate = completion_estimate(quiet_age or 0.0, seen, self.expected_seconds(job))
+        if estimate is not None:
+            return max(0.0, estimate), True
+        if quiet_age:  # bounded by a read that saw it unfinished, if not closely
+            return seen, True
+        # first seen long after E, no read before it: it says only "done by then", and
+        # recorded as a duration it would walk E up by the reader's polling interval
+        return None, False
 
     def _read_op(
         self,
